@@ -1,0 +1,137 @@
+"""The one validated settings object: defaults < settings file < KONTOR_* environment.
+
+The settings file is ``$KONTOR_HOME/kontor.yaml`` (or the file ``KONTOR_CONFIG`` names). Backends are chosen
+by ``Literal`` names here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+# Models load from local files only; this also covers libraries that read the variable late.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class _YamlFileSource(PydanticBaseSettingsSource):
+    """Reads the optional settings file; unknown keys are rejected by the model itself."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = _settings_file()
+        if path is None or not path.is_file():
+            return {}
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"settings file {path} must hold a mapping")
+        return data
+
+
+def _settings_file() -> Path | None:
+    explicit = os.environ.get("KONTOR_CONFIG")
+    if explicit:
+        return Path(explicit)
+    return Path(os.environ.get("KONTOR_HOME", "var")) / "kontor.yaml"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KONTOR_", extra="forbid")
+
+    env: Literal["development", "production"] = "development"
+    home: Path = Path("var")
+    knowledge_dir: Path = PROJECT_ROOT / "knowledge"
+    categories: Path | None = None
+    prompts_dir: Path = PROJECT_ROOT / "prompts"
+
+    # language model
+    llm_backend: Literal["llama_cpp", "openai"] = "llama_cpp"
+    model: str = Field("smollm2", description="name of a registered model (see `kontor model list`)")
+    n_ctx: int = Field(2048, ge=512, le=131072)
+    n_threads: int = Field(0, ge=0, description="0 = all cores")
+    openai_base_url: str = "http://127.0.0.1:8080/v1"
+    openai_model: str = "local"
+    openai_api_key: str = ""
+    llm_timeout_s: float = Field(120.0, gt=0)
+
+    # embeddings and retrieval
+    embedder: Literal["sentence_transformers"] = "sentence_transformers"
+    embedding_model_dir: Path | None = None
+    embed_batch_size: int = Field(32, ge=1, le=1024)
+    top_k: int = Field(5, ge=1, le=50)
+    candidates: int = Field(50, ge=5, le=500)
+    dense_weight: float = Field(0.3, ge=0.0, le=1.0)
+
+    # answering
+    max_question_chars: int = Field(8000, ge=100)
+    max_file_bytes: int = Field(25 * 1024 * 1024, ge=1024)
+    context_passages: int = Field(3, ge=1, le=10)
+    support_threshold: float = Field(0.25, ge=0.0, le=1.0)
+    proven_threshold: float = Field(0.9, ge=0.0, le=1.0)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, _YamlFileSource(settings_cls)
+
+    @field_validator("home", "knowledge_dir", "prompts_dir", mode="after")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Settings:
+        if self.env == "production" and self.llm_backend == "openai" and self.openai_base_url.startswith(
+            "http://"
+        ) and not _is_loopback(self.openai_base_url):
+            raise ValueError("production refuses an unencrypted model server that is not on loopback")
+        return self
+
+    @cached_property
+    def categories_file(self) -> Path:
+        return (self.categories or self.knowledge_dir / "categories.yaml").expanduser().resolve()
+
+    @property
+    def index_dir(self) -> Path:
+        return self.home / "index"
+
+    @property
+    def models_file(self) -> Path:
+        return self.home / "models.yaml"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.home / "logs"
+
+    def ensure_dirs(self) -> None:
+        for path in (self.home, self.index_dir, self.log_dir):
+            path.mkdir(parents=True, exist_ok=True)
+
+
+def _is_loopback(url: str) -> bool:
+    host = url.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0]
+    return host in {"127.0.0.1", "localhost", "[::1]"}
+
+
+def load_settings(**overrides: Any) -> Settings:
+    return Settings(**overrides)

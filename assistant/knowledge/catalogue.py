@@ -1,0 +1,135 @@
+"""The catalogue of indexed documents and chunks (SQLite under ``$KONTOR_HOME/index``).
+
+It is the source of truth for what is indexed: the lexical index is rebuilt from it and vector hits whose
+chunk is not in it are ignored, so a crash between the stores never surfaces half-indexed content.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from assistant.domain import Chunk
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    source TEXT PRIMARY KEY, sha256 TEXT NOT NULL, size INTEGER NOT NULL, title TEXT NOT NULL,
+    chunks INTEGER NOT NULL, indexed_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    chunk_id TEXT PRIMARY KEY, source TEXT NOT NULL, ordinal INTEGER NOT NULL, title TEXT NOT NULL,
+    section TEXT NOT NULL, page INTEGER, text TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_source ON chunks(source);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS proven_answers (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, question TEXT NOT NULL, answer TEXT NOT NULL,
+    citations TEXT NOT NULL, approved_by TEXT NOT NULL, created_at TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class ProvenAnswer:
+    id: int
+    question: str
+    answer: str
+    citations: str  # JSON list of Citation dumps
+    approved_by: str
+    created_at: str
+
+
+@dataclass(frozen=True)
+class DocumentRecord:
+    source: str
+    sha256: str
+    size: int
+    title: str
+    chunks: int
+    indexed_at: str
+
+
+class Catalogue:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute(
+            "INSERT INTO meta(key, value) VALUES('version', '1') "
+            "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+        )
+        self._db.execute("COMMIT")
+
+    def version(self) -> int:
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()
+        return int(row["value"]) if row else 0
+
+    def documents(self) -> dict[str, DocumentRecord]:
+        rows = self._db.execute("SELECT * FROM documents ORDER BY source").fetchall()
+        return {row["source"]: DocumentRecord(**dict(row)) for row in rows}
+
+    def chunk_ids(self, source: str) -> set[str]:
+        rows = self._db.execute("SELECT chunk_id FROM chunks WHERE source = ?", (source,))
+        return {row["chunk_id"] for row in rows}
+
+    def all_chunks(self) -> list[Chunk]:
+        rows = self._db.execute("SELECT * FROM chunks ORDER BY source, ordinal").fetchall()
+        return [Chunk(**dict(row)) for row in rows]
+
+    def get_chunks(self, chunk_ids: list[str]) -> dict[str, Chunk]:
+        if not chunk_ids:
+            return {}
+        marks = ",".join("?" * len(chunk_ids))
+        rows = self._db.execute(f"SELECT * FROM chunks WHERE chunk_id IN ({marks})", chunk_ids).fetchall()
+        return {row["chunk_id"]: Chunk(**dict(row)) for row in rows}
+
+    def replace_document(self, source: str, sha256: str, size: int, title: str, chunks: list[Chunk]) -> None:
+        """Swap one document's chunks in a single transaction: readers see old or new, never a mix."""
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        with self.transaction() as db:
+            db.execute("DELETE FROM chunks WHERE source = ?", (source,))
+            db.executemany(
+                "INSERT OR REPLACE INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(c.chunk_id, c.source, c.ordinal, c.title, c.section, c.page, c.text) for c in chunks],
+            )
+            db.execute(
+                "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?)",
+                (source, sha256, size, title, len(chunks), now),
+            )
+
+    def remove_document(self, source: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM chunks WHERE source = ?", (source,))
+            db.execute("DELETE FROM documents WHERE source = ?", (source,))
+
+    def add_proven(self, question: str, answer: str, citations_json: str, approved_by: str) -> int:
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        with self.transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO proven_answers(question, answer, citations, approved_by, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (question, answer, citations_json, approved_by, now),
+            )
+        return int(cursor.lastrowid or 0)
+
+    def proven_answers(self) -> list[ProvenAnswer]:
+        rows = self._db.execute("SELECT * FROM proven_answers ORDER BY id").fetchall()
+        return [ProvenAnswer(**dict(row)) for row in rows]

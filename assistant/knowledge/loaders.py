@@ -1,0 +1,220 @@
+"""Document loaders: each turns one file into a title and structured sections (heading path, page, text).
+
+Parsing is left to maintained libraries (pypdf, python-docx, BeautifulSoup); a file that cannot be parsed
+raises ``LoaderError`` with a reason a person can act on.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class LoaderError(Exception):
+    """The file is broken, empty or of a type Kontor cannot read."""
+
+
+@dataclass
+class Section:
+    heading: str
+    text: str
+    page: int | None = None
+
+
+@dataclass
+class LoadedDocument:
+    title: str
+    sections: list[Section] = field(default_factory=list)
+
+
+SUPPORTED_SUFFIXES = (".md", ".markdown", ".txt", ".html", ".htm", ".pdf", ".docx")
+_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+
+
+def load(path: Path) -> LoadedDocument:
+    loader = _LOADERS.get(path.suffix.lower())
+    if loader is None:
+        raise LoaderError(f"Dateityp {path.suffix or '(ohne Endung)'} wird nicht unterstützt")
+    try:
+        doc = loader(path)
+    except LoaderError:
+        raise
+    except Exception as exc:  # parsers raise many types for corrupt files
+        raise LoaderError(f"Datei ist beschädigt oder nicht lesbar ({type(exc).__name__}: {exc})") from exc
+    doc.sections = [s for s in doc.sections if s.text.strip()]
+    if not doc.sections:
+        raise LoaderError("Datei enthält keinen Text")
+    return doc
+
+
+def table_lines(rows: list[list[str]]) -> list[str]:
+    """One line per table row as "first cell – header: value; …", so each row reads as a sentence that
+    retrieval and quoting can use on its own (a price row keeps its country and its delivery time)."""
+    rows = [[" ".join(cell.split()) for cell in row] for row in rows if any(c.strip() for c in row)]
+    if len(rows) < 2:
+        return [" ".join(row) for row in rows]
+    header, lines = rows[0], []
+    for row in rows[1:]:
+        pairs = [f"{h}: {v}" for h, v in zip(header[1:], row[1:], strict=False) if v]
+        lines.append(f"{row[0]} – {'; '.join(pairs)}." if pairs else row[0])
+    return lines
+
+
+def _markdown_tables(lines: list[str]) -> list[str]:
+    """Replace pipe tables by ``table_lines``; other lines pass through."""
+    out: list[str] = []
+    block: list[list[str]] = []
+    for line in [*lines, ""]:
+        stripped = line.strip()
+        if stripped.startswith("|") and stripped.endswith("|"):
+            cells = [c.strip() for c in stripped.strip("|").split("|")]
+            if not all(re.fullmatch(r":?-{2,}:?", c) for c in cells):
+                block.append(cells)
+            continue
+        if block:
+            out.extend(table_lines(block))
+            block = []
+        out.append(line)
+    return out[:-1]
+
+
+def _read_text(path: Path) -> str:
+    raw = path.read_bytes()
+    if b"\x00" in raw[:8192]:
+        raise LoaderError("Datei ist binär, erwartet wurde Text")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", errors="replace")
+
+
+def _load_markdown(path: Path) -> LoadedDocument:
+    text = _read_text(path)
+    title = ""
+    stack: list[tuple[int, str]] = []  # (level, heading) of the enclosing headings
+    sections: list[Section] = []
+    buffer: list[str] = []
+    in_fence = False
+
+    def flush() -> None:
+        if buffer:
+            heading = " › ".join(h for level, h in stack if level > 1)
+            sections.append(Section(heading, "\n".join(buffer).strip()))
+            buffer.clear()
+
+    for line in _markdown_tables(text.splitlines()):
+        if line.lstrip().startswith(("```", "~~~")):
+            in_fence = not in_fence
+        match = None if in_fence else _HEADING.match(line)
+        if match is None:
+            buffer.append(line)
+            continue
+        flush()
+        level, heading = len(match.group(1)), match.group(2)
+        if level == 1 and not title:
+            title = heading
+        stack[:] = [(lvl, h) for lvl, h in stack if lvl < level] + [(level, heading)]
+    flush()
+    return LoadedDocument(title or _title_from_name(path), sections)
+
+
+def _load_text(path: Path) -> LoadedDocument:
+    text = _read_text(path)
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return LoadedDocument(first[:120] or _title_from_name(path), [Section("", text)])
+
+
+def _load_html(path: Path) -> LoadedDocument:
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(_read_text(path), "html.parser")
+    for tag in soup(["script", "style", "noscript", "template", "nav", "footer"]):
+        tag.decompose()
+    h1 = soup.find("h1")
+    title = (soup.title.get_text(" ", strip=True) if soup.title else "") or (
+        h1.get_text(" ", strip=True) if h1 else ""
+    )
+    body = soup.body or soup
+    sections: list[Section] = []
+    heading, parts = "", []
+    for element in body.find_all(["h1", "h2", "h3", "h4", "p", "li", "table", "dt", "dd", "pre"]):
+        if element.find_parent(["li", "table", "dd"]) is not None:
+            continue  # nested text is already part of its container
+        if element.name == "table":
+            rows = [[c.get_text(" ", strip=True) for c in tr.find_all(["td", "th"])] for tr in element.find_all("tr")]
+            parts.extend(table_lines(rows))
+            continue
+        text = element.get_text(" ", strip=True)
+        if element.name in {"h1", "h2", "h3", "h4"}:
+            if parts:
+                sections.append(Section(heading, "\n".join(parts)))
+            heading, parts = ("" if element.name == "h1" else text), []
+        elif text:
+            parts.append(("- " if element.name == "li" else "") + text)
+    if parts:
+        sections.append(Section(heading, "\n".join(parts)))
+    return LoadedDocument(title or _title_from_name(path), sections)
+
+
+def _load_pdf(path: Path) -> LoadedDocument:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(str(path))
+    except PdfReadError as exc:
+        raise LoaderError(f"PDF ist beschädigt ({exc})") from exc
+    if reader.is_encrypted:
+        raise LoaderError("PDF ist verschlüsselt")
+    meta_title = (reader.metadata.title if reader.metadata else None) or ""
+    sections = [
+        Section("", page.extract_text() or "", page=number)
+        for number, page in enumerate(reader.pages, start=1)
+    ]
+    first_line = next((ln.strip() for s in sections for ln in s.text.splitlines() if ln.strip()), "")
+    return LoadedDocument(meta_title.strip() or first_line[:120] or _title_from_name(path), sections)
+
+
+def _load_docx(path: Path) -> LoadedDocument:
+    import docx
+    import docx.table
+
+    document = docx.Document(str(path))
+    title = (document.core_properties.title or "").strip()
+    sections: list[Section] = []
+    heading, parts = "", []
+    for block in document.iter_inner_content():
+        if isinstance(block, docx.table.Table):
+            parts.extend(table_lines([[cell.text for cell in row.cells] for row in block.rows]))
+            continue
+        style = (block.style.name if block.style is not None else "") or ""
+        text = block.text.strip()
+        if style == "Title" or (style == "Heading 1" and not title):
+            title = title or text
+            continue
+        if style.startswith("Heading") and text:
+            if parts:
+                sections.append(Section(heading, "\n".join(parts)))
+            heading, parts = text, []
+        elif text:
+            parts.append(("- " if "List" in style else "") + text)
+    if parts:
+        sections.append(Section(heading, "\n".join(parts)))
+    return LoadedDocument(title or _title_from_name(path), sections)
+
+
+def _title_from_name(path: Path) -> str:
+    return path.stem.replace("-", " ").replace("_", " ").strip().capitalize()
+
+
+_LOADERS: dict[str, Callable[[Path], LoadedDocument]] = {
+    ".md": _load_markdown,
+    ".markdown": _load_markdown,
+    ".txt": _load_text,
+    ".html": _load_html,
+    ".htm": _load_html,
+    ".pdf": _load_pdf,
+    ".docx": _load_docx,
+}

@@ -1,0 +1,72 @@
+"""Builds the parts of Kontor from settings, once, lazily. Tests pass their own parts (fakes) instead."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import yaml
+
+from assistant.answer import AnswerPolicy, Answerer
+from assistant.config import Settings
+from assistant.embeddings import Embedder, make_embedder
+from assistant.knowledge.catalogue import Catalogue
+from assistant.knowledge.ingest import Ingestor
+from assistant.knowledge.retrieval import Retriever
+from assistant.knowledge.vectors import VectorIndex
+from assistant.llm import LLM, make_llm
+from assistant.prompts import PromptLibrary
+
+
+class Services:
+    def __init__(self, settings: Settings, llm: LLM | None = None, embedder: Embedder | None = None) -> None:
+        self.settings = settings
+        settings.ensure_dirs()
+        if llm is not None:
+            self.__dict__["llm"] = llm
+        if embedder is not None:
+            self.__dict__["embedder"] = embedder
+
+    @cached_property
+    def catalogue(self) -> Catalogue:
+        return Catalogue(self.settings.index_dir / "catalogue.sqlite")
+
+    @cached_property
+    def vectors(self) -> VectorIndex:
+        return VectorIndex(self.settings.index_dir / "chroma")
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        return make_embedder(self.settings)
+
+    @cached_property
+    def llm(self) -> LLM:
+        return make_llm(self.settings)
+
+    @cached_property
+    def prompts(self) -> PromptLibrary:
+        return PromptLibrary(self.settings.prompts_dir)
+
+    @cached_property
+    def retriever(self) -> Retriever:
+        return Retriever(self.catalogue, self.vectors, self.embedder, self.settings.candidates)
+
+    @cached_property
+    def ingestor(self) -> Ingestor:
+        s = self.settings
+        return Ingestor(s.knowledge_dir, self.catalogue, self.vectors, self.embedder, s.max_file_bytes)
+
+    @cached_property
+    def company(self) -> dict[str, str]:
+        """Company facts for the system prompt, from knowledge/company.yaml when present."""
+        path = self.settings.knowledge_dir / "company.yaml"
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
+        return {"name": "unserem Unternehmen", **(data or {})}
+
+    def answerer(self, prompt_ref: str = "production") -> Answerer:
+        s = self.settings
+        policy = AnswerPolicy(
+            top_k=s.top_k, context_passages=s.context_passages, support_threshold=s.support_threshold,
+            proven_threshold=s.proven_threshold, max_question_chars=s.max_question_chars,
+        )
+        prompt = self.prompts.resolve("answer", prompt_ref)
+        return Answerer(self.retriever, self.embedder, self.llm, prompt, self.catalogue, self.company, policy)
