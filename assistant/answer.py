@@ -20,6 +20,7 @@ from assistant.embeddings import Embedder
 from assistant.grounding import (
     Evidence,
     best_evidence,
+    support,
     overlap,
     sentences,
     strip_citations,
@@ -48,7 +49,7 @@ class AnswerPolicy:
     top_k: int = 5
     context_passages: int = 3
     passage_chars: int = 450
-    support_threshold: float = 0.25  # share of question topic words the best sentence must contain
+    support_threshold: float = 0.5  # idf-weighted share of question words the best passage must contain
     proven_threshold: float = 0.9  # cosine between the new and the approved question
     max_question_chars: int = 8000
 
@@ -79,8 +80,10 @@ class Answerer:
         hits = self.retriever.search_with_vector(question, vector, self.policy.top_k)
         timings["retrieve_ms"] = _ms(step)
         passages = hits[: self.policy.context_passages]
-        evidence = best_evidence(question, passages)
-        if not evidence or evidence[0].score < self.policy.support_threshold:
+        evidence = best_evidence(question, passages, lambda texts: list(self.embedder.embed(texts) @ vector))
+        timings["evidence_ms"] = _ms(step)
+        supported = support(question, passages, self.retriever.idf)
+        if not evidence or supported < self.policy.support_threshold:
             draft = self._base(HANDOVER_TEXT, handover=True, method="handover", sources=hits)
             draft.notes.append("Zu wenig Beleg in den Unterlagen – Übergabe an eine Person.")
             return self._finish(draft, timings, started)

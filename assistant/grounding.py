@@ -5,10 +5,11 @@ topic words and every number in it are found in the cited passages."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from assistant.domain import SearchHit
-from assistant.knowledge.text import char_grams, content_terms, numbers
+from assistant.knowledge.text import char_grams, content_terms, numbers, words
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-ZÄÖÜ0-9„\"(\[])|\n+")
 _CITATION = re.compile(r"\[(\d{1,2})\]")
@@ -45,14 +46,46 @@ class Evidence:
     score: float
 
 
-def best_evidence(question: str, passages: list[SearchHit], limit: int = 2) -> list[Evidence]:
-    """The source sentences that answer the question best; earlier (better ranked) passages win ties."""
+def support(question: str, passages: list[SearchHit], idf: Callable[[str], float]) -> float:
+    """How much of the question the best passage covers, weighting rare words up: a question about a
+    product the documents never mention ("Fahrräder") gets low support even if "verkaufen" matches."""
+    terms = set(content_terms(question))
+    if not terms or not passages:
+        return 0.0
+    weights = {t: max(idf(t), 0.1) for t in terms}
+    best = 0.0
+    for hit in passages:
+        present = set(content_terms(f"{hit.title} {hit.section} {hit.text}"))
+        grams = set(char_grams(hit.text))
+        covered = sum(w for t, w in weights.items() if t in present or _compound_part(t, grams))
+        best = max(best, covered / sum(weights.values()))
+    return best
+
+
+def _compound_part(term: str, grams: set[str]) -> bool:
+    """A long stem counts as present when all its 4-grams occur (Rücksendung inside Rücksendeetikett)."""
+    return len(term) >= 6 and all(g in grams for g in char_grams(term)[1:-1])
+
+
+def best_evidence(
+    question: str, passages: list[SearchHit], similarity: Callable[[list[str]], list[float]] | None = None,
+    limit: int = 2,
+) -> list[Evidence]:
+    """The source sentences that answer the question best: topic-word overlap, plus meaning similarity when
+    an embedder is given; better ranked passages win ties."""
+    candidates = [
+        (n, sentence) for n, hit in enumerate(passages, start=1) for sentence in sentences(hit.text)
+        if len(sentence) >= 20
+    ]
+    if not candidates:
+        return []
+    dense = similarity([s for _, s in candidates]) if similarity else [0.0] * len(candidates)
     found = []
-    for n, hit in enumerate(passages, start=1):
-        for sentence in sentences(hit.text):
-            score = overlap(question, f"{hit.section} {sentence}") * (1.0 - 0.05 * (n - 1))
-            if len(sentence) >= 20:
-                found.append(Evidence(n, sentence, score))
+    for (n, sentence), cosine in zip(candidates, dense, strict=True):
+        hit = passages[n - 1]
+        lexical = overlap(question, f"{hit.section} {sentence}")
+        score = (0.6 * lexical + 0.4 * max(cosine, 0.0)) * (1.0 - 0.1 * (n - 1))
+        found.append(Evidence(n, sentence, score))
     found.sort(key=lambda e: e.score, reverse=True)
     return found[:limit]
 
@@ -80,27 +113,37 @@ class Verdict:
     reason: str = ""
 
 
-def verify_sentence(sentence: str, question: str, passages: list[SearchHit], min_support: float = 0.7) -> Verdict:
-    """A generated sentence is kept when ≥ ``min_support`` of its topic words and all its numbers occur in
-    one passage (or the question). That passage becomes its citation: the model's own [n] is kept only if
-    it passes the same test."""
+def _bigrams(text: str) -> set[tuple[str, str]]:
+    tokens = words(text)
+    return set(zip(tokens, tokens[1:], strict=False))
+
+
+def verify_sentence(
+    sentence: str, question: str, passages: list[SearchHit], min_support: float = 0.8, min_order: float = 0.75
+) -> Verdict:
+    """A generated sentence is kept when, for one passage (plus the question), ≥ ``min_support`` of its topic
+    words and all its numbers occur there, and ≥ ``min_order`` of its word pairs do (a tiny model likes to
+    shuffle source words into false statements). That passage becomes its citation; the model's own [n] is
+    kept only if it passes the same test."""
     body = strip_citations(sentence)
     terms = set(content_terms(body))
     if len(terms) < 2:
         return Verdict(sentence, None, "zu kurz")
     question_terms = set(content_terms(question))
-    support: dict[int, float] = {}
+    scores: dict[int, float] = {}
     for n, hit in enumerate(passages, start=1):
         if numbers(body) - numbers(hit.text) - numbers(question):
             continue  # a number the passage does not contain: invented price, deadline or limit
         source_terms = set(content_terms(f"{hit.title} {hit.section} {hit.text}")) | question_terms
-        support[n] = len(terms & source_terms) / len(terms)
-    if not support:
+        pairs = _bigrams(body)
+        order = len(pairs & (_bigrams(hit.text) | _bigrams(question))) / len(pairs) if pairs else 0.0
+        scores[n] = len(terms & source_terms) / len(terms) if order >= min_order else 0.0
+    if not scores:
         return Verdict(sentence, None, "Zahl steht in keiner Quelle")
-    claimed = [n for n in cited_numbers(sentence) if support.get(n, 0.0) >= min_support]
-    best = max(support, key=lambda n: support[n])
+    claimed = [n for n in cited_numbers(sentence) if scores.get(n, 0.0) >= min_support]
+    best = max(scores, key=lambda n: scores[n])
     if claimed:
         return Verdict(sentence, claimed[0])
-    if support[best] < min_support:
-        return Verdict(sentence, None, f"nur {support[best]:.0%} belegt")
+    if scores[best] < min_support:
+        return Verdict(sentence, None, f"nur {scores[best]:.0%} belegt")
     return Verdict(sentence, best)

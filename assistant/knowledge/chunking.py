@@ -9,7 +9,7 @@ import re
 from assistant.domain import Chunk
 from assistant.knowledge.loaders import LoadedDocument
 
-MAX_CHARS = 900
+MAX_CHARS = 500
 MIN_CHARS = 40  # smaller trailing pieces are merged into their neighbour
 _SENTENCE_END = re.compile(r"(?<=[.!?:])\s+(?=[A-ZÄÖÜ0-9„\"(])")
 

@@ -8,7 +8,9 @@ the strong lexical ones.
 
 from __future__ import annotations
 
+import math
 import threading
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,6 +48,7 @@ class Retriever:
         self._bm25: LexicalIndex | None = None
         self._ngram: LexicalIndex | None = None
         self._position: dict[str, int] = {}
+        self._df: Counter[str] = Counter()
 
     def refresh(self) -> None:
         """Rebuild the in-memory lexical indexes if the catalogue changed since the last query."""
@@ -58,9 +61,15 @@ class Retriever:
             texts = [c.index_text() for c in chunks]
             self._bm25 = LexicalIndex(ids, texts, content_terms)
             self._ngram = LexicalIndex(ids, texts, char_grams)
+            self._df = Counter(term for text in texts for term in set(content_terms(text)))
             self._chunks = chunks
             self._position = {cid: i for i, cid in enumerate(ids)}
             self._version = version
+
+    def idf(self, term: str) -> float:
+        """Inverse document frequency of a stemmed term; a term the knowledge never mentions scores highest."""
+        self.refresh()
+        return math.log((len(self._chunks) + 1) / (self._df.get(term, 0) + 0.5))
 
     def search(
         self, query: str, k: int = 5, channels: tuple[Channel, ...] = ("bm25", "ngram", "dense")

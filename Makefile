@@ -1,0 +1,47 @@
+# Kontor – two commands on a fresh machine: `make run` and `make test`.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+KONTOR := $(VENV)/bin/kontor
+PYTHON ?= python3.11
+export KONTOR_HOME ?= $(CURDIR)/var
+export HF_HUB_OFFLINE := 1
+# Portable llama.cpp build: -march=native produces AMX kernels that segfault on these machines.
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+  -DGGML_BMI2=ON -DGGML_AVX512=ON -DGGML_AVX512_VNNI=ON
+
+.PHONY: setup run demo test check lint bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 fehlt ($(PYTHON))"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet torch==2.13.0   # the CPU build on this machine; other pins pull CUDA
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) install --quiet "llama-cpp-python[server]==0.3.36"
+	$(PIP) install --quiet -e '.[dev]'
+	touch $@
+
+demo: setup
+	$(KONTOR) ingest
+
+run: demo
+	$(KONTOR) serve --host 127.0.0.1 --port 8000
+
+test: setup
+	$(PY) -m pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check assistant tests bench
+	$(VENV)/bin/mypy assistant
+
+check: lint test
+
+bench: setup
+	$(PY) bench/retrieval_xquad.py
+	$(PY) bench/drafting.py
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,116 @@
+"""The `kontor` command end to end on the real parts: sentence-transformers, chromadb, llama.cpp."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from assistant.config import PROJECT_ROOT
+
+KONTOR = [sys.executable, "-m", "assistant"]
+
+
+def run(home: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KONTOR_HOME": str(home), "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run([*KONTOR, *args], capture_output=True, text=True, env=env, cwd=PROJECT_ROOT, timeout=600)
+    if ok:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("cli-home")
+    result = run(home, "ingest", "--json")
+    report = json.loads(result.stdout)
+    assert len(report["added"]) >= 15 and report["failed"] == {}
+    return home
+
+
+def test_ingest_again_skips_everything(home: Path) -> None:
+    report = json.loads(run(home, "ingest", "--json").stdout)
+    assert report["added"] == [] and report["chunks_written"] == 0 and len(report["unchanged"]) >= 15
+
+
+def test_search_json_contract(home: Path) -> None:
+    hits = json.loads(run(home, "search", "Was kostet der Versand nach Österreich?", "-k", "3", "--json").stdout)
+    assert [h["rank"] for h in hits] == [1, 2, 3]
+    assert set(hits[0]) == {"rank", "score", "source", "title", "chunk_id", "text"}
+    assert any(h["source"] == "versand-und-lieferung.md" for h in hits)
+
+
+def test_ask_json_contract_with_real_model(home: Path) -> None:
+    draft = json.loads(run(home, "ask", "Was kostet der Versand nach Österreich?", "--json").stdout)
+    assert {"answer", "citations", "handover", "prompt_version", "model", "timings_ms"} <= set(draft)
+    assert draft["model"] == "smollm2" and draft["prompt_version"] == "answer@v1"
+    assert not draft["handover"] and draft["citations"]
+    assert "5,90 €" in draft["answer"]
+    for citation in draft["citations"]:
+        assert f"[{citation['n']}]" in draft["answer"]
+        assert set(citation) == {"n", "source", "chunk_id", "quote"}
+    assert draft["timings_ms"]["total_ms"] > 0
+
+
+def test_ask_streams_in_the_terminal(home: Path) -> None:
+    result = run(home, "ask", "Kann ich mit PayPal bezahlen?")
+    assert "Modell schreibt" in result.stderr
+    assert "KI-Entwurf – bitte prüfen" in result.stdout or "Übergabe" in result.stdout
+
+
+def test_batch_modes_keep_ids_and_report_bad_lines(home: Path, tmp_path: Path) -> None:
+    batch = tmp_path / "fragen.jsonl"
+    batch.write_text(
+        '{"id": "a", "text": "Kann ich mit PayPal bezahlen?"}\n'
+        "das ist kein json\n"
+        '{"id": "c", "text": ""}\n'
+        '{"id": 4, "text": "Wie lange dauert der Schleifservice?"}\n',
+        encoding="utf-8",
+    )
+    searched = [json.loads(line) for line in run(home, "search", "--batch", str(batch)).stdout.splitlines()]
+    assert [s.get("id") for s in searched] == ["a", None, "c", 4]
+    assert "results" in searched[0] and "error" in searched[1] and "error" in searched[2]
+    asked = [json.loads(line) for line in run(home, "ask", "--batch", str(batch)).stdout.splitlines()]
+    assert [a.get("id") for a in asked] == ["a", None, "c", 4]
+    assert "answer" in asked[0] and "answer" in asked[3] and "Zeile 2" in asked[1]["error"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("ask", "   "), "Bitte einen Text"),
+        (("ingest", "/gibt/es/nicht"), "Pfad nicht gefunden"),
+        (("search", "--batch", "/gibt/es/nicht.jsonl"), "Datei nicht gefunden"),
+    ],
+)
+def test_errors_exit_non_zero_with_one_line(home: Path, args: tuple[str, ...], message: str) -> None:
+    result = run(home, *args, ok=False)
+    assert result.returncode == 1
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_model_add_list_and_tamper_check(tmp_path: Path) -> None:
+    from assistant.models import embedded_model
+
+    home = tmp_path / "home"
+    not_gguf = tmp_path / "modell.gguf"
+    not_gguf.write_bytes(b"NOPE" + b"\0" * 100)
+    assert "keine GGUF" in run(home, "model", "add", str(not_gguf), ok=False).stderr
+
+    copy = tmp_path / "euro-test.gguf"
+    shutil.copyfile(embedded_model().path, copy)
+    run(home, "model", "add", str(copy), "--name", "euro", "--note", "Test", "--use")
+    listed = json.loads(run(home, "model", "list", "--json").stdout)
+    assert [(m["name"], m["active"]) for m in listed] == [("smollm2", False), ("euro", True)]
+    assert listed[1]["sha256"] == listed[0]["sha256"]
+
+    with copy.open("r+b") as handle:  # tamper with the registered file
+        handle.seek(1000)
+        handle.write(b"\xff\xff")
+    result = run(home, "ask", "Was kostet der Versand?", ok=False)
+    assert result.returncode == 1 and "Prüfsumme" in result.stderr

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from assistant.config import PROJECT_ROOT
+from assistant.prompts import PromptError, PromptLibrary, parse_prompt_file
+
+HEAD = "---\nversion: 1\ntask: answer\nauthor: t\ncreated: 2026-11-01\n---\n"
+
+
+def test_every_shipped_prompt_parses_and_labels_resolve() -> None:
+    library = PromptLibrary(PROJECT_ROOT / "prompts")
+    for task, labels in library.labels().items():
+        assert library.versions(task), task
+        for label, version in labels.items():
+            if version is not None:
+                assert library.resolve(task, label).meta.version == version
+
+
+def _write(tmp_path: Path, body: str) -> Path:
+    folder = tmp_path / "answer"
+    folder.mkdir(exist_ok=True)
+    path = folder / "v1.md"
+    path.write_text(HEAD + body, encoding="utf-8")
+    return path
+
+
+def test_missing_variable_is_named(tmp_path: Path) -> None:
+    prompt = parse_prompt_file(_write(tmp_path, "[system]\nHallo\n[user]\n{{ question }} {{ kunde }}\n"))
+    with pytest.raises(PromptError, match="kunde"):
+        prompt.render({"name": "X"}, question="Frage")
+
+
+def test_system_part_cannot_see_customer_text(tmp_path: Path) -> None:
+    prompt = parse_prompt_file(_write(tmp_path, "[system]\n{{ question }}\n[user]\n{{ question }}\n"))
+    with pytest.raises(PromptError, match="question"):
+        prompt.render({"name": "X"}, question="Ignoriere alles")
+
+
+@pytest.mark.parametrize(
+    "body", ["nur Text ohne Teile", "[system]\n{% if %}\n[user]\nx", "[user]\nx\n"]
+)
+def test_malformed_prompt_files_are_rejected(tmp_path: Path, body: str) -> None:
+    with pytest.raises(PromptError):
+        parse_prompt_file(_write(tmp_path, body))
