@@ -20,10 +20,10 @@ from assistant.embeddings import Embedder
 from assistant.grounding import (
     Evidence,
     best_evidence,
-    support,
     overlap,
     sentences,
     strip_citations,
+    support,
     trim_passage,
     verify_sentence,
 )
@@ -49,7 +49,7 @@ class AnswerPolicy:
     top_k: int = 5
     context_passages: int = 3
     passage_chars: int = 450
-    support_threshold: float = 0.5  # idf-weighted share of question words the best passage must contain
+    support_threshold: float = 0.15  # idf-weighted share of question words the best passage must contain
     proven_threshold: float = 0.9  # cosine between the new and the approved question
     max_question_chars: int = 8000
 
@@ -164,7 +164,7 @@ class Answerer:
 
     def _base(self, text: str, handover: bool, method: str, sources: list[SearchHit]) -> Draft:
         return Draft(
-            answer=text, handover=handover, method=method,  # type: ignore[arg-type]
+            answer=text, handover=handover, method=method,
             prompt_version=self.prompt.ref, model=self.llm.name, model_sha256=self.llm.sha256, sources=sources,
         )
 

@@ -30,7 +30,7 @@ class CliError(Exception):
     """A failure the user can act on; printed as one line."""
 
 
-def _services(**overrides: Any):  # type: ignore[no-untyped-def]
+def _services(**overrides: Any):
     from assistant.services import Services
 
     return Services(load_settings(**overrides))

@@ -80,7 +80,7 @@ class Settings(BaseSettings):
     max_question_chars: int = Field(8000, ge=100)
     max_file_bytes: int = Field(25 * 1024 * 1024, ge=1024)
     context_passages: int = Field(3, ge=1, le=10)
-    support_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    support_threshold: float = Field(0.15, ge=0.0, le=1.0)
     proven_threshold: float = Field(0.9, ge=0.0, le=1.0)
 
     @classmethod

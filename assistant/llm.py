@@ -73,9 +73,9 @@ class LlamaCppLLM:
                 messages=list(messages), stream=True, **_sampling(params)  # type: ignore[arg-type]
             )
             for chunk in chunks:
-                delta = chunk["choices"][0]["delta"].get("content")  # type: ignore[index]
-                if delta:
-                    yield delta
+                delta: Any = chunk["choices"][0]["delta"]  # type: ignore[index]
+                if delta.get("content"):
+                    yield str(delta["content"])
 
     def complete_json(self, messages: list[Message], schema: dict[str, Any], params: GenerationParams) -> str:
         with self._lock:

@@ -6,7 +6,7 @@ from functools import cached_property
 
 import yaml
 
-from assistant.answer import AnswerPolicy, Answerer
+from assistant.answer import Answerer, AnswerPolicy
 from assistant.config import Settings
 from assistant.embeddings import Embedder, make_embedder
 from assistant.knowledge.catalogue import Catalogue

@@ -11,7 +11,8 @@ PASSAGE = SearchHit(
 
 
 def test_copied_sentence_is_supported() -> None:
-    verdict = verify_sentence("Wir liefern nach Deutschland, Österreich und in die Schweiz [1].", "Liefern Sie?", [PASSAGE])
+    sentence = "Wir liefern nach Deutschland, Österreich und in die Schweiz [1]."
+    verdict = verify_sentence(sentence, "Liefern Sie?", [PASSAGE])
     assert verdict.passage == 1
 
 

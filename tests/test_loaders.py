@@ -11,7 +11,8 @@ from assistant.knowledge.loaders import LoaderError, load
 def test_markdown_keeps_heading_path_and_turns_tables_into_row_sentences(tmp_path: Path) -> None:
     path = tmp_path / "versand.md"
     path.write_text(
-        "# Versand\n\nIntro.\n\n## Kosten\n\n| Land | Preis | Dauer |\n|---|---|---|\n| Österreich | 5,90 € | 3 Tage |\n"
+        "# Versand\n\nIntro.\n\n## Kosten\n\n| Land | Preis | Dauer |\n|---|---|---|\n"
+        "| Österreich | 5,90 € | 3 Tage |\n"
         "\n### Express\n\nExpress kostet 9,90 €.\n\n```\n# kein Titel\n```\n",
         encoding="utf-8",
     )

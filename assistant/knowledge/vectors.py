@@ -33,7 +33,8 @@ class VectorIndex:
         for start in range(0, len(ids), _BATCH):
             end = start + _BATCH
             self._collection.upsert(
-                ids=ids[start:end], embeddings=vectors[start:end].tolist(), metadatas=metadatas[start:end]
+                ids=ids[start:end], embeddings=vectors[start:end].tolist(),
+                metadatas=metadatas[start:end],  # type: ignore[arg-type]
             )
 
     def delete(self, ids: list[str]) -> None:
