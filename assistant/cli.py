@@ -83,22 +83,18 @@ def search(
     """Wissensbasis durchsuchen (hybrid: BM25 + Zeichen-n-Gramme + Vektoren)."""
     services = _services()
     if batch is not None:
-        _run_batch(batch, lambda text: {"results": [h.model_dump(include=_HIT_FIELDS) for h in
-                                                     services.retriever.search(text, k)]})
+        _run_batch(batch, lambda text: {"results": [h.contract() for h in services.retriever.search(text, k)]})
         return
     query = _require_text(query)
     hits = services.retriever.search(query, k)
     if as_json:
-        _print_json([h.model_dump(include=_HIT_FIELDS) for h in hits])
+        _print_json([h.contract() for h in hits])
         return
     table = Table("#", "Score", "Quelle", "Abschnitt", "Text")
     for h in hits:
         where = h.section + (f" (S. {h.page})" if h.page else "")
         table.add_row(str(h.rank), f"{h.score:.2f}", h.source, where, h.text[:160].replace("\n", " "))
     out.print(table if hits else "Keine Treffer.")
-
-
-_HIT_FIELDS = {"rank", "score", "source", "title", "chunk_id", "text"}
 
 
 @app.command()

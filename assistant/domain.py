@@ -34,6 +34,10 @@ class SearchHit(BaseModel):
     section: str = ""
     page: int | None = None
 
+    def contract(self) -> dict[str, object]:
+        """The search JSON contract shared by the CLI and the API."""
+        return self.model_dump(include={"rank", "score", "source", "title", "chunk_id", "text"})
+
 
 class Citation(BaseModel):
     n: int

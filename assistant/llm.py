@@ -63,9 +63,6 @@ class LlamaCppLLM:
         )
         self._lock = threading.Lock()
 
-    def count_tokens(self, text: str) -> int:
-        return len(self._model.tokenize(text.encode("utf-8"), add_bos=False, special=True))
-
     def stream(self, messages: list[Message], params: GenerationParams) -> Iterator[str]:
         with self._lock:
             self._model.set_seed(params.seed)

@@ -48,8 +48,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
 
     @app.get("/api/search")
     def search(q: Annotated[str, Query(min_length=1, max_length=2000)], k: Annotated[int, Query(ge=1, le=50)] = 5):
-        fields = {"rank", "score", "source", "title", "chunk_id", "text"}
-        return [hit.model_dump(include=fields) for hit in services.retriever.search(q, k)]
+        return [hit.contract() for hit in services.retriever.search(q, k)]
 
     @app.post("/api/ask")
     def ask(body: AskRequest) -> dict[str, object]:
