@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from assistant.domain import Citation, Draft, SearchHit
+from assistant.domain import Citation, Draft, InputError, SearchHit, checked_text  # noqa: F401 - InputError re-exported
 from assistant.embeddings import Embedder
 from assistant.grounding import (
     Evidence,
@@ -38,10 +38,6 @@ HANDOVER_TEXT = (
     "persönlich bei Ihnen meldet."
 )
 TokenSink = Callable[[str], None]
-
-
-class InputError(ValueError):
-    """The question is empty, too long or not text."""
 
 
 @dataclass(frozen=True)
@@ -91,16 +87,7 @@ class Answerer:
         return self._finish(self._compose(question, passages, generated, evidence, hits), timings, started)
 
     def _check(self, question: str) -> str:
-        if not isinstance(question, str):
-            raise InputError("Die Frage muss Text sein.")
-        question = question.replace("\x00", "").strip()
-        if not question:
-            raise InputError("Die Frage ist leer.")
-        if len(question) > self.policy.max_question_chars:
-            raise InputError(
-                f"Die Frage ist zu lang ({len(question)} Zeichen, höchstens {self.policy.max_question_chars})."
-            )
-        return question
+        return checked_text(question, self.policy.max_question_chars, "Die Frage")
 
     def _proven(self, question: str, vector: np.ndarray) -> ProvenAnswer | None:
         candidates = self.catalogue.proven_answers()

@@ -83,6 +83,15 @@ class Settings(BaseSettings):
     support_threshold: float = Field(0.15, ge=0.0, le=1.0)
     proven_threshold: float = Field(0.9, ge=0.0, le=1.0)
 
+    # store
+    database_url: str = Field("", description="SQLAlchemy URL; empty = SQLite file kontor.db in KONTOR_HOME")
+
+    # categorisation
+    categorise_min_examples: int = Field(50, ge=2, description="from this many examples the classifier leads")
+    categorise_description_weight: float = Field(3.0, ge=0.0, le=20.0)
+    categorise_unsure_below: float = Field(0.5, ge=0.0, le=1.0, description="below: the model is asked")
+    categorise_use_model: bool = True
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -110,6 +119,10 @@ class Settings(BaseSettings):
     @cached_property
     def categories_file(self) -> Path:
         return (self.categories or self.knowledge_dir / "categories.yaml").expanduser().resolve()
+
+    @property
+    def database(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'kontor.db'}"
 
     @property
     def index_dir(self) -> Path:

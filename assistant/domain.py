@@ -7,6 +7,25 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 
+class InputError(ValueError):
+    """Text from a person or a file is empty, too long or not text."""
+
+
+def checked_text(text: object, max_chars: int, what: str = "Der Text") -> str:
+    """The text stripped, or an InputError that says in German what is wrong with it."""
+    if not isinstance(text, str):
+        raise InputError(f"{what} muss Text sein.")
+    controls = sum(1 for ch in text if ord(ch) < 32 and ch not in "\n\r\t")
+    if controls > max(2, len(text) // 20):  # bytes of a binary file, not something a person wrote
+        raise InputError(f"{what} enthält Binärdaten statt Text.")
+    text = text.replace("\x00", "").strip()
+    if not text:
+        raise InputError(f"{what} ist leer.")
+    if len(text) > max_chars:
+        raise InputError(f"{what} ist zu lang ({len(text)} Zeichen, höchstens {max_chars}).")
+    return text
+
+
 class Chunk(BaseModel):
     """One retrievable passage of a knowledge document."""
 
@@ -60,5 +79,25 @@ class Draft(BaseModel):
     model: str
     model_sha256: str = ""
     sources: list[SearchHit] = Field(default_factory=list, exclude=True)
+    notes: list[str] = Field(default_factory=list)
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+
+
+class CategoryScore(BaseModel):
+    category: str
+    name: str
+    confidence: float
+
+
+class Categorisation(BaseModel):
+    """The category of one text, how sure, and which path decided (the JSON contract of CLI and API)."""
+
+    category: str
+    name: str
+    team: str
+    confidence: float
+    method: Literal["example", "classifier", "classifier+model", "model", "descriptions"]
+    alternatives: list[CategoryScore] = Field(default_factory=list)
+    prompt_version: str | None = None  # set when the model was asked
     notes: list[str] = Field(default_factory=list)
     timings_ms: dict[str, float] = Field(default_factory=dict)

@@ -7,6 +7,9 @@ from functools import cached_property
 import yaml
 
 from assistant.answer import Answerer, AnswerPolicy
+from assistant.categorise.categories import CategorySet, load_categories
+from assistant.categorise.categoriser import CategorisePolicy, Categoriser
+from assistant.categorise.examples import ExampleStore
 from assistant.config import Settings
 from assistant.embeddings import Embedder, make_embedder
 from assistant.knowledge.catalogue import Catalogue
@@ -15,6 +18,7 @@ from assistant.knowledge.retrieval import Retriever
 from assistant.knowledge.vectors import VectorIndex
 from assistant.llm import LLM, make_llm
 from assistant.prompts import PromptLibrary
+from assistant.store.db import Database, open_database
 
 
 class Services:
@@ -25,6 +29,32 @@ class Services:
             self.__dict__["llm"] = llm
         if embedder is not None:
             self.__dict__["embedder"] = embedder
+
+    @cached_property
+    def database(self) -> Database:
+        return open_database(self.settings.database)
+
+    @cached_property
+    def categories(self) -> CategorySet:
+        return load_categories(self.settings.categories_file)
+
+    @cached_property
+    def examples(self) -> ExampleStore:
+        return ExampleStore(self.database, self.categories, self.settings.max_question_chars)
+
+    @cached_property
+    def categoriser(self) -> Categoriser:
+        s = self.settings
+        policy = CategorisePolicy(
+            min_examples=s.categorise_min_examples, description_weight=s.categorise_description_weight,
+            unsure_below=s.categorise_unsure_below, max_chars=s.max_question_chars,
+        )
+        store = self.examples
+        llm = (lambda: self.llm) if s.categorise_use_model else None
+        prompt = self.prompts.resolve("categorise", "production")
+        return Categoriser(
+            self.categories, lambda: (store.revision(), store.pairs()), llm, prompt, self.company, policy
+        )
 
     @cached_property
     def catalogue(self) -> Catalogue:

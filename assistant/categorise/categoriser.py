@@ -1,0 +1,164 @@
+"""Sorting a text into one of the company's categories.
+
+Paths, in order (the result says which one decided):
+- ``example``: the text is a labelled example — a person already said where it belongs;
+- ``classifier``: with enough examples, a classifier learned from them, plus the category descriptions, leads;
+- ``classifier+model``: the classifier is unsure, so the language model chooses among its best candidates;
+- ``model``: with few examples, the model chooses among the categories whose descriptions fit best;
+- ``descriptions``: few examples and no model answer — the best-fitting description decides.
+The model can only answer with ids from the categories file: its output is constrained by a JSON schema.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from assistant.categorise.categories import CategorySet
+from assistant.categorise.classifier import DescriptionMatcher, ExampleClassifier
+from assistant.categorise.examples import text_hash
+from assistant.domain import Categorisation, CategoryScore, checked_text
+from assistant.llm import LLM, LLMError
+from assistant.prompts import PromptError, PromptVersion
+
+Method = Literal["example", "classifier", "classifier+model", "model", "descriptions"]
+ExampleSource = Callable[[], tuple[object, list[tuple[str, str]]]]  # () -> (revision, [(text, category)])
+
+
+@dataclass(frozen=True)
+class CategorisePolicy:
+    min_examples: int = 50  # below this the descriptions and the model decide
+    description_weight: float = 3.0  # weight of the description channel beside the classifier margins
+    sharpness: float = 5.0  # softmax factor turning scores into confidences
+    unsure_below: float = 0.5  # the classifier asks the model below this confidence
+    model_candidates: int = 3
+    model_bonus: float = 0.3  # score the model's pick gains: enough to break near-ties, not to overrule
+    max_chars: int = 8000
+
+
+@dataclass
+class _Fitted:
+    revision: object
+    classifier: ExampleClassifier | None
+    matcher: DescriptionMatcher
+    labelled: dict[str, str]  # text hash -> category
+    n_examples: int
+
+
+class Categoriser:
+    def __init__(
+        self, categories: CategorySet, examples: ExampleSource, llm: Callable[[], LLM] | None,
+        prompt: PromptVersion | None,
+        company: dict[str, str] | None = None, policy: CategorisePolicy | None = None,
+    ) -> None:
+        self.categories = categories
+        self.examples = examples
+        self.llm = llm  # a factory: the model is loaded only when a text needs it
+        self.prompt = prompt
+        self.company = company or {}
+        self.policy = policy or CategorisePolicy()
+        self._fitted: _Fitted | None = None
+        self._lock = threading.Lock()
+
+    def categorise(self, text: str, use_model: bool = True) -> Categorisation:
+        text = checked_text(text, self.policy.max_chars, "Der Text")
+        started = time.perf_counter()
+        fitted = self.fitted()
+        known = fitted.labelled.get(text_hash(text))
+        if known is not None:
+            probs = np.zeros(len(self.categories.ids))
+            probs[self.categories.ids.index(known)] = 1.0
+            return self._result(probs, "example", started)
+        scores = self.policy.description_weight * fitted.matcher.similarity([text])[0]
+        if fitted.classifier is not None:
+            scores += self._classifier_scores(fitted.classifier, text)
+        probs = _softmax(self.policy.sharpness * scores)
+        leads = fitted.classifier is not None
+        if leads and probs.max() >= self.policy.unsure_below:
+            return self._result(probs, "classifier", started)
+        if not use_model or self.llm is None or self.prompt is None:
+            return self._result(probs, "classifier" if leads else "descriptions", started)
+        return self._ask_model(text, scores, leads, started)
+
+    def fitted(self) -> _Fitted:
+        """The learned state for the current examples; refitted (fast) whenever they changed."""
+        revision, stored = self.examples()
+        with self._lock:
+            if self._fitted is None or self._fitted.revision != revision:
+                self._fitted = self._fit(revision, stored)
+            return self._fitted
+
+    def _fit(self, revision: object, stored: list[tuple[str, str]]) -> _Fitted:
+        pairs = self.categories.seed_examples() + stored
+        texts = [t for t, _ in pairs]
+        labels = [c for _, c in pairs]
+        matcher = DescriptionMatcher([c.profile for c in self.categories.categories], texts)
+        enough = len(pairs) >= self.policy.min_examples and len(set(labels)) >= 2
+        classifier = ExampleClassifier(texts, labels) if enough else None
+        labelled = {text_hash(t): c for t, c in stored}  # stored examples only: seeds are illustrations
+        return _Fitted(revision, classifier, matcher, labelled, len(pairs))
+
+    def _classifier_scores(self, classifier: ExampleClassifier, text: str) -> np.ndarray:
+        margins = classifier.decision([text])[0]
+        scores = np.full(len(self.categories.ids), -1.0)  # a category without examples: clearly "no"
+        for column, category in enumerate(classifier.classes):
+            scores[self.categories.ids.index(category)] = margins[column]
+        return scores
+
+    def _ask_model(self, text: str, scores: np.ndarray, leads: bool, started: float) -> Categorisation:
+        assert self.llm is not None and self.prompt is not None
+        order = np.argsort(-scores)[: self.policy.model_candidates]
+        candidates = [self.categories.categories[i] for i in order]
+        fallback: Method = "classifier" if leads else "descriptions"
+        try:
+            messages = self.prompt.render(self.company, text=text, candidates=candidates)
+            schema = {
+                "type": "object",
+                "properties": {"category": {"type": "string", "enum": [c.id for c in candidates]}},
+                "required": ["category"],
+            }
+            answer = self.llm().complete_json(messages, schema, self.prompt.meta.params)
+            choice = json.loads(answer)["category"]
+            index = self.categories.ids.index(self.categories.get(choice).id)
+        except (LLMError, PromptError, ValueError, KeyError, TypeError) as exc:
+            result = self._result(_softmax(self.policy.sharpness * scores), fallback, started)
+            result.notes.append(f"Modell nicht genutzt: {exc}")
+            return result
+        if index not in order:  # cannot happen with a constrained backend; never trust it blindly
+            return self._result(_softmax(self.policy.sharpness * scores), fallback, started)
+        if leads:
+            scores = scores.copy()
+            scores[index] += self.policy.model_bonus
+            probs = _softmax(self.policy.sharpness * scores)
+        else:  # few examples: the model's pick decides; its confidence is the description prior
+            probs = _softmax(self.policy.sharpness * scores)
+            top = int(np.argmax(probs))
+            probs[[index, top]] = probs[[top, index]]
+        result = self._result(probs, "classifier+model" if leads else "model", started)
+        result.prompt_version = self.prompt.ref
+        return result
+
+    def _result(self, probs: np.ndarray, method: Method, started: float) -> Categorisation:
+        order = np.argsort(-probs)
+        best = self.categories.categories[order[0]]
+        alternatives = [
+            CategoryScore(category=c.id, name=c.name, confidence=round(float(probs[i]), 3))
+            for i in order[1:4]
+            for c in [self.categories.categories[i]]
+        ]
+        return Categorisation(
+            category=best.id, name=best.name, team=best.team, confidence=round(float(probs[order[0]]), 3),
+            method=method, alternatives=alternatives,
+            timings_ms={"total": round((time.perf_counter() - started) * 1000, 1)},
+        )
+
+
+def _softmax(values: np.ndarray) -> np.ndarray:
+    shifted = np.exp(values - values.max())
+    return np.asarray(shifted / shifted.sum())

@@ -1,0 +1,58 @@
+"""The `kontor` command: thin, calls the modules below it. Errors end with exit code 1 and one line."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from assistant.cli import categorise, knowledge, models  # noqa: F401 - registers their commands
+from assistant.cli.common import CliError, app, err
+from assistant.config import Settings, load_settings
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Adresse")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8000,
+) -> None:
+    """Die Weboberfläche starten."""
+    import uvicorn
+
+    from assistant.web.app import create_app
+
+    settings: Settings = load_settings()
+    err.print(f"Kontor läuft auf http://{host}:{port}/  (Daten: {settings.home})")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+def main() -> None:
+    from assistant.categorise.categories import CategoryError
+    from assistant.domain import InputError
+    from assistant.knowledge.loaders import LoaderError
+    from assistant.llm import LLMError
+    from assistant.models import ModelError
+    from assistant.prompts import PromptError
+
+    known = (CliError, InputError, CategoryError, LoaderError, LLMError, ModelError, PromptError, FileNotFoundError)
+    try:
+        code = app(standalone_mode=False)  # returns typer.Exit's code instead of exiting
+    except known as exc:
+        err.print(f"[red]Fehler:[/] {exc}")
+        raise SystemExit(1) from None
+    except (typer.Abort, KeyboardInterrupt):
+        err.print("Abgebrochen.")
+        raise SystemExit(130) from None
+    except Exception as exc:  # click's usage errors and validation errors of settings
+        import click
+        from pydantic import ValidationError
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            raise SystemExit(exc.exit_code) from None
+        if isinstance(exc, ValidationError):
+            err.print(f"[red]Fehler in den Einstellungen:[/] {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}")
+            raise SystemExit(1) from None
+        raise
+    if isinstance(code, int) and code:
+        raise SystemExit(code)

@@ -1,0 +1,125 @@
+"""Knowledge commands: ingest, search, ask, proven answers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from assistant.cli.common import CliError, app, err, out, print_json, progress, require_text, run_batch, services
+from assistant.domain import Draft
+
+proven_app = typer.Typer(help="Bewährte (freigegebene) Antworten.", no_args_is_help=True)
+app.add_typer(proven_app, name="proven")
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Dateien oder Ordner (Standard: Wissensordner)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Bericht als JSON")] = False,
+) -> None:
+    """Dokumente (md, txt, html, pdf, docx) in den Wissensindex aufnehmen – inkrementell."""
+    s = services()
+    roots = paths or [s.settings.knowledge_dir]
+    files, _ = s.ingestor.discover(roots)
+    with progress() as bar:
+        task = bar.add_task("Indexiere", total=len(files), item="")
+        report = s.ingestor.run(roots, progress=lambda name: bar.update(task, advance=1, item=name))
+    if as_json:
+        print_json(report.__dict__)
+    else:
+        out.print(
+            f"Neu: {len(report.added)} · geändert: {len(report.updated)} · unverändert: {len(report.unchanged)}"
+            f" · entfernt: {len(report.removed)} · Abschnitte geschrieben: {report.chunks_written}"
+        )
+        for source, reason in report.failed.items():
+            err.print(f"[yellow]Übersprungen:[/] {source}: {reason}")
+    if not files:
+        raise CliError("Keine Dateien gefunden")
+
+
+@app.command()
+def search(
+    query: Annotated[str | None, typer.Argument(help="Suchtext")] = None,
+    k: Annotated[int, typer.Option("-k", min=1, max=50, help="Anzahl Treffer")] = 5,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    batch: Annotated[Path | None, typer.Option("--batch", help="JSONL mit {\"id\",\"text\"} je Zeile")] = None,
+) -> None:
+    """Wissensbasis durchsuchen (hybrid: BM25 + Zeichen-n-Gramme + Vektoren)."""
+    s = services()
+    if batch is not None:
+        run_batch(batch, lambda text: {"results": [h.contract() for h in s.retriever.search(text, k)]})
+        return
+    query = require_text(query)
+    hits = s.retriever.search(query, k)
+    if as_json:
+        print_json([h.contract() for h in hits])
+        return
+    table = Table("#", "Score", "Quelle", "Abschnitt", "Text")
+    for h in hits:
+        where = h.section + (f" (S. {h.page})" if h.page else "")
+        table.add_row(str(h.rank), f"{h.score:.2f}", h.source, where, h.text[:160].replace("\n", " "))
+    out.print(table if hits else "Keine Treffer.")
+
+
+@app.command()
+def ask(
+    question: Annotated[str | None, typer.Argument(help="Kundenfrage")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    batch: Annotated[Path | None, typer.Option("--batch", help="JSONL mit {\"id\",\"text\"} je Zeile")] = None,
+    prompt: Annotated[str, typer.Option(help="Prompt-Version: production, candidate oder N")] = "production",
+) -> None:
+    """Antwortentwurf mit Quellenangaben erstellen (oder ehrliche Übergabe an eine Person)."""
+    answerer = services().answerer(prompt)
+    if batch is not None:
+        run_batch(batch, lambda text: _draft_json(answerer.draft(text)))
+        return
+    question = require_text(question)
+    if as_json:
+        print_json(_draft_json(answerer.draft(question)))
+        return
+    err.print("[dim]Modell schreibt …[/]")
+    draft = answerer.draft(question, on_token=lambda piece: err.print(piece, end="", style="dim"))
+    err.print()
+    _show_draft(draft)
+
+
+def _draft_json(draft: Draft) -> dict[str, Any]:
+    return draft.model_dump(
+        include={"answer", "citations", "handover", "prompt_version", "model", "timings_ms", "method", "notes"}
+    )
+
+
+def _show_draft(draft: Draft) -> None:
+    label = "Übergabe an eine Person" if draft.handover else f"KI-Entwurf – bitte prüfen ({draft.method})"
+    out.rule(label)
+    out.print(draft.answer)
+    for c in draft.citations:
+        out.print(f"[bold][{c.n}][/] {c.source}: [dim]„{c.quote[:200]}“[/]")
+    for note in draft.notes:
+        err.print(f"[dim]Hinweis: {note}[/]")
+    err.print(f"[dim]{draft.prompt_version} · {draft.model} · {draft.timings_ms.get('total_ms', 0):.0f} ms[/]")
+
+
+@proven_app.command("add")
+def proven_add(
+    question: Annotated[str, typer.Option(help="Die Kundenfrage")],
+    answer: Annotated[str, typer.Option(help="Die freigegebene Antwort")],
+    approved_by: Annotated[str, typer.Option(help="Wer hat freigegeben")] = "cli",
+) -> None:
+    """Eine freigegebene Antwort als bewährte Antwort hinterlegen."""
+    if not question.strip() or not answer.strip():
+        raise CliError("Frage und Antwort dürfen nicht leer sein")
+    new_id = services().catalogue.add_proven(question.strip(), answer.strip(), "[]", approved_by)
+    out.print(f"Bewährte Antwort Nr. {new_id} gespeichert.")
+
+
+@proven_app.command("list")
+def proven_list() -> None:
+    """Bewährte Antworten anzeigen."""
+    table = Table("Nr.", "Frage", "Antwort", "Freigegeben von")
+    for p in services().catalogue.proven_answers():
+        table.add_row(str(p.id), p.question[:80], p.answer[:80], p.approved_by)
+    out.print(table)
