@@ -41,6 +41,7 @@ check: lint test
 
 bench: setup
 	$(PY) bench/retrieval_xquad.py
+	$(PY) bench/categorise_germeval.py
 	$(PY) bench/answer_quality.py
 	$(PY) bench/drafting.py
 

@@ -91,6 +91,7 @@ class Settings(BaseSettings):
     categorise_description_weight: float = Field(3.0, ge=0.0, le=20.0)
     categorise_unsure_below: float = Field(0.5, ge=0.0, le=1.0, description="below: the model is asked")
     categorise_use_model: bool = True
+    categorise_model_bonus: float = Field(0.1, ge=0.0, le=10.0, description="score the model's pick gains")
 
     @classmethod
     def settings_customise_sources(

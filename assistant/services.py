@@ -47,7 +47,8 @@ class Services:
         s = self.settings
         policy = CategorisePolicy(
             min_examples=s.categorise_min_examples, description_weight=s.categorise_description_weight,
-            unsure_below=s.categorise_unsure_below, max_chars=s.max_question_chars,
+            unsure_below=s.categorise_unsure_below, model_bonus=s.categorise_model_bonus,
+            max_chars=s.max_question_chars,
         )
         store = self.examples
         llm = (lambda: self.llm) if s.categorise_use_model else None

@@ -17,22 +17,31 @@ class FakeLLM:
     sha256 = "0" * 64
 
     def __init__(self) -> None:
-        self.queue: list[str] = []
+        self.queue: list[str | Exception] = []
         self.history: list[list[Message]] = []
+        self.schemas: list[dict[str, Any]] = []
 
-    def enqueue(self, *answers: str) -> FakeLLM:
+    def enqueue(self, *answers: str | Exception) -> FakeLLM:
+        """Answers in order; an exception instance is raised instead of answering."""
         self.queue.extend(answers)
         return self
 
     def stream(self, messages: list[Message], params: GenerationParams) -> Iterator[str]:
         self.history.append(messages)
-        answer = self.queue.pop(0) if self.queue else ""
+        answer = self._next() if self.queue else ""
         for word in answer.split(" "):
             yield word + " "
 
     def complete_json(self, messages: list[Message], schema: dict[str, Any], params: GenerationParams) -> str:
         self.history.append(messages)
-        return self.queue.pop(0)
+        self.schemas.append(schema)
+        return self._next()
+
+    def _next(self) -> str:
+        answer = self.queue.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
 
 
 class FakeEmbedder:

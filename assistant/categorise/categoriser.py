@@ -3,8 +3,9 @@
 Paths, in order (the result says which one decided):
 - ``example``: the text is a labelled example — a person already said where it belongs;
 - ``classifier``: with enough examples, a classifier learned from them, plus the category descriptions, leads;
-- ``classifier+model``: the classifier is unsure, so the language model chooses among its best candidates;
-- ``model``: with few examples, the model chooses among the categories whose descriptions fit best;
+- ``classifier+model``: the classifier is unsure, so the language model picks one of its best candidates, and
+  that pick gains a score bonus (``model_bonus``: small for the embedded model, larger for a strong one);
+- ``model``: with few examples, the model picks among the categories whose descriptions fit best, same bonus;
 - ``descriptions``: few examples and no model answer — the best-fitting description decides.
 The model can only answer with ids from the categories file: its output is constrained by a JSON schema.
 """
@@ -35,10 +36,10 @@ ExampleSource = Callable[[], tuple[object, list[tuple[str, str]]]]  # () -> (rev
 class CategorisePolicy:
     min_examples: int = 50  # below this the descriptions and the model decide
     description_weight: float = 3.0  # weight of the description channel beside the classifier margins
-    sharpness: float = 5.0  # softmax factor turning scores into confidences
+    sharpness: float = 8.0  # softmax factor turning scores into confidences (lowest log-loss on GermEval)
     unsure_below: float = 0.5  # the classifier asks the model below this confidence
     model_candidates: int = 3
-    model_bonus: float = 0.3  # score the model's pick gains: enough to break near-ties, not to overrule
+    model_bonus: float = 0.1  # score the model's pick gains: the tiny embedded model only breaks near-ties
     max_chars: int = 8000
 
 
@@ -75,16 +76,53 @@ class Categoriser:
             probs = np.zeros(len(self.categories.ids))
             probs[self.categories.ids.index(known)] = 1.0
             return self._result(probs, "example", started)
+        scores = self.scores(text, fitted)
+        probs = _softmax(self.policy.sharpness * scores)
+        leads = fitted.classifier is not None
+        without_model: Method = "classifier" if leads else "descriptions"
+        sure = leads and probs.max() >= self.policy.unsure_below
+        if sure or not use_model or self.llm is None or self.prompt is None:
+            return self._result(probs, without_model, started)
+        choice, note = self.model_choice(text, scores)
+        if choice is None:
+            result = self._result(probs, without_model, started)
+            result.notes.append(note)
+            return result
+        scores = scores.copy()
+        scores[choice] += self.policy.model_bonus
+        result = self._result(_softmax(self.policy.sharpness * scores), "classifier+model" if leads else "model",
+                              started)
+        result.prompt_version = self.prompt.ref
+        return result
+
+    def scores(self, text: str, fitted: _Fitted | None = None) -> np.ndarray:
+        """One score per category (file order): description similarity, plus classifier margins once it leads."""
+        fitted = fitted or self.fitted()
         scores = self.policy.description_weight * fitted.matcher.similarity([text])[0]
         if fitted.classifier is not None:
             scores += self._classifier_scores(fitted.classifier, text)
-        probs = _softmax(self.policy.sharpness * scores)
-        leads = fitted.classifier is not None
-        if leads and probs.max() >= self.policy.unsure_below:
-            return self._result(probs, "classifier", started)
-        if not use_model or self.llm is None or self.prompt is None:
-            return self._result(probs, "classifier" if leads else "descriptions", started)
-        return self._ask_model(text, scores, leads, started)
+        return np.asarray(scores)
+
+    def model_choice(self, text: str, scores: np.ndarray) -> tuple[int | None, str]:
+        """Index of the category the model picks among the best-scored candidates, or None and why not."""
+        if self.llm is None or self.prompt is None:
+            return None, "kein Modell konfiguriert"
+        order = [int(i) for i in np.argsort(-scores)[: self.policy.model_candidates]]
+        candidates = [self.categories.categories[i] for i in order]
+        schema = {
+            "type": "object",
+            "properties": {"category": {"type": "string", "enum": [c.id for c in candidates]}},
+            "required": ["category"],
+        }
+        try:
+            messages = self.prompt.render(self.company, text=text, candidates=candidates)
+            answer = self.llm().complete_json(messages, schema, self.prompt.meta.params)
+            index = self.categories.ids.index(self.categories.get(json.loads(answer)["category"]).id)
+        except (LLMError, PromptError, ValueError, KeyError, TypeError) as exc:
+            return None, f"Modell nicht genutzt: {exc}"
+        if index not in order:  # cannot happen with a constrained backend; never trust it blindly
+            return None, "Modell nicht genutzt: Antwort außerhalb der Kandidaten"
+        return index, ""
 
     def fitted(self) -> _Fitted:
         """The learned state for the current examples; refitted (fast) whenever they changed."""
@@ -110,39 +148,6 @@ class Categoriser:
         for column, category in enumerate(classifier.classes):
             scores[self.categories.ids.index(category)] = margins[column]
         return scores
-
-    def _ask_model(self, text: str, scores: np.ndarray, leads: bool, started: float) -> Categorisation:
-        assert self.llm is not None and self.prompt is not None
-        order = np.argsort(-scores)[: self.policy.model_candidates]
-        candidates = [self.categories.categories[i] for i in order]
-        fallback: Method = "classifier" if leads else "descriptions"
-        try:
-            messages = self.prompt.render(self.company, text=text, candidates=candidates)
-            schema = {
-                "type": "object",
-                "properties": {"category": {"type": "string", "enum": [c.id for c in candidates]}},
-                "required": ["category"],
-            }
-            answer = self.llm().complete_json(messages, schema, self.prompt.meta.params)
-            choice = json.loads(answer)["category"]
-            index = self.categories.ids.index(self.categories.get(choice).id)
-        except (LLMError, PromptError, ValueError, KeyError, TypeError) as exc:
-            result = self._result(_softmax(self.policy.sharpness * scores), fallback, started)
-            result.notes.append(f"Modell nicht genutzt: {exc}")
-            return result
-        if index not in order:  # cannot happen with a constrained backend; never trust it blindly
-            return self._result(_softmax(self.policy.sharpness * scores), fallback, started)
-        if leads:
-            scores = scores.copy()
-            scores[index] += self.policy.model_bonus
-            probs = _softmax(self.policy.sharpness * scores)
-        else:  # few examples: the model's pick decides; its confidence is the description prior
-            probs = _softmax(self.policy.sharpness * scores)
-            top = int(np.argmax(probs))
-            probs[[index, top]] = probs[[top, index]]
-        result = self._result(probs, "classifier+model" if leads else "model", started)
-        result.prompt_version = self.prompt.ref
-        return result
 
     def _result(self, probs: np.ndarray, method: Method, started: float) -> Categorisation:
         order = np.argsort(-probs)

@@ -10,8 +10,9 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
 
-from assistant.answer import InputError
+from assistant.categorise.categories import CategoryError
 from assistant.config import Settings
+from assistant.domain import Categorisation, InputError
 from assistant.services import Services
 
 _TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -27,6 +28,10 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
 
     @app.exception_handler(InputError)
     async def _input_error(_: Request, exc: InputError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(CategoryError)
+    async def _category_error(_: Request, exc: CategoryError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=422)
 
     @app.get("/", response_class=HTMLResponse)
@@ -54,6 +59,10 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     def ask(body: AskRequest) -> dict[str, object]:
         draft = services.answerer().draft(body.text)
         return draft.model_dump(exclude={"sources"})
+
+    @app.post("/api/categorise")
+    def categorise(body: AskRequest) -> Categorisation:
+        return services.categoriser.categorise(body.text)
 
     return app
 
