@@ -73,3 +73,53 @@ def demo_home(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Path: 
 def copy_tree(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst)
     return dst
+
+
+# --- PostgreSQL ------------------------------------------------------------------------------------------------
+# Read once at import: the autouse ``_isolated_env`` fixture removes every KONTOR_* variable for each test.
+_PG_ENVIRON = {key: value for key, value in os.environ.items() if key in ("KONTOR_TEST_PG_URL", "KONTOR_REQUIRE_PG")}
+
+
+@pytest.fixture(scope="session")
+def pg_url():  # type: ignore[no-untyped-def]
+    """URL of a PostgreSQL database for the whole session: a throwaway server, or ``KONTOR_TEST_PG_URL``.
+
+    Skips when PostgreSQL is not installed, unless ``KONTOR_REQUIRE_PG=1`` (CI), where that is a failure.
+    """
+    from contextlib import ExitStack
+
+    from tests.pg_server import PostgresUnavailable, postgres_server
+
+    with ExitStack() as stack:
+        try:
+            url = stack.enter_context(postgres_server(_PG_ENVIRON))
+        except PostgresUnavailable as error:
+            if _PG_ENVIRON.get("KONTOR_REQUIRE_PG") == "1":
+                pytest.fail(f"KONTOR_REQUIRE_PG=1 but PostgreSQL is unavailable: {error}", pytrace=False)
+            pytest.skip(f"PostgreSQL unavailable: {error}")
+        yield url
+
+
+@pytest.fixture
+def pg_database_url(pg_url: str):  # type: ignore[no-untyped-def]
+    """A fresh, empty database on the session's PostgreSQL server, dropped after the test."""
+    import uuid
+
+    from sqlalchemy import create_engine, make_url, text
+
+    name = f"kontor_t_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        yield make_url(pg_url).set(database=name).render_as_string(hide_password=False)
+        with admin.connect() as connection:  # connections the test left open must not keep it alive
+            if connection.dialect.server_version_info >= (13,):
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            else:
+                connection.execute(
+                    text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name"), {"name": name}
+                )
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+    finally:
+        admin.dispose()
