@@ -26,6 +26,7 @@ $(VENV)/.installed: pyproject.toml
 
 demo: setup
 	$(KONTOR) ingest
+	$(KONTOR) demo   # demo users (passwords printed once, or KONTOR_DEMO_PASSWORD_<NAME>) and a dozen tickets
 
 run: demo
 	$(KONTOR) serve --host 127.0.0.1 --port 8000

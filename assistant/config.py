@@ -86,6 +86,23 @@ class Settings(BaseSettings):
     # store
     database_url: str = Field("", description="SQLAlchemy URL; empty = SQLite file kontor.db in KONTOR_HOME")
 
+    # outbox: a maildir folder by default, or an SMTP relay
+    outbox_backend: Literal["maildir", "smtp"] = "maildir"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_security: Literal["none", "starttls", "ssl"] = "none"
+    smtp_timeout_s: float = Field(30.0, gt=0)
+    mail_from: str = "kundenservice@example.org"
+    mail_from_name: str = "Kundenservice"
+
+    # web and jobs
+    secure_cookies: bool = Field(False, description="cookies only over HTTPS; required in production")
+    max_request_bytes: int = Field(1_000_000, ge=1024)
+    max_ticket_chars: int = Field(20_000, ge=100)
+    run_worker: bool = Field(True, description="draft and deliver in a background thread of the web app")
+
     # categorisation
     categorise_min_examples: int = Field(50, ge=2, description="from this many examples the classifier leads")
     categorise_description_weight: float = Field(3.0, ge=0.0, le=20.0)
@@ -115,6 +132,8 @@ class Settings(BaseSettings):
             "http://"
         ) and not _is_loopback(self.openai_base_url):
             raise ValueError("production refuses an unencrypted model server that is not on loopback")
+        if self.env == "production" and not self.secure_cookies:
+            raise ValueError("production requires secure_cookies (HTTPS) for browser sessions")
         return self
 
     @cached_property
@@ -124,6 +143,10 @@ class Settings(BaseSettings):
     @property
     def database(self) -> str:
         return self.database_url or f"sqlite:///{self.home / 'kontor.db'}"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.home / "outbox"
 
     @property
     def index_dir(self) -> Path:

@@ -101,3 +101,30 @@ class Categorisation(BaseModel):
     prompt_version: str | None = None  # set when the model was asked
     notes: list[str] = Field(default_factory=list)
     timings_ms: dict[str, float] = Field(default_factory=dict)
+
+
+# --- the ticket's state machine --------------------------------------------------------------------------------
+
+TicketStatus = Literal["new", "drafted", "needs_human", "approved", "rejected", "sent"]
+TICKET_STATUSES: tuple[str, ...] = ("new", "drafted", "needs_human", "approved", "rejected", "sent")
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "new": frozenset({"drafted", "needs_human"}),
+    "drafted": frozenset({"drafted", "needs_human", "approved", "rejected"}),
+    "needs_human": frozenset({"drafted", "needs_human", "approved", "rejected"}),
+    "rejected": frozenset({"rejected", "approved", "drafted", "needs_human"}),  # the hand-written text is approved
+    "approved": frozenset({"drafted", "needs_human", "rejected", "sent"}),  # an edit voids the approval
+    "sent": frozenset(),  # final
+}
+
+
+class ConflictError(RuntimeError):
+    """The action does not fit the ticket's state (HTTP 409)."""
+
+
+class NotFoundError(LookupError):
+    """No such ticket, draft or user (HTTP 404)."""
+
+
+def check_transition(current: str, target: str) -> None:
+    if target not in TRANSITIONS.get(current, frozenset()):
+        raise ConflictError(f"Nicht möglich im Status '{current}' (→ '{target}')")

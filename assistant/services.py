@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import yaml
 
@@ -19,6 +20,13 @@ from assistant.knowledge.vectors import VectorIndex
 from assistant.llm import LLM, make_llm
 from assistant.prompts import PromptLibrary
 from assistant.store.db import Database, open_database
+
+if TYPE_CHECKING:
+    from assistant.auth import Users
+    from assistant.jobs import JobQueue
+    from assistant.outbox import Mailer
+    from assistant.review import Workflow
+    from assistant.tickets import Intake
 
 
 class Services:
@@ -55,6 +63,42 @@ class Services:
         prompt = self.prompts.resolve("categorise", "production")
         return Categoriser(
             self.categories, lambda: (store.revision(), store.pairs()), llm, prompt, self.company, policy
+        )
+
+    @cached_property
+    def users(self) -> Users:
+        from assistant.auth import Users
+
+        return Users(self.database)
+
+    @cached_property
+    def mailer(self) -> Mailer:
+        from assistant.outbox import make_mailer
+
+        return make_mailer(self.settings)
+
+    @cached_property
+    def workflow(self) -> Workflow:
+        from assistant.review import Workflow
+
+        s = self.settings
+        return Workflow(self.database, self.examples, lambda: self.mailer, (s.mail_from, s.mail_from_name),
+                        wake_jobs=lambda: self.jobs.wake())
+
+    @cached_property
+    def intake(self) -> Intake:
+        from assistant.tickets import Intake
+
+        return Intake(self.database, self.settings.max_ticket_chars, wake_jobs=lambda: self.jobs.wake())
+
+    @cached_property
+    def jobs(self) -> JobQueue:
+        from assistant.drafting import draft_ticket, give_up
+        from assistant.jobs import JobQueue
+
+        return JobQueue(
+            self.database, {"draft": lambda job: draft_ticket(self, job)},
+            on_give_up=lambda job: give_up(self, job), idle=self.workflow.deliver_due,
         )
 
     @cached_property

@@ -94,9 +94,13 @@ def pg_url():  # type: ignore[no-untyped-def]
         try:
             url = stack.enter_context(postgres_server(_PG_ENVIRON))
         except PostgresUnavailable as error:
-            if _PG_ENVIRON.get("KONTOR_REQUIRE_PG") == "1":
-                pytest.fail(f"KONTOR_REQUIRE_PG=1 but PostgreSQL is unavailable: {error}", pytrace=False)
-            pytest.skip(f"PostgreSQL unavailable: {error}")
+            reason = str(error)
+        else:
+            reason = ""
+        if reason and _PG_ENVIRON.get("KONTOR_REQUIRE_PG") == "1":
+            pytest.fail(f"KONTOR_REQUIRE_PG=1 but PostgreSQL is unavailable: {reason}", pytrace=False)
+        if reason:
+            pytest.skip(f"PostgreSQL unavailable: {reason}")
         yield url
 
 

@@ -215,7 +215,10 @@ def test_api_categorise_contract_and_errors(services: Services) -> None:
 
     from assistant.web.app import create_app
 
+    services.settings.run_worker = False
+    services.users.add("anna", "agent", "anna-passwort-123")
     client = TestClient(create_app(services.settings, services))
+    client.headers["Authorization"] = f"Bearer {services.users.create_token('anna')}"
     services.llm.enqueue('{"category": "defekt"}')  # type: ignore[attr-defined]
     body = client.post("/api/categorise", json={"text": "Die Pfanne hat einen Riss."}).json()
     assert (body["category"], body["method"]) == ("defekt", "model")

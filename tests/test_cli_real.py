@@ -152,3 +152,29 @@ def test_examples_import_reports_bad_lines_and_keeps_the_good(tmp_path: Path) ->
     assert "Zeile 2" in result.stderr and "nope" in result.stderr
     listed = json.loads(run(tmp_path, "examples", "list", "--json").stdout)
     assert {e["text"] for e in listed} == {"Paket fehlt", "Rechnung doppelt"}
+
+
+def test_users_tokens_and_ticket_import_on_the_command_line(tmp_path: Path) -> None:
+    env_home = tmp_path / "h"
+    added = subprocess.run([*KONTOR, "users", "add", "anna", "--role", "agent", "--password-stdin"],
+                           input="ein-langes-passwort\n", capture_output=True, text=True, cwd=PROJECT_ROOT,
+                           env={**os.environ, "KONTOR_HOME": str(env_home)}, timeout=120)
+    assert added.returncode == 0, added.stderr
+    again = run(env_home, "users", "add", "anna", "--role", "agent", ok=False)
+    assert again.returncode == 1 and len(again.stderr.strip().splitlines()) == 1 and "schon" in again.stderr
+    assert "Rolle" in run(env_home, "users", "add", "bert", "--role", "chef", ok=False).stderr
+    token = run(env_home, "tokens", "create", "anna").stdout
+    assert token.count("\n") == 1 and token.startswith("kt_")
+    assert run(env_home, "tokens", "create", "niemand", ok=False).returncode == 1
+
+    demo_tickets = PROJECT_ROOT / "demo" / "tickets"
+    first = json.loads(run(env_home, "tickets", "import", str(demo_tickets), "--json").stdout)
+    assert len(first["imported"]) == 12 and first["failed"] == {}
+    assert len(json.loads(run(env_home, "tickets", "import", str(demo_tickets), "--json").stdout)["duplicates"]) == 12
+    broken = tmp_path / "kaputt"
+    broken.mkdir()
+    (broken / "binär.eml").write_bytes(b"\x00\x01PK\x03\x04" * 100)
+    failed = run(env_home, "tickets", "import", str(broken), ok=False)
+    assert failed.returncode == 1 and "binär.eml" in failed.stderr
+    listed = json.loads(run(env_home, "tickets", "list", "--json").stdout)
+    assert len(listed) == 12 and {t["status"] for t in listed} == {"new"}

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from assistant.cli.common import CliError, app, err, out, print_json, require_text, run_batch, services
@@ -121,5 +122,5 @@ def examples_list(
         return
     table = Table("Nr.", "Kategorie", "Quelle", "Text")
     for r in rows:
-        table.add_row(str(r.id), r.category, r.source, r.text[:100].replace("\n", " "))
+        table.add_row(str(r.id), r.category, r.source, escape(r.text[:100].replace("\n", " ")))
     out.print(table if rows else "Noch keine Beispiele.")

@@ -1,0 +1,38 @@
+"""The background job behind every new ticket: categorise it, draft an answer, store both for review."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from assistant.categorise.categories import CategoryError
+from assistant.domain import InputError
+from assistant.store.tables import Job, Ticket
+
+if TYPE_CHECKING:
+    from assistant.services import Services
+
+log = logging.getLogger("kontor.drafting")
+
+
+def draft_ticket(services: Services, job: Job) -> None:
+    assert job.ticket_id is not None
+    with services.database.session() as session:
+        ticket = session.get(Ticket, job.ticket_id)
+        if ticket is None or ticket.status == "sent":
+            return
+        text = f"{ticket.subject}\n\n{ticket.body}"
+    category = None
+    try:
+        result = services.categoriser.categorise(text[: services.settings.max_question_chars])
+        category = (result.category, result.confidence, result.method)
+    except (CategoryError, InputError) as exc:
+        log.warning("ticket %s not categorised: %s", job.ticket_id, exc)
+    # long mails: the question is their beginning (greeting and request come first)
+    draft = services.answerer().draft(text[: services.settings.max_question_chars])
+    services.workflow.save_draft(job.ticket_id, draft, category)
+
+
+def give_up(services: Services, job: Job) -> None:
+    if job.ticket_id is not None:
+        services.workflow.give_up(job.ticket_id, "Entwurf nach mehreren Versuchen fehlgeschlagen")

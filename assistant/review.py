@@ -1,0 +1,320 @@
+"""Review and sending: edit, approve, reject, rate, correct the category, send. The only code that puts a
+message into the outbox — and it does so only for text a person approved in exactly that form.
+
+An approval stores the SHA-256 of the text it approved; an edit afterwards voids it (the ticket goes back to
+``drafted``). Sending creates one outbox row per draft (unique), so a repeated or concurrent send returns
+the same message instead of a second mail. The ticket stays ``approved`` until the mail is delivered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from email.utils import parseaddr
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from assistant import audit, jobs
+from assistant.auth import ROLES, Principal
+from assistant.categorise.examples import ExampleStore
+from assistant.domain import ConflictError, Draft, NotFoundError, check_transition, checked_text
+from assistant.outbox import DeliveryError, Mailer, OutgoingMail
+from assistant.store.db import Database
+from assistant.store.tables import DraftRow, OutboxMessage, Review, Ticket, User, utcnow
+
+log = logging.getLogger("kontor.review")
+MAX_ANSWER_CHARS = 20_000
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def backoff(attempts: int) -> timedelta:
+    """30 s, 1 min, 2 min … at most one hour between delivery attempts."""
+    return timedelta(seconds=min(3600, 30 * 2 ** max(0, attempts - 1)))
+
+
+class Workflow:
+    def __init__(self, database: Database, examples: ExampleStore, mailer: Callable[[], Mailer],
+                 sender: tuple[str, str], wake_jobs: Callable[[], None] = lambda: None) -> None:
+        self.database = database
+        self.examples = examples
+        self.mailer = mailer
+        self.sender = sender  # (address, display name)
+        self.wake_jobs = wake_jobs
+
+    # --- drafts from the background job --------------------------------------------------------------------
+
+    def save_draft(self, ticket_id: int, draft: Draft, category: tuple[str, float, str] | None) -> int:
+        with self.database.session() as session:
+            ticket = _ticket(session, ticket_id)
+            target = "needs_human" if draft.handover else "drafted"
+            check_transition(ticket.status, target)
+            row = DraftRow(
+                ticket_id=ticket.id, text=draft.answer, generated_text=draft.answer,
+                citations=[c.model_dump() for c in draft.citations],
+                source_chunk_ids=[c.chunk_id for c in draft.citations], category=category[0] if category else None,
+                handover=draft.handover, method=draft.method, prompt_version=draft.prompt_version,
+                model=draft.model, model_sha256=draft.model_sha256, timings_ms=draft.timings_ms,
+            )
+            session.add(row)
+            if category and ticket.category_method != "person":  # a person's correction outranks the machine
+                ticket.category, ticket.category_confidence, ticket.category_method = category
+            _move(ticket, target)
+            session.flush()
+            audit.record(session, "system", "drafted", ticket_id=ticket.id, draft_id=row.id,
+                         text_sha256=sha256(row.text), prompt_version=row.prompt_version,
+                         model_sha256=row.model_sha256, sources=row.source_chunk_ids, handover=draft.handover,
+                         category=row.category)
+            return row.id
+
+    def give_up(self, ticket_id: int, reason: str) -> None:
+        """Drafting failed for good: an empty draft for a person to write, status ``needs_human``."""
+        with self.database.session() as session:
+            ticket = _ticket(session, ticket_id)
+            if ticket.status not in ("new", "drafted", "needs_human", "rejected"):
+                return
+            row = DraftRow(ticket_id=ticket.id, text="", generated_text="", citations=[], source_chunk_ids=[],
+                           handover=True, method="failed", prompt_version="", model="", model_sha256="",
+                           timings_ms={})
+            session.add(row)
+            _move(ticket, "needs_human")
+            session.flush()
+            audit.record(session, "system", "draft_failed", ticket_id=ticket.id, draft_id=row.id, reason=reason)
+
+    def regenerate(self, ticket_id: int, user: Principal) -> None:
+        with self.database.session() as session:
+            ticket = _ticket(session, ticket_id)
+            if ticket.status == "sent":
+                raise ConflictError("Die Antwort ist schon gesendet")
+            jobs.enqueue(session, "draft", ticket.id)
+            audit.record(session, user.name, "regenerate_requested", ticket_id=ticket.id)
+        self.wake_jobs()
+
+    # --- a person's review -----------------------------------------------------------------------------------
+
+    def edit(self, draft_id: int, text: str, user: Principal) -> DraftRow:
+        text = checked_text(text, MAX_ANSWER_CHARS, "Der Antworttext")
+        with self.database.session() as session:
+            draft, ticket = _current_draft(session, draft_id)
+            if ticket.status == "sent":
+                raise ConflictError("Die Antwort ist schon gesendet und kann nicht mehr geändert werden")
+            if text == draft.text:
+                return draft
+            draft.text, draft.updated_at = text, utcnow()
+            if ticket.status == "approved":
+                _move(ticket, "drafted")  # the approval was for the old text
+            session.add(Review(draft_id=draft.id, decision="edited", text_sha256=sha256(text), reviewer_id=user.id))
+            audit.record(session, user.name, "edited", ticket_id=ticket.id, draft_id=draft.id,
+                         text_sha256=sha256(text))
+            return draft
+
+    def approve(self, draft_id: int, user: Principal) -> DraftRow:
+        if not user.has_role("agent"):
+            raise ConflictError("Freigeben dürfen nur Kundendienst-Mitarbeitende")
+        with self.database.session() as session:
+            draft, ticket = _current_draft(session, draft_id)
+            if not draft.text.strip():
+                raise ConflictError("Ein leerer Entwurf kann nicht freigegeben werden")
+            if ticket.status == "approved" and _valid_approval(session, draft) is not None:
+                return draft  # already approved in exactly this form
+            check_transition(ticket.status, "approved")
+            digest = sha256(draft.text)
+            session.add(Review(draft_id=draft.id, decision="approved", text_sha256=digest, reviewer_id=user.id))
+            _move(ticket, "approved")
+            audit.record(session, user.name, "approved", ticket_id=ticket.id, draft_id=draft.id, text_sha256=digest,
+                         prompt_version=draft.prompt_version, model_sha256=draft.model_sha256,
+                         sources=draft.source_chunk_ids)
+            return draft
+
+    def reject(self, draft_id: int, user: Principal, comment: str = "") -> DraftRow:
+        with self.database.session() as session:
+            draft, ticket = _current_draft(session, draft_id)
+            check_transition(ticket.status, "rejected")
+            session.add(Review(draft_id=draft.id, decision="rejected", comment=comment[:2000] or None,
+                               reviewer_id=user.id))
+            _move(ticket, "rejected")
+            audit.record(session, user.name, "rejected", ticket_id=ticket.id, draft_id=draft.id,
+                         text_sha256=sha256(draft.text), comment=comment[:2000])
+            return draft
+
+    def rate(self, draft_id: int, score: int, comment: str, user: Principal) -> None:
+        if not 1 <= score <= 5:
+            raise ValueError("Die Bewertung muss zwischen 1 und 5 liegen")
+        with self.database.session() as session:
+            draft = session.get(DraftRow, draft_id)
+            if draft is None:
+                raise NotFoundError(f"Entwurf {draft_id} gibt es nicht")
+            session.add(Review(draft_id=draft.id, decision="rated", rating=score, comment=comment[:2000] or None,
+                               reviewer_id=user.id))
+            audit.record(session, user.name, "rated", ticket_id=draft.ticket_id, draft_id=draft.id, score=score)
+
+    def recategorise(self, ticket_id: int, category: str, user: Principal) -> Ticket:
+        """A person's category becomes a labelled example at once; the next categorisation learns from it."""
+        with self.database.session() as session:
+            ticket = _ticket(session, ticket_id)
+            text = f"{ticket.subject}\n{ticket.body}"
+        learned = self.examples.add(text, category, source="review", user=user.name)
+        with self.database.session() as session:
+            ticket = _ticket(session, ticket_id)
+            previous = ticket.category
+            ticket.category, ticket.category_confidence, ticket.category_method = learned.category, 1.0, "person"
+            ticket.updated_at = utcnow()
+            current = _latest_draft(session, ticket.id)
+            if current is not None:
+                session.add(Review(draft_id=current.id, decision="recategorised",
+                                   category_correction=learned.category, reviewer_id=user.id))
+            audit.record(session, user.name, "recategorised", ticket_id=ticket.id,
+                         draft_id=current.id if current else None, previous=previous, category=learned.category)
+            return ticket
+
+    # --- sending ---------------------------------------------------------------------------------------------
+
+    def send(self, draft_id: int, user: Principal) -> OutboxMessage:
+        try:
+            message_id = self._queue_for_sending(draft_id, user)
+        except IntegrityError:  # a concurrent send of the same draft won the race: same message, no second
+            with self.database.session() as session:
+                existing = session.scalar(select(OutboxMessage).where(OutboxMessage.draft_id == draft_id))
+                if existing is None:
+                    raise
+                message_id = existing.id
+        return self.deliver(message_id)
+
+    def _queue_for_sending(self, draft_id: int, user: Principal) -> int:
+        with self.database.session() as session:
+            existing = session.scalar(select(OutboxMessage).where(OutboxMessage.draft_id == draft_id))
+            if existing is not None:
+                return existing.id  # idempotent: sending again never makes a second mail
+            draft, ticket = _current_draft(session, draft_id)
+            if ticket.status != "approved":
+                raise ConflictError("Senden geht nur nach Freigabe des aktuellen Textes")
+            approval = _valid_approval(session, draft)
+            if approval is None:
+                raise ConflictError("Der Text wurde nach der Freigabe geändert – bitte erneut freigeben")
+            if not ticket.customer_email:
+                raise ConflictError("Für diesen Kunden ist keine E-Mail-Adresse bekannt")
+            digest = sha256(draft.text)
+            domain = self.sender[0].rpartition("@")[2] or "kontor.local"
+            message = OutboxMessage(
+                draft_id=draft.id, ticket_id=ticket.id,
+                message_id=f"<kontor-{ticket.id}-{draft.id}-{digest[:12]}@{domain}>",
+                to_address=ticket.customer_email, to_name=_display_name(ticket.customer),
+                subject=_reply_subject(ticket.subject), body=draft.text, text_sha256=digest, status="pending",
+                attempts=0,
+            )
+            session.add(message)
+            session.flush()
+            audit.record(session, user.name, "send_requested", ticket_id=ticket.id, draft_id=draft.id,
+                         text_sha256=digest, prompt_version=draft.prompt_version, model_sha256=draft.model_sha256,
+                         sources=draft.source_chunk_ids, approved_by_review=approval.id)
+            return message.id
+
+    def deliver(self, outbox_id: int) -> OutboxMessage:
+        """One delivery attempt. Success marks the ticket sent; failure schedules a retry with backoff."""
+        with self.database.session() as session:
+            message = session.get(OutboxMessage, outbox_id)
+            if message is None:
+                raise NotFoundError(f"Nachricht {outbox_id} gibt es nicht")
+            if message.status == "delivered":
+                return message
+            mail = OutgoingMail(
+                message_id=message.message_id, sender=self.sender[0], sender_name=self.sender[1],
+                to=message.to_address, to_name=message.to_name, subject=message.subject, body=message.body,
+            )
+        try:
+            self.mailer().deliver(mail)
+        except DeliveryError as exc:
+            return self._delivery_failed(outbox_id, str(exc))
+        with self.database.session() as session:
+            message = session.get(OutboxMessage, outbox_id)
+            assert message is not None
+            message.status, message.delivered_at = "delivered", utcnow()
+            message.attempts += 1
+            ticket = _ticket(session, message.ticket_id)
+            _move(ticket, "sent")
+            audit.record(session, "system", "sent", ticket_id=ticket.id, draft_id=message.draft_id,
+                         text_sha256=message.text_sha256, message_id=message.message_id)
+            return message
+
+    def _delivery_failed(self, outbox_id: int, reason: str) -> OutboxMessage:
+        log.warning("delivery of outbox message %s failed: %s", outbox_id, reason)
+        with self.database.session() as session:
+            message = session.get(OutboxMessage, outbox_id)
+            assert message is not None
+            message.attempts += 1
+            message.last_error = reason[:2000]
+            message.next_attempt_at = datetime.now(UTC) + backoff(message.attempts)
+            audit.record(session, "system", "delivery_failed", ticket_id=message.ticket_id,
+                         draft_id=message.draft_id, attempt=message.attempts, reason=reason[:500])
+            return message
+
+    def deliver_due(self) -> int:
+        """Retry every pending message whose time has come (called by the job worker)."""
+        now = datetime.now(UTC)
+        with self.database.session() as session:
+            due = [m.id for m in session.scalars(select(OutboxMessage).where(OutboxMessage.status == "pending"))
+                   if _aware(m.next_attempt_at) <= now]
+        for outbox_id in due:
+            self.deliver(outbox_id)
+        return len(due)
+
+
+def _ticket(session: Session, ticket_id: int) -> Ticket:
+    ticket = session.get(Ticket, ticket_id)
+    if ticket is None:
+        raise NotFoundError(f"Ticket {ticket_id} gibt es nicht")
+    return ticket
+
+
+def _latest_draft(session: Session, ticket_id: int) -> DraftRow | None:
+    return session.scalar(select(DraftRow).where(DraftRow.ticket_id == ticket_id).order_by(DraftRow.id.desc()))
+
+
+def _current_draft(session: Session, draft_id: int) -> tuple[DraftRow, Ticket]:
+    draft = session.get(DraftRow, draft_id)
+    if draft is None:
+        raise NotFoundError(f"Entwurf {draft_id} gibt es nicht")
+    latest = _latest_draft(session, draft.ticket_id)
+    if latest is None or latest.id != draft.id:
+        raise ConflictError("Das ist nicht mehr der aktuelle Entwurf dieses Tickets")
+    return draft, _ticket(session, draft.ticket_id)
+
+
+def _valid_approval(session: Session, draft: DraftRow) -> Review | None:
+    """The approval that still holds: the last approve/edit act is an approval of exactly the current text,
+    by a user who may approve."""
+    last = session.scalar(
+        select(Review).where(Review.draft_id == draft.id, Review.decision.in_(("approved", "edited")))
+        .order_by(Review.id.desc())
+    )
+    if last is None or last.decision != "approved" or last.text_sha256 != sha256(draft.text):
+        return None
+    reviewer = session.get(User, last.reviewer_id)
+    if reviewer is None or not reviewer.active or reviewer.role not in ROLES:
+        return None
+    return last
+
+
+def _move(ticket: Ticket, target: str) -> None:
+    check_transition(ticket.status, target)
+    ticket.status, ticket.updated_at = target, utcnow()
+
+
+def _display_name(customer: str) -> str:
+    name, address = parseaddr(customer)
+    return name or ("" if address == customer else customer)
+
+
+def _reply_subject(subject: str) -> str:
+    subject = " ".join(subject.split())
+    return subject if subject.lower().startswith(("re:", "aw:")) else f"Re: {subject}"
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -1,0 +1,161 @@
+"""The JSON API for tickets, drafts, review and audit. Thin routes: checks are dependencies, work is done by
+the workflow modules, errors are mapped to status codes in ``app.py``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, Field
+
+from assistant import audit
+from assistant.auth import Principal
+from assistant.domain import NotFoundError, TicketStatus
+from assistant.services import Services
+from assistant.store.tables import DraftRow, OutboxMessage
+from assistant.tickets import TicketIn, list_tickets, ticket_json, ticket_view
+from assistant.web.security import SESSION_COOKIE, require
+
+router = APIRouter(prefix="/api")
+Agent = Annotated[Principal, Depends(require("agent"))]
+Admin = Annotated[Principal, Depends(require("admin"))]
+
+
+def _services(request: Request) -> Services:
+    return request.app.state.services
+
+
+Svc = Annotated[Services, Depends(_services)]
+
+
+class Login(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    password: str = Field(min_length=1, max_length=1000)
+
+
+class TextIn(BaseModel):
+    text: str = Field(min_length=1)
+
+
+class CategoryIn(BaseModel):
+    category: str = Field(min_length=1, max_length=100)
+
+
+class RejectIn(BaseModel):
+    comment: str = Field("", max_length=2000)
+
+
+class RatingIn(BaseModel):
+    score: int = Field(ge=1, le=5)
+    comment: str = Field("", max_length=2000)
+
+
+@router.post("/session", tags=["session"])
+def login(body: Login, response: Response, services: Svc) -> dict[str, str]:
+    user = services.users.authenticate(body.name, body.password)
+    secret, csrf = services.users.start_session(user)
+    response.set_cookie(SESSION_COOKIE, secret, httponly=True, samesite="strict",
+                        secure=services.settings.secure_cookies, max_age=12 * 3600)
+    return {"name": user.name, "role": user.role, "csrf_token": csrf}
+
+
+@router.delete("/session", tags=["session"], status_code=204)
+def logout(request: Request, response: Response, services: Svc) -> None:
+    if cookie := request.cookies.get(SESSION_COOKIE):
+        services.users.end_session(cookie)
+    response.delete_cookie(SESSION_COOKIE)
+
+
+@router.get("/me", tags=["session"])
+def me(user: Agent) -> dict[str, str]:
+    return {"name": user.name, "role": user.role}
+
+
+@router.post("/tickets", status_code=201, tags=["tickets"])
+def create_ticket(body: TicketIn, user: Agent, services: Svc) -> dict[str, Any]:
+    ticket, _ = services.intake.create(body, user.name)
+    return ticket_json(ticket)
+
+
+@router.get("/tickets", tags=["tickets"])
+def tickets(
+    user: Agent, services: Svc, status: TicketStatus | None = None,
+    category: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[dict[str, Any]]:
+    return [ticket_json(t) for t in list_tickets(services.database, status, category, limit)]
+
+
+@router.get("/tickets/{ticket_id}", tags=["tickets"])
+def ticket(ticket_id: int, user: Agent, services: Svc) -> dict[str, Any]:
+    return ticket_view(services.database, ticket_id)
+
+
+@router.post("/tickets/{ticket_id}/draft", status_code=202, tags=["tickets"])
+def regenerate(ticket_id: int, user: Agent, services: Svc) -> dict[str, Any]:
+    services.workflow.regenerate(ticket_id, user)
+    return {"queued": True, "ticket_id": ticket_id}
+
+
+@router.put("/tickets/{ticket_id}/category", tags=["tickets"])
+def recategorise(ticket_id: int, body: CategoryIn, user: Agent, services: Svc) -> dict[str, Any]:
+    return ticket_json(services.workflow.recategorise(ticket_id, body.category, user))
+
+
+def _draft(services: Services, draft_id: int) -> dict[str, Any]:
+    with services.database.session() as session:
+        row = session.get(DraftRow, draft_id)
+        if row is None:
+            raise NotFoundError(f"Entwurf {draft_id} gibt es nicht")
+        ticket_id = row.ticket_id
+    draft = ticket_view(services.database, ticket_id)["draft"]
+    return draft if draft and draft["id"] == draft_id else {"id": draft_id, "ticket_id": ticket_id, "current": False}
+
+
+@router.put("/drafts/{draft_id}", tags=["drafts"])
+def edit(draft_id: int, body: TextIn, user: Agent, services: Svc) -> dict[str, Any]:
+    services.workflow.edit(draft_id, body.text, user)
+    return _draft(services, draft_id)
+
+
+@router.post("/drafts/{draft_id}/approve", tags=["drafts"])
+def approve(draft_id: int, user: Agent, services: Svc) -> dict[str, Any]:
+    services.workflow.approve(draft_id, user)
+    return _draft(services, draft_id)
+
+
+@router.post("/drafts/{draft_id}/reject", tags=["drafts"])
+def reject(draft_id: int, user: Agent, services: Svc, body: RejectIn | None = None) -> dict[str, Any]:
+    services.workflow.reject(draft_id, user, body.comment if body else "")
+    return _draft(services, draft_id)
+
+
+@router.post("/drafts/{draft_id}/send", tags=["drafts"])
+def send(draft_id: int, user: Agent, services: Svc) -> dict[str, Any]:
+    return _outbox_json(services.workflow.send(draft_id, user))
+
+
+@router.post("/drafts/{draft_id}/rating", tags=["drafts"])
+def rate(draft_id: int, body: RatingIn, user: Agent, services: Svc) -> dict[str, Any]:
+    services.workflow.rate(draft_id, body.score, body.comment, user)
+    return _draft(services, draft_id)
+
+
+@router.get("/audit", tags=["audit"])
+def audit_log(
+    user: Admin, services: Svc, ticket_id: int | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> list[dict[str, Any]]:
+    return [
+        {"id": e.id, "at": e.at.isoformat(), "actor": e.actor, "action": e.action, "ticket_id": e.ticket_id,
+         "draft_id": e.draft_id, "text_sha256": e.text_sha256, "prompt_version": e.prompt_version,
+         "model_sha256": e.model_sha256, "sources": e.sources, "detail": e.detail}
+        for e in audit.entries(services.database, ticket_id, limit)
+    ]
+
+
+def _outbox_json(message: OutboxMessage) -> dict[str, Any]:
+    return {
+        "id": message.id, "draft_id": message.draft_id, "ticket_id": message.ticket_id,
+        "message_id": message.message_id, "to": message.to_address, "status": message.status,
+        "attempts": message.attempts, "last_error": message.last_error,
+        "delivered_at": message.delivered_at.isoformat() if message.delivered_at else None,
+    }
