@@ -109,7 +109,8 @@ class Workflow:
             draft.text, draft.updated_at = text, utcnow()
             if ticket.status == "approved":
                 _move(ticket, "drafted")  # the approval was for the old text
-            session.add(Review(draft_id=draft.id, decision="edited", text_sha256=sha256(text), reviewer_id=user.id))
+            session.add(Review(draft_id=draft.id, decision="edited", text_sha256=sha256(text), edited_text=text,
+                               reviewer_id=user.id))
             audit.record(session, user.name, "edited", ticket_id=ticket.id, draft_id=draft.id,
                          text_sha256=sha256(text))
             return draft

@@ -5,10 +5,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import socket
+import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from assistant.config import PROJECT_ROOT
@@ -178,3 +183,64 @@ def test_users_tokens_and_ticket_import_on_the_command_line(tmp_path: Path) -> N
     assert failed.returncode == 1 and "binär.eml" in failed.stderr
     listed = json.loads(run(env_home, "tickets", "list", "--json").stdout)
     assert len(listed) == 12 and {t["status"] for t in listed} == {"new"}
+
+
+def _serve(home: Path, port: int) -> subprocess.Popen[str]:
+    env = {**os.environ, "KONTOR_HOME": str(home), "HF_HUB_OFFLINE": "1"}
+    server = subprocess.Popen([*KONTOR, "serve", "--port", str(port)], env=env, cwd=PROJECT_ROOT, text=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(300):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    server.kill()
+    raise AssertionError("kontor serve did not start")
+
+
+def _job_status(home: Path) -> list[str]:
+    with sqlite3.connect(home / "kontor.db") as db:
+        return [row[0] for row in db.execute("SELECT status FROM jobs ORDER BY id")]
+
+
+def test_server_killed_while_drafting_resumes_the_job_after_restart(home: Path) -> None:
+    """kill -9 of the real server in the middle of a real drafting job: the restarted server finishes it."""
+    run(home, "users", "add", "kim", "--role", "agent")
+    auth = {"Authorization": "Bearer " + run(home, "tokens", "create", "kim").stdout.strip()}
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    base = f"http://127.0.0.1:{port}/api"
+    server = _serve(home, port)
+    try:
+        ticket = httpx.post(f"{base}/tickets", headers=auth, timeout=30, json={
+            "customer": "Erika Muster <erika@example.org>", "subject": "Rücksendung",
+            "body": "Wie lange habe ich Zeit, ein Messer zurückzuschicken, und wer zahlt den Rückversand?"}).json()
+        deadline = time.monotonic() + 60
+        while _job_status(home)[-1] != "running" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _job_status(home)[-1] == "running"
+    finally:
+        server.send_signal(signal.SIGKILL)
+        server.wait()
+    assert _job_status(home)[-1] == "running"
+
+    server = _serve(home, port)
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            view = httpx.get(f"{base}/tickets/{ticket['id']}", headers=auth, timeout=30).json()
+            if view["status"] != "new":
+                break
+            time.sleep(0.5)
+        assert view["status"] in {"drafted", "needs_human"} and view["draft"]["text"]
+        assert _job_status(home)[-1] == "done"
+        approve = httpx.post(f"{base}/drafts/{view['draft']['id']}/approve", headers=auth, timeout=30)
+        assert approve.status_code == 200
+        sent = httpx.post(f"{base}/drafts/{view['draft']['id']}/send", headers=auth, timeout=30).json()
+        assert sent["status"] == "delivered"
+        assert list((home / "outbox" / "new").iterdir())
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
