@@ -16,7 +16,7 @@ from typing import Literal
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from assistant.store.db import Database
 from assistant.store.tables import ApiToken, BrowserSession, User
@@ -25,6 +25,7 @@ Role = Literal["agent", "expert", "admin"]
 ROLES: tuple[Role, ...] = ("agent", "expert", "admin")  # each includes the rights of the ones before it
 SESSION_HOURS = 12
 _HASHER = PasswordHasher()
+_DUMMY_HASH = _HASHER.hash("kontor-no-such-user")  # unknown names cost as much time as known ones
 
 
 class AuthError(ValueError):
@@ -74,15 +75,14 @@ class Users:
             return Principal(user.id, user.name, user.role) if user else None  # type: ignore[arg-type]
 
     def authenticate(self, name: str, password: str) -> Principal:
-        self._throttle.check(name)
+        self._throttle.attempt(name)  # counted before checking, so parallel guesses are counted too
         with self.database.session() as session:
             user = session.scalar(select(User).where(User.name == name, User.active.is_(True)))
             try:
+                _HASHER.verify(user.password_hash if user else _DUMMY_HASH, password)
                 if user is None:
                     raise VerificationError
-                _HASHER.verify(user.password_hash, password)
             except (VerificationError, InvalidHashError):
-                self._throttle.failed(name)
                 raise AuthError("Benutzername oder Passwort falsch") from None
             self._throttle.succeeded(name)
             return Principal(user.id, user.name, user.role)  # type: ignore[arg-type]
@@ -113,6 +113,7 @@ class Users:
         secret, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
         expires = datetime.now(UTC) + timedelta(hours=SESSION_HOURS)
         with self.database.session() as session:
+            session.execute(delete(BrowserSession).where(BrowserSession.expires_at < datetime.now(UTC)))
             session.add(
                 BrowserSession(token_hash=_digest(secret), csrf_token=csrf, user_id=user.id, expires_at=expires)
             )
@@ -150,16 +151,14 @@ class LoginThrottle:
         self._failures: dict[str, list[float]] = {}
         self._lock = threading.Lock()
 
-    def check(self, name: str) -> None:
+    def attempt(self, name: str) -> None:
+        """Count one login attempt; refuse when too many failed recently. Success clears the count."""
         with self._lock:
             recent = [t for t in self._failures.get(name, []) if time.monotonic() - t < self.window_s]
-            self._failures[name] = recent
             if len(recent) >= self.limit:
+                self._failures[name] = recent
                 raise ThrottledError("Zu viele Fehlversuche – bitte in einigen Minuten erneut versuchen")
-
-    def failed(self, name: str) -> None:
-        with self._lock:
-            self._failures.setdefault(name, []).append(time.monotonic())
+            self._failures[name] = [*recent, time.monotonic()]
 
     def succeeded(self, name: str) -> None:
         with self._lock:

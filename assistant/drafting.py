@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from assistant.categorise.categories import CategoryError
 from assistant.domain import InputError
-from assistant.store.tables import Job, Ticket
+from assistant.store.tables import DraftRow, Job, Ticket
 
 if TYPE_CHECKING:
     from assistant.services import Services
@@ -19,7 +23,7 @@ def draft_ticket(services: Services, job: Job) -> None:
     assert job.ticket_id is not None
     with services.database.session() as session:
         ticket = session.get(Ticket, job.ticket_id)
-        if ticket is None or ticket.status == "sent":
+        if ticket is None or ticket.status == "sent" or _already_done(session, job):
             return
         text = f"{ticket.subject}\n\n{ticket.body}"
     category = None
@@ -31,6 +35,19 @@ def draft_ticket(services: Services, job: Job) -> None:
     # long mails: the question is their beginning (greeting and request come first)
     draft = services.answerer().draft(text[: services.settings.max_question_chars])
     services.workflow.save_draft(job.ticket_id, draft, category)
+
+
+def _already_done(session: Session, job: Job) -> bool:
+    """A job re-run after a crash between saving the draft and finishing the job must not draft again."""
+    newest = session.scalar(select(func.max(DraftRow.id)).where(DraftRow.ticket_id == job.ticket_id))
+    if newest is None:
+        return False
+    created = session.get(DraftRow, newest).created_at  # type: ignore[union-attr]
+    return _aware(created) >= _aware(job.created_at)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def give_up(services: Services, job: Job) -> None:

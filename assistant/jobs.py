@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -35,10 +35,14 @@ class JobQueue:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def resume(self) -> int:
-        """Requeue what a crashed process left running. Call once at start, before any worker runs."""
+    def resume(self, stale_after: timedelta | None = None) -> int:
+        """Requeue what a crashed process left running. The server calls it once at start, before its worker
+        runs; a second process (``kontor work``) only takes over jobs running longer than ``stale_after``."""
+        query = update(Job).where(Job.status == "running")
+        if stale_after is not None:
+            query = query.where(Job.started_at < datetime.now(UTC) - stale_after)
         with self.database.session() as session:
-            result = session.execute(update(Job).where(Job.status == "running").values(status="queued"))
+            result = session.execute(query.values(status="queued"))
             count = int(result.rowcount or 0)  # type: ignore[attr-defined]
         if count:
             log.warning("resumed %d job(s) left running by a previous process", count)
@@ -55,7 +59,10 @@ class JobQueue:
             log.exception("job %s (%s, ticket %s) failed", job.id, job.kind, job.ticket_id)
             self._finish(job.id, "queued" if job.attempts < MAX_ATTEMPTS else "failed", repr(exc)[:2000])
             if job.attempts >= MAX_ATTEMPTS and self.on_give_up is not None:
-                self.on_give_up(job)
+                try:
+                    self.on_give_up(job)
+                except Exception:  # noqa: BLE001 - the job stays failed and visible; the worker goes on
+                    log.exception("hand-over of job %s failed", job.id)
             return True
         self._finish(job.id, "done", None)
         return True

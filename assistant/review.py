@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -28,6 +28,7 @@ from assistant.store.tables import DraftRow, OutboxMessage, Review, Ticket, User
 
 log = logging.getLogger("kontor.review")
 MAX_ANSWER_CHARS = 20_000
+SENDING_LEASE = timedelta(minutes=5)  # a claim on a message to deliver; after it, another attempt may start
 
 
 def sha256(text: str) -> str:
@@ -53,6 +54,7 @@ class Workflow:
     def save_draft(self, ticket_id: int, draft: Draft, category: tuple[str, float, str] | None) -> int:
         with self.database.session() as session:
             ticket = _ticket(session, ticket_id)
+            _refuse_while_sending(session, ticket.id)
             target = "needs_human" if draft.handover else "drafted"
             check_transition(ticket.status, target)
             row = DraftRow(
@@ -77,7 +79,8 @@ class Workflow:
         """Drafting failed for good: an empty draft for a person to write, status ``needs_human``."""
         with self.database.session() as session:
             ticket = _ticket(session, ticket_id)
-            if ticket.status not in ("new", "drafted", "needs_human", "rejected"):
+            if _latest_draft(session, ticket.id) is not None:  # a failed regenerate keeps the current draft
+                audit.record(session, "system", "draft_failed", ticket_id=ticket.id, reason=reason, kept=True)
                 return
             row = DraftRow(ticket_id=ticket.id, text="", generated_text="", citations=[], source_chunk_ids=[],
                            handover=True, method="failed", prompt_version="", model="", model_sha256="",
@@ -92,6 +95,7 @@ class Workflow:
             ticket = _ticket(session, ticket_id)
             if ticket.status == "sent":
                 raise ConflictError("Die Antwort ist schon gesendet")
+            _refuse_while_sending(session, ticket.id)
             jobs.enqueue(session, "draft", ticket.id)
             audit.record(session, user.name, "regenerate_requested", ticket_id=ticket.id)
         self.wake_jobs()
@@ -104,6 +108,7 @@ class Workflow:
             draft, ticket = _current_draft(session, draft_id)
             if ticket.status == "sent":
                 raise ConflictError("Die Antwort ist schon gesendet und kann nicht mehr geändert werden")
+            _refuse_while_sending(session, ticket.id)
             if text == draft.text:
                 return draft
             draft.text, draft.updated_at = text, utcnow()
@@ -112,7 +117,7 @@ class Workflow:
             session.add(Review(draft_id=draft.id, decision="edited", text_sha256=sha256(text), edited_text=text,
                                reviewer_id=user.id))
             audit.record(session, user.name, "edited", ticket_id=ticket.id, draft_id=draft.id,
-                         text_sha256=sha256(text))
+                         text_sha256=sha256(text), **_provenance(draft))  # type: ignore[arg-type]
             return draft
 
     def approve(self, draft_id: int, user: Principal) -> DraftRow:
@@ -124,24 +129,26 @@ class Workflow:
                 raise ConflictError("Ein leerer Entwurf kann nicht freigegeben werden")
             if ticket.status == "approved" and _valid_approval(session, draft) is not None:
                 return draft  # already approved in exactly this form
-            check_transition(ticket.status, "approved")
+            if ticket.status == "rejected" and not _edited_since_rejection(session, draft):
+                raise ConflictError("Nach dem Verwerfen bitte zuerst die Antwort von Hand schreiben")
+            if ticket.status != "approved":  # approved without a valid approval (e.g. approver removed): re-approve
+                _move(ticket, "approved")
             digest = sha256(draft.text)
             session.add(Review(draft_id=draft.id, decision="approved", text_sha256=digest, reviewer_id=user.id))
-            _move(ticket, "approved")
             audit.record(session, user.name, "approved", ticket_id=ticket.id, draft_id=draft.id, text_sha256=digest,
-                         prompt_version=draft.prompt_version, model_sha256=draft.model_sha256,
-                         sources=draft.source_chunk_ids)
+                         **_provenance(draft))  # type: ignore[arg-type]
             return draft
 
     def reject(self, draft_id: int, user: Principal, comment: str = "") -> DraftRow:
         with self.database.session() as session:
             draft, ticket = _current_draft(session, draft_id)
+            _refuse_while_sending(session, ticket.id)
             check_transition(ticket.status, "rejected")
             session.add(Review(draft_id=draft.id, decision="rejected", comment=comment[:2000] or None,
                                reviewer_id=user.id))
             _move(ticket, "rejected")
             audit.record(session, user.name, "rejected", ticket_id=ticket.id, draft_id=draft.id,
-                         text_sha256=sha256(draft.text), comment=comment[:2000])
+                         text_sha256=sha256(draft.text), comment=comment[:2000], **_provenance(draft))  # type: ignore[arg-type]
             return draft
 
     def rate(self, draft_id: int, score: int, comment: str, user: Principal) -> None:
@@ -217,12 +224,21 @@ class Workflow:
             return message.id
 
     def deliver(self, outbox_id: int) -> OutboxMessage:
-        """One delivery attempt. Success marks the ticket sent; failure schedules a retry with backoff."""
+        """One delivery attempt, by whoever claims the message first (a request or the worker): success marks
+        the ticket sent; failure schedules a retry with backoff. A claim is a lease: if the process dies
+        while sending, the message is tried again when the lease has run out."""
+        now = datetime.now(UTC)
         with self.database.session() as session:
+            claimed = session.execute(
+                update(OutboxMessage).where(
+                    OutboxMessage.id == outbox_id, OutboxMessage.status.in_(("pending", "sending")),
+                    OutboxMessage.next_attempt_at <= now,
+                ).values(status="sending", next_attempt_at=now + SENDING_LEASE)
+            )
             message = session.get(OutboxMessage, outbox_id)
             if message is None:
                 raise NotFoundError(f"Nachricht {outbox_id} gibt es nicht")
-            if message.status == "delivered":
+            if claimed.rowcount != 1:  # type: ignore[attr-defined]  # delivered, waiting, or being sent
                 return message
             mail = OutgoingMail(
                 message_id=message.message_id, sender=self.sender[0], sender_name=self.sender[1],
@@ -239,8 +255,11 @@ class Workflow:
             message.attempts += 1
             ticket = _ticket(session, message.ticket_id)
             _move(ticket, "sent")
+            draft = session.get(DraftRow, message.draft_id)
+            assert draft is not None
             audit.record(session, "system", "sent", ticket_id=ticket.id, draft_id=message.draft_id,
-                         text_sha256=message.text_sha256, message_id=message.message_id)
+                         text_sha256=message.text_sha256, message_id=message.message_id,
+                         **_provenance(draft))  # type: ignore[arg-type]
             return message
 
     def _delivery_failed(self, outbox_id: int, reason: str) -> OutboxMessage:
@@ -248,6 +267,7 @@ class Workflow:
         with self.database.session() as session:
             message = session.get(OutboxMessage, outbox_id)
             assert message is not None
+            message.status = "pending"
             message.attempts += 1
             message.last_error = reason[:2000]
             message.next_attempt_at = datetime.now(UTC) + backoff(message.attempts)
@@ -256,14 +276,31 @@ class Workflow:
             return message
 
     def deliver_due(self) -> int:
-        """Retry every pending message whose time has come (called by the job worker)."""
+        """Try every message whose time has come (called by the job worker); one broken message does not
+        hold up the others."""
         now = datetime.now(UTC)
         with self.database.session() as session:
-            due = [m.id for m in session.scalars(select(OutboxMessage).where(OutboxMessage.status == "pending"))
-                   if _aware(m.next_attempt_at) <= now]
+            due = list(session.scalars(select(OutboxMessage.id).where(
+                OutboxMessage.status.in_(("pending", "sending")), OutboxMessage.next_attempt_at <= now)))
         for outbox_id in due:
-            self.deliver(outbox_id)
+            try:
+                self.deliver(outbox_id)
+            except Exception:  # noqa: BLE001 - logged; the lease makes it due again later
+                log.exception("delivery of outbox message %s failed unexpectedly", outbox_id)
         return len(due)
+
+
+def _refuse_while_sending(session: Session, ticket_id: int) -> None:
+    """Once a text is in the outbox, nothing may change what that ticket's answer is."""
+    pending = session.scalar(select(OutboxMessage.id).where(
+        OutboxMessage.ticket_id == ticket_id, OutboxMessage.status.in_(("pending", "sending"))))
+    if pending is not None:
+        raise ConflictError("Die Antwort ist schon im Postausgang und wird zugestellt – Änderungen sind gesperrt")
+
+
+def _provenance(draft: DraftRow) -> dict[str, object]:
+    return {"prompt_version": draft.prompt_version or None, "model_sha256": draft.model_sha256 or None,
+            "sources": draft.source_chunk_ids}
 
 
 def _ticket(session: Session, ticket_id: int) -> Ticket:
@@ -302,6 +339,12 @@ def _valid_approval(session: Session, draft: DraftRow) -> Review | None:
     return last
 
 
+def _edited_since_rejection(session: Session, draft: DraftRow) -> bool:
+    last = session.scalar(select(Review.decision).where(
+        Review.draft_id == draft.id, Review.decision.in_(("rejected", "edited"))).order_by(Review.id.desc()))
+    return last == "edited"
+
+
 def _move(ticket: Ticket, target: str) -> None:
     check_transition(ticket.status, target)
     ticket.status, ticket.updated_at = target, utcnow()
@@ -315,7 +358,3 @@ def _display_name(customer: str) -> str:
 def _reply_subject(subject: str) -> str:
     subject = " ".join(subject.split())
     return subject if subject.lower().startswith(("re:", "aw:")) else f"Re: {subject}"
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from assistant import audit, jobs
 from assistant.domain import InputError, NotFoundError, checked_text
 from assistant.store.db import Database
-from assistant.store.tables import DraftRow, Review, Ticket
+from assistant.store.tables import DraftRow, OutboxMessage, Review, Ticket
 
 MAX_EML_BYTES = 5 * 1024 * 1024
 
@@ -30,7 +30,7 @@ class TooLargeError(InputError):
 class TicketIn(BaseModel):
     customer: str = Field(min_length=1, max_length=300, description="Name und/oder E-Mail-Adresse")
     subject: str = Field(min_length=1, max_length=500)
-    body: str = Field(min_length=1)
+    body: str = Field(min_length=1, max_length=1_000_000)
     channel: Literal["api", "email", "web"] = "api"
 
 
@@ -117,7 +117,9 @@ def _date(value: object) -> datetime | None:
         moment = parsedate_to_datetime(str(value)) if value else None
     except (TypeError, ValueError):
         return None
-    return moment.astimezone(UTC) if moment and moment.tzinfo else moment
+    if moment is None:
+        return None
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)  # "-0000": UTC, unknown zone
 
 
 # --- views ---------------------------------------------------------------------------------------------------
@@ -133,11 +135,26 @@ def list_tickets(database: Database, status: str | None = None, category: str | 
         return list(session.scalars(query))
 
 
+def iso(moment: datetime) -> str:
+    """Every timestamp leaves as UTC with its offset (SQLite hands them back without one)."""
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+
+
+def outbox_json(message: OutboxMessage) -> dict[str, Any]:
+    return {
+        "id": message.id, "draft_id": message.draft_id, "ticket_id": message.ticket_id,
+        "message_id": message.message_id, "to": message.to_address, "status": message.status,
+        "attempts": message.attempts, "last_error": message.last_error,
+        "next_attempt_at": iso(message.next_attempt_at) if message.status != "delivered" else None,
+        "delivered_at": iso(message.delivered_at) if message.delivered_at else None,
+    }
+
+
 def ticket_json(ticket: Ticket) -> dict[str, Any]:
     return {
         "id": ticket.id, "customer": ticket.customer, "customer_email": ticket.customer_email,
         "channel": ticket.channel, "subject": ticket.subject, "body": ticket.body,
-        "received_at": ticket.received_at.isoformat(), "status": ticket.status, "category": ticket.category,
+        "received_at": iso(ticket.received_at), "status": ticket.status, "category": ticket.category,
         "category_confidence": ticket.category_confidence, "category_method": ticket.category_method,
     }
 
@@ -148,7 +165,7 @@ def draft_json(draft: DraftRow, ticket: Ticket, ratings: list[int]) -> dict[str,
         "category": ticket.category, "status": ticket.status, "handover": draft.handover, "method": draft.method,
         "prompt_version": draft.prompt_version, "model": draft.model, "model_sha256": draft.model_sha256,
         "sources": draft.source_chunk_ids, "timings_ms": draft.timings_ms, "ratings": ratings,
-        "created_at": draft.created_at.isoformat(), "updated_at": draft.updated_at.isoformat(),
+        "created_at": iso(draft.created_at), "updated_at": iso(draft.updated_at),
     }
 
 
@@ -159,7 +176,9 @@ def ticket_view(database: Database, ticket_id: int) -> dict[str, Any]:
         if ticket is None:
             raise NotFoundError(f"Ticket {ticket_id} gibt es nicht")
         draft = session.scalar(select(DraftRow).where(DraftRow.ticket_id == ticket.id).order_by(DraftRow.id.desc()))
-        view = ticket_json(ticket)
+        message = session.scalar(select(OutboxMessage).where(OutboxMessage.ticket_id == ticket.id)
+                                 .order_by(OutboxMessage.id.desc()))
+        view = ticket_json(ticket) | {"outbox": outbox_json(message) if message else None}
         if draft is None:
             return view | {"draft": None}
         ratings = list(session.scalars(select(Review.rating).where(

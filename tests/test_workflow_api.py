@@ -148,6 +148,7 @@ def test_reject_and_answer_by_hand(lite: Kontor) -> None:
     assert lite.call("POST", f"/api/drafts/{draft['id']}/reject", json={"comment": "falsch"}).json()["status"] == (
         "rejected")
     assert lite.call("POST", f"/api/drafts/{draft['id']}/send").status_code == 409
+    assert lite.call("POST", f"/api/drafts/{draft['id']}/approve").status_code == 409  # the rejected text itself
     lite.call("PUT", f"/api/drafts/{draft['id']}", json={"text": "Von Hand geschrieben: 5,90 €."})
     lite.call("POST", f"/api/drafts/{draft['id']}/approve")
     assert lite.call("POST", f"/api/drafts/{draft['id']}/send").json()["status"] == "delivered"
@@ -310,12 +311,93 @@ def test_crash_after_delivery_before_bookkeeping_does_not_duplicate(lite: Kontor
     with pytest.raises(PowerCut):
         lite.call("POST", f"/api/drafts/{draft['id']}/send")
     [row] = lite.outbox_rows()
-    assert row.status == "pending"
+    assert row.status == "sending"  # claimed by the dead process; due again when its lease runs out
     restarted = Services(lite.services.settings, llm=FakeLLM(), embedder=FakeEmbedder())
     _make_due(restarted)
     assert restarted.workflow.deliver_due() == 1
     assert len(lite.outbox_files()) == 1 and lite.outbox_rows()[0].status == "delivered"
     assert lite.call("GET", f"/api/tickets/{draft['ticket_id']}").json()["status"] == "sent"
+
+
+class _Refusing:
+    def deliver(self, mail: Any) -> None:
+        from assistant.outbox import DeliveryError
+
+        raise DeliveryError("SMTP-Server nicht erreichbar: Verbindung abgelehnt")
+
+
+def test_nothing_can_change_an_answer_that_waits_in_the_outbox(lite: Kontor) -> None:
+    draft = lite.drafted_ticket()["draft"]
+    lite.call("POST", f"/api/drafts/{draft['id']}/approve")
+    lite.services.__dict__["mailer"] = _Refusing()
+    assert lite.call("POST", f"/api/drafts/{draft['id']}/send").json()["status"] == "pending"
+    view = lite.call("GET", f"/api/tickets/{draft['ticket_id']}").json()
+    assert view["status"] == "approved" and "nicht erreichbar" in view["outbox"]["last_error"]
+    for method, path, body in [("PUT", f"/api/drafts/{draft['id']}", {"text": "KORRIGIERT"}),
+                               ("POST", f"/api/drafts/{draft['id']}/reject", {}),
+                               ("POST", f"/api/tickets/{draft['ticket_id']}/draft", None)]:
+        assert lite.call(method, path, json=body).status_code == 409, path
+    assert lite.outbox_rows()[0].body == draft["text"]
+
+
+def test_concurrent_sends_deliver_once(lite: Kontor) -> None:
+    import threading
+    import time
+
+    draft = lite.drafted_ticket()["draft"]
+    lite.call("POST", f"/api/drafts/{draft['id']}/approve")
+    calls = []
+
+    class Slow:
+        def deliver(self, mail: Any) -> None:
+            calls.append(mail.message_id)
+            time.sleep(0.3)
+
+    lite.services.__dict__["mailer"] = Slow()
+    user = lite.services.users.get("anna")
+    assert user is not None
+    threads = [threading.Thread(target=lite.services.workflow.send, args=(draft["id"], user)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    lite.services.workflow.deliver_due()  # the worker joins in
+    for thread in threads:
+        thread.join()
+    assert len(calls) == 1 and lite.outbox_rows()[0].status == "delivered"
+
+
+def test_a_drafting_job_rerun_after_a_crash_does_not_draft_again(lite: Kontor) -> None:
+    draft = lite.drafted_ticket()["draft"]
+    lite.call("POST", f"/api/drafts/{draft['id']}/approve")
+    with lite.services.database.session() as session:  # the crash came after saving, before finishing
+        session.execute(update(Job).values(status="running"))
+    lite.services.jobs.resume()
+    lite.services.jobs.run_until_idle()
+    view = lite.call("GET", f"/api/tickets/{draft['ticket_id']}").json()
+    assert view["draft"]["id"] == draft["id"] and view["status"] == "approved"
+
+
+def test_a_failed_regenerate_keeps_the_hand_written_draft(lite: Kontor) -> None:
+    draft = lite.drafted_ticket()["draft"]
+    lite.call("PUT", f"/api/drafts/{draft['id']}", json={"text": "Von Hand verbessert."})
+
+    def broken(_: str, on_token: Any = None) -> Any:
+        raise RuntimeError("Modell abgestürzt")
+
+    lite.services.answerer = lambda *_: type("A", (), {"draft": staticmethod(broken)})()  # type: ignore[method-assign]
+    lite.call("POST", f"/api/tickets/{draft['ticket_id']}/draft")
+    lite.services.jobs.run_until_idle()
+    view = lite.call("GET", f"/api/tickets/{draft['ticket_id']}").json()
+    assert view["draft"]["text"] == "Von Hand verbessert." and view["status"] == "drafted"
+
+
+def test_a_chunked_oversize_body_is_refused(lite: Kontor) -> None:
+    def chunks() -> Any:
+        for _ in range(30):
+            yield b"x" * 100_000
+
+    response = lite.client.post("/api/tickets", content=chunks(), headers={
+        "Authorization": f"Bearer {lite.tokens['agent']}", "Content-Type": "application/json"})
+    assert response.status_code == 413 and response.json()["detail"]
 
 
 def _make_due(services: Services) -> None:

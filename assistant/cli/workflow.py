@@ -98,8 +98,10 @@ def tickets_list(
 def work() -> None:
     """Anstehende Aufgaben abarbeiten (Entwürfe schreiben, Post zustellen), dann beenden – sonst erledigt das
     `kontor serve` im Hintergrund."""
+    from datetime import timedelta
+
     s = services()
-    s.jobs.resume()
+    s.jobs.resume(stale_after=timedelta(minutes=30))  # a running server's jobs are its own
     with progress() as bar:
         task = bar.add_task("Entwürfe", total=s.jobs.pending(), item="")
         while s.jobs.run_once():

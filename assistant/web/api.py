@@ -12,8 +12,8 @@ from assistant import audit
 from assistant.auth import Principal
 from assistant.domain import NotFoundError, TicketStatus
 from assistant.services import Services
-from assistant.store.tables import DraftRow, OutboxMessage
-from assistant.tickets import TicketIn, list_tickets, ticket_json, ticket_view
+from assistant.store.tables import DraftRow
+from assistant.tickets import TicketIn, iso, list_tickets, outbox_json, ticket_json, ticket_view
 from assistant.web.security import SESSION_COOKIE, require
 
 router = APIRouter(prefix="/api")
@@ -34,7 +34,7 @@ class Login(BaseModel):
 
 
 class TextIn(BaseModel):
-    text: str = Field(min_length=1)
+    text: str = Field(min_length=1, max_length=100_000)
 
 
 class CategoryIn(BaseModel):
@@ -60,7 +60,7 @@ def login(body: Login, response: Response, services: Svc) -> dict[str, str]:
 
 
 @router.delete("/session", tags=["session"], status_code=204)
-def logout(request: Request, response: Response, services: Svc) -> None:
+def logout(request: Request, response: Response, services: Svc, user: Agent) -> None:
     if cookie := request.cookies.get(SESSION_COOKIE):
         services.users.end_session(cookie)
     response.delete_cookie(SESSION_COOKIE)
@@ -131,7 +131,7 @@ def reject(draft_id: int, user: Agent, services: Svc, body: RejectIn | None = No
 
 @router.post("/drafts/{draft_id}/send", tags=["drafts"])
 def send(draft_id: int, user: Agent, services: Svc) -> dict[str, Any]:
-    return _outbox_json(services.workflow.send(draft_id, user))
+    return outbox_json(services.workflow.send(draft_id, user))
 
 
 @router.post("/drafts/{draft_id}/rating", tags=["drafts"])
@@ -145,17 +145,8 @@ def audit_log(
     user: Admin, services: Svc, ticket_id: int | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[dict[str, Any]]:
     return [
-        {"id": e.id, "at": e.at.isoformat(), "actor": e.actor, "action": e.action, "ticket_id": e.ticket_id,
+        {"id": e.id, "at": iso(e.at), "actor": e.actor, "action": e.action, "ticket_id": e.ticket_id,
          "draft_id": e.draft_id, "text_sha256": e.text_sha256, "prompt_version": e.prompt_version,
          "model_sha256": e.model_sha256, "sources": e.sources, "detail": e.detail}
         for e in audit.entries(services.database, ticket_id, limit)
     ]
-
-
-def _outbox_json(message: OutboxMessage) -> dict[str, Any]:
-    return {
-        "id": message.id, "draft_id": message.draft_id, "ticket_id": message.ticket_id,
-        "message_id": message.message_id, "to": message.to_address, "status": message.status,
-        "attempts": message.attempts, "last_error": message.last_error,
-        "delivered_at": message.delivered_at.isoformat() if message.delivered_at else None,
-    }

@@ -3,22 +3,23 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import FastAPI, Query, Request, Response
+from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistant.auth import AuthError, ThrottledError
 from assistant.categorise.categories import CategoryError
 from assistant.config import Settings
 from assistant.domain import Categorisation, ConflictError, InputError, NotFoundError
 from assistant.services import Services
-from assistant.tickets import TooLargeError, counts_by_status
+from assistant.tickets import TooLargeError
 from assistant.web.api import Agent, router
 
 _TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -47,16 +48,16 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
                   lifespan=lifespan)
     app.state.services = services
     _error_handlers(app)
-    _limit_body(app, settings.max_request_bytes)
+    app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     app.include_router(router)
 
     @app.get("/", response_class=HTMLResponse)
     def home(request: Request) -> HTMLResponse:
-        return _TEMPLATES.TemplateResponse(request, "home.html", _status(services))
+        return _TEMPLATES.TemplateResponse(request, "home.html", {})
 
     @app.get("/api/health")
-    def health() -> dict[str, object]:
-        return {"status": "ok", **_status(services)}
+    def health() -> dict[str, str]:
+        return {"status": "ok"}  # for monitoring; says nothing about the company
 
     @app.get("/api/search")
     def search(
@@ -83,21 +84,36 @@ def _error_handlers(app: FastAPI) -> None:
         app.add_exception_handler(error, handler)
 
 
-def _limit_body(app: FastAPI, limit: int) -> None:
-    @app.middleware("http")
-    async def refuse_huge(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        length = request.headers.get("content-length", "")
-        if length.isdigit() and int(length) > limit:
-            return JSONResponse({"detail": f"Anfrage zu groß (höchstens {limit} Bytes)"}, status_code=413)
-        return await call_next(request)
+class BodyLimit:
+    """413 as JSON for a body over the limit: at once when its length is declared, while reading when it is
+    streamed (chunked). Pure ASGI, so the body is never buffered beyond the limit."""
 
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
 
-def _status(services: Services) -> dict[str, object]:
-    documents = services.catalogue.documents()
-    return {
-        "documents": len(documents),
-        "chunks": sum(d.chunks for d in documents.values()),
-        "model": services.settings.model,
-        "knowledge_dir": str(services.settings.knowledge_dir),
-        "tickets": counts_by_status(services.database),
-    }
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.limit:
+            await self._refuse(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:  # FastAPI passes HTTPException from body reading on to the JSON handler
+                raise HTTPException(413, self._detail)
+            return message
+
+        await self.app(scope, counted, send)
+
+    @property
+    def _detail(self) -> str:
+        return f"Anfrage zu groß (höchstens {self.limit} Bytes)"
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await JSONResponse({"detail": self._detail}, status_code=413)(scope, receive, send)

@@ -3,6 +3,7 @@ check for both, as a dependency: ``Depends(require("expert"))``. Deny by default
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 
 from fastapi import HTTPException, Request
@@ -29,7 +30,8 @@ def principal(request: Request) -> Principal:
         user: Principal = users.by_session(cookie)
     except AuthError as exc:
         raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
-    if request.method not in _SAFE_METHODS and request.headers.get(CSRF_HEADER) != user.csrf_token:
+    sent = request.headers.get(CSRF_HEADER, "")
+    if request.method not in _SAFE_METHODS and not secrets.compare_digest(sent, user.csrf_token or ""):
         # a cookie alone is sent by the browser to any site's form; the token proves it is our page
         raise HTTPException(403, "CSRF-Token fehlt oder ist falsch")
     return user

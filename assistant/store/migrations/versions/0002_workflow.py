@@ -157,6 +157,9 @@ def _forbid_audit_changes() -> None:
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER IF EXISTS audit_log_append_only ON audit_log")
+        op.execute("DROP FUNCTION IF EXISTS audit_log_append_only()")
     for table in ("audit_log", "jobs", "outbox", "reviews", "drafts", "tickets", "browser_sessions", "api_tokens",
                   "users"):
         op.drop_table(table)
