@@ -7,6 +7,8 @@ it; a missing variable is an error that names the variable.
 
 from __future__ import annotations
 
+import difflib
+import hashlib
 import re
 from datetime import date
 from pathlib import Path
@@ -114,3 +116,89 @@ class PromptLibrary:
         if version is None:
             raise PromptError(f"Für {task} ist keine Version als '{label_or_version}' markiert")
         return self.get(task, int(version))
+
+
+# --- releases: new versions, labels, the lock of released files ------------------------------------------------
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+class PromptReleases:
+    """Writes prompt versions and labels. A version that was ever ``production`` is in ``prompts.lock`` with
+    its SHA-256 and must never change again; a change is a new version."""
+
+    def __init__(self, library: PromptLibrary) -> None:
+        self.library = library
+        self.lock_path = library.root / "prompts.lock"
+
+    def lock(self) -> dict[str, dict[int, str]]:
+        if not self.lock_path.is_file():
+            return {}
+        data = yaml.safe_load(self.lock_path.read_text(encoding="utf-8")) or {}
+        return {task: {int(v): str(h) for v, h in (versions or {}).items()} for task, versions in data.items()}
+
+    def lock_problems(self) -> list[str]:
+        """Released files that changed or vanished, and production versions missing from the lock."""
+        problems = []
+        for task, versions in self.lock().items():
+            for version, digest in versions.items():
+                path = self.library.root / task / f"v{version}.md"
+                if not path.is_file():
+                    problems.append(f"{task}@v{version}: freigegebene Datei fehlt")
+                elif file_sha256(path) != digest:
+                    problems.append(f"{task}@v{version}: freigegebene Datei geändert – bitte neue Version anlegen")
+        for task, labels in self.library.labels().items():
+            production = labels.get("production")
+            if production is not None and production not in self.lock().get(task, {}):
+                problems.append(f"{task}@v{production}: ist production, steht aber nicht in prompts.lock")
+        return problems
+
+    def new_version(self, task: str, source: int, author: str, note: str) -> PromptVersion:
+        """Copy version ``source`` to the next free number with fresh front matter; it becomes the candidate."""
+        base = self.library.get(task, source)
+        number = max(v.meta.version for v in self.library.versions(task)) + 1
+        meta = base.meta.model_copy(update={"version": number, "author": author, "created": date.today(),
+                                            "note": note})
+        head = yaml.safe_dump(meta.model_dump(mode="json"), allow_unicode=True, sort_keys=False)
+        path = self.library.root / task / f"v{number}.md"
+        path.write_text(f"---\n{head}---\n[system]\n{base.system.strip()}\n[user]\n{base.user.strip()}\n",
+                        encoding="utf-8")
+        self.set_label(task, "candidate", number)
+        return parse_prompt_file(path)
+
+    def promote(self, task: str, version: int) -> None:
+        """Make ``version`` production and lock its file (the caller checks the evaluation first)."""
+        path = self.library.get(task, version).path
+        lock = self.lock()
+        lock.setdefault(task, {})[version] = file_sha256(path)
+        self._write_yaml(self.lock_path, "# SHA-256 of every prompt file that was ever production. Never edit.",
+                         {t: dict(sorted(v.items())) for t, v in sorted(lock.items())})
+        labels = self.library.labels()
+        labels.setdefault(task, {})["production"] = version
+        if labels[task].get("candidate") == version:
+            labels[task]["candidate"] = None
+        self._write_labels(labels)
+
+    def set_label(self, task: str, label: str, version: int | None) -> None:
+        labels = self.library.labels()
+        labels.setdefault(task, {"production": None, "candidate": None})[label] = version
+        self._write_labels(labels)
+
+    def diff(self, task: str, a: int, b: int) -> str:
+        old, new = self.library.get(task, a).path, self.library.get(task, b).path
+        return "".join(difflib.unified_diff(
+            old.read_text(encoding="utf-8").splitlines(keepends=True),
+            new.read_text(encoding="utf-8").splitlines(keepends=True), f"{task}/v{a}.md", f"{task}/v{b}.md"))
+
+    def _write_labels(self, labels: dict[str, dict[str, int | None]]) -> None:
+        self._write_yaml(self.library.root / "labels.yaml",
+                         "# Which prompt version serves each task. A version that was ever production is never edited.",
+                         labels)
+
+    @staticmethod
+    def _write_yaml(path: Path, comment: str, data: object) -> None:
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(comment + "\n" + yaml.safe_dump(data, allow_unicode=True, sort_keys=False),
+                             encoding="utf-8")
+        temporary.replace(path)  # atomic: a crash leaves the old file, never half of the new one

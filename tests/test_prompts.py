@@ -45,3 +45,30 @@ def test_system_part_cannot_see_customer_text(tmp_path: Path) -> None:
 def test_malformed_prompt_files_are_rejected(tmp_path: Path, body: str) -> None:
     with pytest.raises(PromptError):
         parse_prompt_file(_write(tmp_path, body))
+
+
+def test_released_prompt_files_never_change() -> None:
+    """Every file that was ever production matches the hash in prompts/prompts.lock."""
+    from assistant.prompts import PromptReleases
+
+    assert PromptReleases(PromptLibrary(PROJECT_ROOT / "prompts")).lock_problems() == []
+
+
+def test_new_version_promote_and_lock(tmp_path: Path) -> None:
+    import shutil
+
+    from assistant.prompts import PromptReleases
+
+    root = tmp_path / "prompts"
+    shutil.copytree(PROJECT_ROOT / "prompts", root)
+    releases = PromptReleases(PromptLibrary(root))
+    created = releases.new_version("answer", 1, author="Fachbereich", note="kürzer")
+    assert created.meta.version == 2 and created.meta.author == "Fachbereich"
+    assert releases.library.labels()["answer"]["candidate"] == 2
+    assert "+note: kürzer" in releases.diff("answer", 1, 2)
+    releases.promote("answer", 2)
+    labels = releases.library.labels()["answer"]
+    assert labels == {"production": 2, "candidate": None} and 2 in releases.lock()["answer"]
+    assert releases.lock_problems() == []
+    (root / "answer" / "v2.md").write_text((root / "answer" / "v2.md").read_text() + "\nnoch ein Satz\n")
+    assert ["answer@v2" in p for p in releases.lock_problems()] == [True]
