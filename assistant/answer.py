@@ -29,7 +29,7 @@ from assistant.grounding import (
 )
 from assistant.knowledge.catalogue import Catalogue, ProvenAnswer
 from assistant.knowledge.retrieval import Retriever
-from assistant.llm import LLM
+from assistant.llm import LLM, count_tokens
 from assistant.prompts import PromptVersion
 
 HANDOVER_TEXT = (
@@ -83,8 +83,11 @@ class Answerer:
             draft = self._base(HANDOVER_TEXT, handover=True, method="handover", sources=hits)
             draft.notes.append("Zu wenig Beleg in den Unterlagen – Übergabe an eine Person.")
             return self._finish(draft, timings, started)
-        generated = self._generate(question, passages, on_token, timings)
-        return self._finish(self._compose(question, passages, generated, evidence, hits), timings, started)
+        usage: dict[str, int] = {}
+        generated = self._generate(question, passages, on_token, timings, usage)
+        draft = self._compose(question, passages, generated, evidence, hits)
+        draft.model_text, draft.usage = generated, {**usage, **draft.usage}
+        return self._finish(draft, timings, started)
 
     def _check(self, question: str) -> str:
         return checked_text(question, self.policy.max_question_chars, "Die Frage")
@@ -102,7 +105,8 @@ class Answerer:
         return None
 
     def _generate(
-        self, question: str, passages: list[SearchHit], on_token: TokenSink | None, timings: dict[str, float]
+        self, question: str, passages: list[SearchHit], on_token: TokenSink | None, timings: dict[str, float],
+        usage: dict[str, int],
     ) -> str:
         step = time.perf_counter()
         shown = [p.model_copy(update={"text": trim_passage(question, p, self.policy.passage_chars)}) for p in passages]
@@ -117,6 +121,8 @@ class Answerer:
             if on_token:
                 on_token(piece)
         timings["generate_ms"] = _ms(step)
+        usage["prompt_tokens"] = count_tokens(self.llm, "\n".join(m["content"] for m in messages))
+        usage["completion_tokens"] = len(pieces)  # llama.cpp and OpenAI servers stream one token per piece
         return "".join(pieces)
 
     def _compose(
@@ -139,6 +145,7 @@ class Answerer:
         text, citations = _number_citations(parts, passages, question)
         draft = self._base(text, handover=False, method="generated" if kept else "extractive", sources=hits)
         draft.citations = citations
+        draft.usage = {"kept_sentences": len(kept), "rejected_sentences": rejected}
         if rejected:
             draft.notes.append(f"{rejected} Modellsatz/-sätze ohne Beleg verworfen.")
         return draft

@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     knowledge_dir: Path = PROJECT_ROOT / "knowledge"
     categories: Path | None = None
     prompts_dir: Path = PROJECT_ROOT / "prompts"
+    eval_dir: Path = PROJECT_ROOT / "eval"
 
     # language model
     llm_backend: Literal["llama_cpp", "openai"] = "llama_cpp"
@@ -121,7 +122,7 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return init_settings, env_settings, _YamlFileSource(settings_cls)
 
-    @field_validator("home", "knowledge_dir", "prompts_dir", mode="after")
+    @field_validator("home", "knowledge_dir", "prompts_dir", "eval_dir", mode="after")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()

@@ -81,6 +81,8 @@ class Draft(BaseModel):
     sources: list[SearchHit] = Field(default_factory=list, exclude=True)
     notes: list[str] = Field(default_factory=list)
     timings_ms: dict[str, float] = Field(default_factory=dict)
+    model_text: str = Field("", exclude=True)  # the model's raw output, before verification (for evaluation)
+    usage: dict[str, int] = Field(default_factory=dict, exclude=True)  # prompt_tokens, completion_tokens
 
 
 class CategoryScore(BaseModel):

@@ -84,6 +84,9 @@ class LlamaCppLLM:
             )
         return str(result["choices"][0]["message"]["content"] or "")  # type: ignore[index]
 
+    def count_tokens(self, text: str) -> int:
+        return len(self._model.tokenize(text.encode("utf-8"), add_bos=False))
+
     def reset_cache(self) -> None:
         """Forget the cached prompt prefix (benchmarks compare cold calls)."""
         with self._lock:
@@ -124,6 +127,12 @@ class OpenAICompatibleLLM:
             raise LLMError(f"Modellserver nicht erreichbar: {exc}") from exc
         _raise_for_status(response)
         return str(response.json()["choices"][0]["message"]["content"] or "")
+
+
+def count_tokens(llm: LLM, text: str) -> int:
+    """Tokens by the model's own tokenizer where the backend has one, else the usual estimate of 4 characters."""
+    counter = getattr(llm, "count_tokens", None)
+    return int(counter(text)) if callable(counter) else max(1, len(text) // 4)
 
 
 def _sampling(params: GenerationParams) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import json
 import re
 from datetime import date
 from pathlib import Path
@@ -120,6 +121,17 @@ class PromptLibrary:
 
 # --- releases: new versions, labels, the lock of released files ------------------------------------------------
 
+def _without_keys(head: str, keys: set[str]) -> list[str]:
+    """Front-matter lines except those of ``keys`` (including their indented continuation lines)."""
+    kept, skipping = [], False
+    for line in head.splitlines():
+        if not line.startswith((" ", "\t")):
+            skipping = line.split(":", 1)[0].strip() in keys
+        if not skipping and line.strip():
+            kept.append(line)
+    return kept
+
+
 def file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -155,15 +167,16 @@ class PromptReleases:
         return problems
 
     def new_version(self, task: str, source: int, author: str, note: str) -> PromptVersion:
-        """Copy version ``source`` to the next free number with fresh front matter; it becomes the candidate."""
+        """Copy version ``source`` to the next free number (front matter as written, with a new version,
+        author, date and note); it becomes the candidate."""
         base = self.library.get(task, source)
         number = max(v.meta.version for v in self.library.versions(task)) + 1
-        meta = base.meta.model_copy(update={"version": number, "author": author, "created": date.today(),
-                                            "note": note})
-        head = yaml.safe_dump(meta.model_dump(mode="json"), allow_unicode=True, sort_keys=False)
+        head, body = _FRONT_MATTER.match(base.path.read_text(encoding="utf-8")).groups()  # type: ignore[union-attr]
+        fresh = {"version": number, "author": json.dumps(author, ensure_ascii=False),
+                 "created": date.today().isoformat(), "note": json.dumps(note, ensure_ascii=False)}
+        lines = [f"{key}: {value}" for key, value in fresh.items()] + _without_keys(head, set(fresh))
         path = self.library.root / task / f"v{number}.md"
-        path.write_text(f"---\n{head}---\n[system]\n{base.system.strip()}\n[user]\n{base.user.strip()}\n",
-                        encoding="utf-8")
+        path.write_text("---\n" + "\n".join(lines) + "\n---\n" + body, encoding="utf-8")
         self.set_label(task, "candidate", number)
         return parse_prompt_file(path)
 

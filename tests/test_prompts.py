@@ -62,13 +62,15 @@ def test_new_version_promote_and_lock(tmp_path: Path) -> None:
     root = tmp_path / "prompts"
     shutil.copytree(PROJECT_ROOT / "prompts", root)
     releases = PromptReleases(PromptLibrary(root))
+    n = max(v.meta.version for v in releases.library.versions("answer")) + 1
     created = releases.new_version("answer", 1, author="Fachbereich", note="kürzer")
-    assert created.meta.version == 2 and created.meta.author == "Fachbereich"
-    assert releases.library.labels()["answer"]["candidate"] == 2
-    assert "+note: kürzer" in releases.diff("answer", 1, 2)
-    releases.promote("answer", 2)
+    assert created.meta.version == n and created.meta.author == "Fachbereich"
+    assert created.system == releases.library.get("answer", 1).system  # the text is copied as is
+    assert releases.library.labels()["answer"]["candidate"] == n
+    assert '+note: "kürzer"' in releases.diff("answer", 1, n)
+    releases.promote("answer", n)
     labels = releases.library.labels()["answer"]
-    assert labels == {"production": 2, "candidate": None} and 2 in releases.lock()["answer"]
+    assert labels == {"production": n, "candidate": None} and n in releases.lock()["answer"]
     assert releases.lock_problems() == []
-    (root / "answer" / "v2.md").write_text((root / "answer" / "v2.md").read_text() + "\nnoch ein Satz\n")
-    assert ["answer@v2" in p for p in releases.lock_problems()] == [True]
+    (root / "answer" / f"v{n}.md").write_text((root / "answer" / f"v{n}.md").read_text() + "\nnoch ein Satz\n")
+    assert [f"answer@v{n}" in p for p in releases.lock_problems()] == [True]

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from assistant.cli import categorise, knowledge, models, workflow  # noqa: F401 - registers their commands
+from assistant.cli import categorise, evaluation, knowledge, models, workflow  # noqa: F401 - registers commands
 from assistant.cli.common import CliError, app, err
 from assistant.config import Settings, load_settings
 
@@ -30,13 +30,14 @@ def main() -> None:
     from assistant.auth import AuthError
     from assistant.categorise.categories import CategoryError
     from assistant.domain import ConflictError, InputError, NotFoundError
+    from assistant.evaluate.cases import CaseError
     from assistant.knowledge.loaders import LoaderError
     from assistant.llm import LLMError
     from assistant.models import ModelError
     from assistant.prompts import PromptError
 
     known = (CliError, InputError, CategoryError, LoaderError, LLMError, ModelError, PromptError, FileNotFoundError,
-             AuthError, ConflictError, NotFoundError)
+             AuthError, ConflictError, NotFoundError, CaseError)
     try:
         code = app(standalone_mode=False)  # returns typer.Exit's code instead of exiting
     except known as exc:

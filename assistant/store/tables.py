@@ -176,3 +176,33 @@ class AuditEntry(Base):
     model_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     sources: Mapped[list[Any]] = mapped_column(JSON, default=list)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class EvalRun(Base):
+    """One evaluation run of a prompt version; a passed gate run is what promotion requires."""
+
+    __tablename__ = "eval_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task: Mapped[str] = mapped_column(String(30))
+    prompt_ref: Mapped[str] = mapped_column(String(50), index=True)
+    prompt_sha256: Mapped[str] = mapped_column(String(64))
+    model_sha256: Mapped[str] = mapped_column(String(64))
+    cases: Mapped[int] = mapped_column(Integer)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    gate_passed: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    report_dir: Mapped[str | None] = mapped_column(Text, nullable=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class EvalCacheEntry(Base):
+    """Result of one case under one (prompt file, model file, knowledge index, input): re-running an unchanged
+    version costs nothing, and an interrupted run resumes where it stopped."""
+
+    __tablename__ = "eval_cache"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    task: Mapped[str] = mapped_column(String(30))
+    value: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,0 +1,87 @@
+"""From review to evaluation case: a reviewed ticket becomes ``eval/cases/answer-NNN.yaml`` — the approved text
+as reference, the reviewers' ratings, the (corrected) category — with personal data replaced before anything
+is written."""
+
+from __future__ import annotations
+
+import re
+from email.utils import parseaddr
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+from sqlalchemy import select
+
+from assistant import audit
+from assistant.domain import ConflictError, NotFoundError
+from assistant.evaluate.anonymise import anonymise
+from assistant.evaluate.cases import EvalCase
+from assistant.store.tables import DraftRow, Review, Ticket, User
+
+if TYPE_CHECKING:
+    from assistant.services import Services
+
+# a fact worth checking: an amount, a duration or a limit with its unit
+_FACT = re.compile(r"\d+(?:[.,]\d+)?\s?(?:€|EUR|Euro|Tage|Tagen|Werktage|Werktagen|Wochen|Monate|Monaten|Jahre|"
+                   r"Jahren|Uhr|%|kg|cm)\b|\d+(?:[.,]\d+)?\s?€")
+
+
+def case_from_ticket(services: Services, ticket_id: int, author: str) -> Path:
+    with services.database.session() as session:
+        ticket = session.get(Ticket, ticket_id)
+        if ticket is None:
+            raise NotFoundError(f"Ticket {ticket_id} gibt es nicht")
+        if ticket.status not in ("approved", "sent"):
+            raise ConflictError("Nur geprüfte Tickets (freigegeben oder gesendet) werden Evaluationsfälle")
+        draft = session.scalar(select(DraftRow).where(DraftRow.ticket_id == ticket.id).order_by(DraftRow.id.desc()))
+        assert draft is not None
+        ratings = session.execute(select(Review, User.name).join(User, User.id == Review.reviewer_id).where(
+            Review.draft_id == draft.id, Review.decision == "rated")).all()
+        case = _case(services, ticket, draft, [(r, name) for r, name in ratings])
+    folder = services.settings.eval_dir / "cases"
+    path = folder / f"{case['id']}.yaml"
+    EvalCase(**case)  # the same checks as every shipped case, before anything is written
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(f"# aus Ticket (anonymisiert), angelegt von {author}\n"
+                         + yaml.safe_dump(case, allow_unicode=True, sort_keys=False, width=110), encoding="utf-8")
+    temporary.replace(path)
+    with services.database.session() as session:
+        audit.record(session, author, "eval_case_created", ticket_id=ticket_id, case=case["id"])
+    return path
+
+
+def _case(services: Services, ticket: Ticket, draft: DraftRow, ratings: list[tuple[Review, str]]) -> dict[str, Any]:
+    name = parseaddr(ticket.customer)[0] or ticket.customer
+    names = [name] if "@" not in name else []
+
+    company = services.company
+    own = [company.get(k, "") for k in ("name", "domain", "phone")]
+    own += [part.strip() for part in company.get("address", "").split(",")]  # street and town separately
+
+    def clean(text: str) -> str:
+        return anonymise(text, names, keep=[k for k in own if k])
+
+    reference = clean(draft.text)
+    quotes = " ".join(c.get("quote", "") for c in draft.citations)
+    sources = sorted({c["source"] for c in draft.citations if not str(c.get("source", "")).startswith("proven/")})
+    facts = [f for f in dict.fromkeys(_FACT.findall(reference)) if f in quotes] if sources else []
+    handover = not sources or not facts  # answered by hand, not from the documents: a hand-over is right
+    version = int(draft.prompt_version.rsplit("@v", 1)[1]) if "@v" in draft.prompt_version else None
+    return {
+        "id": _next_id(services.settings.eval_dir / "cases"),
+        "task": "answer",
+        "input": {"subject": clean(ticket.subject), "body": clean(ticket.body), "customer": clean(ticket.customer)},
+        "expectations": {"category": ticket.category, "facts": [] if handover else facts, "forbidden": [],
+                         "sources": [] if handover else sources, "handover": handover},
+        "reference_answer": reference,
+        "ratings": [
+            {"rater": rater, "score": review.rating, "comment": clean(review.comment or ""),
+             "date": review.created_at.date().isoformat(), "prompt_version": version}
+            for review, rater in ratings if review.rating and version
+        ],
+    }
+
+
+def _next_id(folder: Path) -> str:
+    numbers = [int(p.stem.split("-")[1]) for p in folder.glob("answer-*.yaml") if p.stem.split("-")[1].isdigit()]
+    return f"answer-{max(numbers, default=0) + 1:03d}"
