@@ -9,6 +9,7 @@ its citation, so the key facts are in the draft even when the model writes nothi
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -170,7 +171,9 @@ class Answerer:
 
 
 def _without_citations(sentence: str) -> str:
-    return " ".join(strip_citations(sentence).split())
+    """The sentence without the model's [n] (the verified source is cited instead), and without the space
+    that removing it leaves before a full stop."""
+    return re.sub(r"\s+([.,;:!?])", r"\1", " ".join(strip_citations(sentence).split()))
 
 
 def _number_citations(

@@ -22,8 +22,8 @@ if TYPE_CHECKING:
     from assistant.services import Services
 
 # a fact worth checking: an amount, a duration or a limit with its unit
-_FACT = re.compile(r"\d+(?:[.,]\d+)?\s?(?:€|EUR|Euro|Tage|Tagen|Werktage|Werktagen|Wochen|Monate|Monaten|Jahre|"
-                   r"Jahren|Uhr|%|kg|cm)\b|\d+(?:[.,]\d+)?\s?€")
+_UNITS = r"(?:€|EUR|Euro|Tage|Tagen|Werktage|Werktagen|Wochen|Monate|Monaten|Jahre|Jahren|Uhr|%|kg|cm)"
+_FACT = re.compile(rf"(?:\d+\s?[–-]\s?)?\d+(?:[.,]\d+)?\s?{_UNITS}\b|\d+(?:[.,]\d+)?\s?€")
 
 
 def case_from_ticket(services: Services, ticket_id: int, author: str) -> Path:
