@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE := 1
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
   -DGGML_BMI2=ON -DGGML_AVX512=ON -DGGML_AVX512_VNNI=ON
 
-.PHONY: setup run demo test check lint bench clean
+.PHONY: setup run demo test eval check lint bench clean
 
 setup: $(VENV)/.installed
 
@@ -33,6 +33,12 @@ run: demo
 
 test: setup
 	$(PY) -m pytest -q
+
+# The release gate: the production prompts on the evaluation cases against eval/baselines/ (run before every
+# release; CI runs it). Exit code 1 names each metric that fell behind.
+eval: setup
+	$(KONTOR) ingest
+	$(KONTOR) eval --gate
 
 lint: setup
 	$(VENV)/bin/ruff check assistant tests bench

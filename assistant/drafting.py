@@ -32,9 +32,15 @@ def draft_ticket(services: Services, job: Job) -> None:
         category = (result.category, result.confidence, result.method)
     except (CategoryError, InputError) as exc:
         log.warning("ticket %s not categorised: %s", job.ticket_id, exc)
-    # long mails: the question is their beginning (greeting and request come first)
-    draft = services.answerer().draft(text[: services.settings.max_question_chars])
-    services.workflow.save_draft(job.ticket_id, draft, category)
+    ticket_id = job.ticket_id
+    services.live.start(ticket_id)
+    try:
+        # long mails: the question is their beginning (greeting and request come first)
+        draft = services.answerer().draft(text[: services.settings.max_question_chars],
+                                          on_token=lambda piece: services.live.append(ticket_id, piece))
+        services.workflow.save_draft(ticket_id, draft, category)
+    finally:
+        services.live.finish(ticket_id)
 
 
 def _already_done(session: Session, job: Job) -> bool:

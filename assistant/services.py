@@ -24,6 +24,7 @@ from assistant.store.db import Database, open_database
 if TYPE_CHECKING:
     from assistant.auth import Users
     from assistant.jobs import JobQueue
+    from assistant.live import LiveDrafts
     from assistant.outbox import Mailer
     from assistant.review import Workflow
     from assistant.tickets import Intake
@@ -64,6 +65,12 @@ class Services:
         return Categoriser(
             self.categories, lambda: (store.revision(), store.pairs()), llm, prompt, self.company, policy
         )
+
+    @cached_property
+    def live(self) -> LiveDrafts:
+        from assistant.live import LiveDrafts
+
+        return LiveDrafts()
 
     @cached_property
     def users(self) -> Users:

@@ -17,7 +17,8 @@ _CITATION = re.compile(r"\[(\d+)\]")
 GATE_RULES: dict[str, tuple[str, float]] = {
     "hit_at_5": ("higher", 0.02), "mrr": ("higher", 0.03), "fact_coverage": ("higher", 0.03),
     "citation_validity": ("higher", 0.0), "forbidden": ("lower", 0.0), "right_handovers": ("higher", 0.1),
-    "wrong_handovers": ("lower", 2.0), "model_citation_rate": ("higher", 0.05), "accuracy": ("higher", 0.05),
+    "wrong_handovers": ("lower", 2.0), "model_citation_rate": ("higher", 0.05), "model_kept_rate": ("higher", 0.03),
+    "accuracy": ("higher", 0.05),
     "macro_f1": ("higher", 0.05),
 }
 

@@ -3,9 +3,13 @@ the workflow modules, errors are mapped to status codes in ``app.py``."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from assistant import audit
@@ -88,6 +92,27 @@ def tickets(
 @router.get("/tickets/{ticket_id}", tags=["tickets"])
 def ticket(ticket_id: int, user: Agent, services: Svc) -> dict[str, Any]:
     return ticket_view(services.database, ticket_id)
+
+
+@router.get("/tickets/{ticket_id}/live", tags=["tickets"])
+async def live(ticket_id: int, user: Agent, services: Svc) -> StreamingResponse:
+    """The draft as the model writes it (server-sent events); ``event: done`` when it is stored."""
+
+    async def events() -> AsyncIterator[str]:
+        sent, waited = 0, 0.0
+        while waited < 600:
+            pieces, done = services.live.read(ticket_id, sent)
+            for piece in pieces:
+                yield f"data: {json.dumps(piece)}\n\n"
+            sent += len(pieces)
+            if done or (not pieces and ticket_view(services.database, ticket_id)["draft"] is not None):
+                yield "event: done\ndata: {}\n\n"
+                return
+            await asyncio.sleep(0.2)
+            waited += 0.2
+
+    ticket_view(services.database, ticket_id)  # 404 for an unknown ticket before the stream starts
+    return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
 
 @router.post("/tickets/{ticket_id}/draft", status_code=202, tags=["tickets"])

@@ -7,10 +7,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import FastAPI, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse
-from fastapi.templating import Jinja2Templates
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -20,9 +21,9 @@ from assistant.config import Settings
 from assistant.domain import Categorisation, ConflictError, InputError, NotFoundError
 from assistant.services import Services
 from assistant.tickets import TooLargeError
+from assistant.web import pages
 from assistant.web.api import Agent, router
 
-_TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 _ERRORS: list[tuple[type[Exception], int]] = [  # most specific first
     (TooLargeError, 413), (InputError, 422), (CategoryError, 422), (NotFoundError, 404), (ConflictError, 409),
     (ThrottledError, 429), (AuthError, 401),
@@ -50,10 +51,9 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     _error_handlers(app)
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     app.include_router(router)
-
-    @app.get("/", response_class=HTMLResponse)
-    def home(request: Request) -> HTMLResponse:
-        return _TEMPLATES.TemplateResponse(request, "home.html", {})
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    _page_handlers(app)
 
     @app.get("/api/health")
     def health() -> dict[str, str]:
@@ -74,6 +74,22 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         return services.categoriser.categorise(body.text)
 
     return app
+
+
+def _page_handlers(app: FastAPI) -> None:
+    """Pages answer a missing login with the login page and a missing role with a German 403 page."""
+
+    def login_first(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, pages.LoginRequired)
+        return RedirectResponse(f"/login?next={quote(exc.next_url)}", status_code=303)
+
+    def forbidden(request: Request, exc: Exception) -> Response:
+        return pages.render(request, "error.html", None, code=403, title="Kein Zugriff",
+                            text="Diese Seite ist dem Fachbereich vorbehalten. Bitte wenden Sie sich an die "
+                                 "Administration, wenn Sie Zugriff brauchen.")
+
+    app.add_exception_handler(pages.LoginRequired, login_first)
+    app.add_exception_handler(pages.PageForbidden, forbidden)
 
 
 def _error_handlers(app: FastAPI) -> None:

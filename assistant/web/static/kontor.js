@@ -1,0 +1,183 @@
+// Kontor pages: every change goes to the JSON API with the CSRF token; all text is set with textContent.
+"use strict";
+const csrf = document.querySelector('meta[name="csrf-token"]')?.content || "";
+
+async function api(method, url, body) {
+  const options = { method, headers: { "X-CSRF-Token": csrf }, credentials: "same-origin" };
+  if (body instanceof FormData) options.body = body;
+  else if (body !== undefined) { options.headers["Content-Type"] = "application/json"; options.body = JSON.stringify(body); }
+  const response = await fetch(url, options);
+  let data = null;
+  try { data = await response.json(); } catch (_) { data = null; }
+  if (!response.ok) {
+    const detail = data && data.detail;
+    const text = typeof detail === "string" ? detail : Array.isArray(detail) ? detail.map(d => d.msg).join("; ") : "";
+    throw new Error(text || `Fehler ${response.status}`);
+  }
+  return data;
+}
+
+function say(text, kind = "ok") {
+  const box = document.getElementById("message");
+  box.textContent = text; box.className = `message ${kind}`; box.hidden = false;
+  box.scrollIntoView({ block: "nearest" });
+}
+
+async function attempt(work) {
+  try { await work(); } catch (error) { say(error.message, "error"); }
+}
+
+function waitForTask(taskId, done) {
+  const bar = document.getElementById("task-bar"), item = document.getElementById("task-item");
+  document.getElementById("task-progress").hidden = false;
+  const tick = async () => {
+    const task = await api("GET", `/api/tasks/${taskId}`);
+    bar.max = Math.max(task.total || 1, 1); bar.value = task.done || 0;
+    item.textContent = `${task.done || 0}/${task.total || "?"} ${task.item || ""}`;
+    if (task.status === "running") { setTimeout(() => attempt(tick), 700); return; }
+    if (task.status === "failed") { say(task.error || "Fehlgeschlagen", "error"); return; }
+    done(task.result);
+  };
+  attempt(tick);
+}
+
+const ticket = document.querySelector(".ticket");
+const draftId = ticket?.dataset.draft;
+const draftText = () => document.getElementById("draft-text");
+
+async function saveDraft() {
+  const area = draftText();
+  if (area && area.value !== area.defaultValue) {
+    await api("PUT", `/api/drafts/${draftId}`, { text: area.value });
+    area.defaultValue = area.value;
+    return true;
+  }
+  return false;
+}
+
+const actions = {
+  logout: async () => { await api("DELETE", "/api/session"); location.href = "/login"; },
+  save: async () => { say(await saveDraft() ? "Gespeichert." : "Keine Änderung."); },
+  approve: async () => { await saveDraft(); await api("POST", `/api/drafts/${draftId}/approve`); location.reload(); },
+  send: async () => {
+    const result = await api("POST", `/api/drafts/${draftId}/send`);
+    if (result.status === "delivered") { location.reload(); return; }
+    say(`Noch nicht zugestellt (${result.attempts} Versuch(e)): ${result.last_error || ""}. Kontor versucht es erneut.`, "error");
+  },
+  reject: async () => {
+    const comment = prompt("Warum verwerfen? (optional)") ?? "";
+    await api("POST", `/api/drafts/${draftId}/reject`, { comment });
+    location.reload();
+  },
+  regenerate: async () => { await api("POST", `/api/tickets/${ticket.dataset.ticket}/draft`); location.reload(); },
+  reindex: async () => {
+    const { task_id } = await api("POST", "/api/reindex");
+    waitForTask(task_id, () => { say("Index aktualisiert."); setTimeout(() => location.reload(), 600); });
+  },
+  "delete-document": async (button) => {
+    if (!confirm(`${button.dataset.source} wirklich löschen?`)) return;
+    await api("DELETE", `/api/documents/${encodeURIComponent(button.dataset.source)}`);
+    location.reload();
+  },
+  diff: async (button) => {
+    const box = button.closest(".card"), task = button.closest(".diff-form").dataset.task;
+    const a = box.querySelector(".diff-a").value, b = box.querySelector(".diff-b").value;
+    const result = await api("GET", `/api/prompts/${task}/diff?a=${a}&b=${b}`);
+    showSide(box.querySelector(".diff-left"), result.a, result.b, "del");
+    showSide(box.querySelector(".diff-right"), result.b, result.a, "add");
+    box.querySelector(".diff-title-a").textContent = `v${a}`; box.querySelector(".diff-title-b").textContent = `v${b}`;
+    box.querySelector(".diff").hidden = false;
+  },
+  promote: async (button) => {
+    await api("POST", `/api/prompts/${button.dataset.task}/${button.dataset.version}/promote`);
+    say(`${button.dataset.task} v${button.dataset.version} ist jetzt in Produktion.`);
+    setTimeout(() => location.reload(), 800);
+  },
+};
+
+function showSide(pre, text, other, mark) {
+  const others = new Set(other.split("\n"));
+  pre.textContent = "";
+  for (const line of text.split("\n")) {
+    const span = document.createElement("span");
+    span.textContent = line + "\n";
+    if (!others.has(line)) span.className = mark;
+    pre.appendChild(span);
+  }
+}
+
+const forms = {
+  rate: async (form) => {
+    const data = new FormData(form);
+    await api("POST", `/api/drafts/${draftId}/rating`, { score: Number(data.get("score")), comment: data.get("comment") || "" });
+    say("Danke – Bewertung gespeichert.");
+  },
+  upload: async (form) => {
+    const result = await api("POST", "/api/documents", new FormData(form));
+    say(`${result.source} hochgeladen – wird indexiert …`);
+    if (result.task_id) waitForTask(result.task_id, () => location.reload()); else setTimeout(() => location.reload(), 1500);
+  },
+  "new-prompt": async (form) => {
+    const data = new FormData(form);
+    const result = await api("POST", `/api/prompts/${form.dataset.task}`, {
+      from_version: Number(form.dataset.from), system: data.get("system"), user: data.get("user"), note: data.get("note") });
+    say(`Version ${result.version} angelegt (Kandidat).`);
+    setTimeout(() => location.reload(), 800);
+  },
+  evaluate: async (form) => {
+    const data = new FormData(form);
+    const { task_id } = await api("POST", "/api/evaluations", { task: data.get("task"), prompt: data.get("prompt") });
+    waitForTask(task_id, (result) => {
+      const box = document.getElementById("eval-result");
+      box.hidden = false; box.textContent = "";
+      const verdict = document.createElement("p");
+      verdict.className = result.passed ? "message ok" : "message error";
+      verdict.textContent = result.passed ? "Schranke bestanden." :
+        `Schranke nicht bestanden: ${(result.failures || []).map(f => f.metric).join(", ")}`;
+      const link = document.createElement("a");
+      link.href = result.report; link.textContent = "Bericht öffnen"; link.target = "_blank"; link.rel = "noopener";
+      box.append(verdict, link);
+    });
+  },
+};
+
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("[data-action]");
+  if (button && actions[button.dataset.action]) attempt(() => actions[button.dataset.action](button));
+});
+
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  if (form.id === "login-form") {
+    event.preventDefault();
+    const data = new FormData(form);
+    attempt(async () => {
+      await api("POST", "/api/session", { name: data.get("name"), password: data.get("password") });
+      location.href = form.dataset.next || "/posteingang";
+    });
+  } else if (forms[form.dataset.actionSubmit]) {
+    event.preventDefault();
+    attempt(() => forms[form.dataset.actionSubmit](form));
+  }
+});
+
+document.addEventListener("change", (event) => {
+  const element = event.target;
+  if (element.matches("[data-autosubmit]")) element.form.submit();
+  if (element.dataset.actionChange === "recategorise") {
+    attempt(async () => {
+      const result = await api("PUT", `/api/tickets/${ticket.dataset.ticket}/category`, { category: element.value });
+      document.getElementById("category-name").textContent = element.selectedOptions[0].textContent.split(" – ")[0];
+      say(`Kategorie geändert: ${result.category} – als Beispiel gelernt.`);
+    });
+  }
+});
+
+// A ticket still being drafted: show the text as the model writes it, then the finished draft.
+if (ticket && !draftId) {
+  const live = document.getElementById("live-text");
+  const source = new EventSource(`/api/tickets/${ticket.dataset.ticket}/live`);
+  source.onmessage = (event) => { live.textContent += JSON.parse(event.data); };
+  source.addEventListener("done", () => { source.close(); location.reload(); });
+  source.onerror = () => { source.close(); setTimeout(() => location.reload(), 3000); };
+}

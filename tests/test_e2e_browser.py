@@ -1,0 +1,189 @@
+"""The web interface in a real browser (Debian's chromium driven by Playwright) against `kontor serve` on
+loopback with the embedded model: the agent's day and the expert's prompt work, end to end.
+
+Screenshots of the main pages go to a temporary folder, or to ``KONTOR_SCREENSHOTS`` (the README shows the
+ones in docs/screenshots, taken with ``KONTOR_SCREENSHOTS=docs/screenshots``)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from email import policy
+from email.parser import BytesParser
+from pathlib import Path
+
+import httpx
+import pytest
+
+from assistant.config import PROJECT_ROOT
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run", "--disable-quic", "--disable-dev-shm-usage"]
+PASSWORDS = {"anna": "anna-passwort-123", "eva": "eva-passwort-123"}
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium fehlt (apt-get install chromium)")
+
+
+def _kontor(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
+    result = subprocess.run([sys.executable, "-m", "assistant", *args], env=env, cwd=PROJECT_ROOT, input=stdin,
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    root = tmp_path_factory.mktemp("e2e")
+    shutil.copytree(PROJECT_ROOT / "prompts", root / "prompts")
+    (root / "eval" / "cases").mkdir(parents=True)
+    for name in ("answer-001.yaml", "answer-021.yaml", "categorise-001.yaml"):
+        shutil.copy(PROJECT_ROOT / "eval" / "cases" / name, root / "eval" / "cases" / name)
+    tickets = root / "tickets"
+    tickets.mkdir()
+    for name in ("01.eml", "12.eml"):
+        shutil.copy(PROJECT_ROOT / "demo" / "tickets" / name, tickets / name)
+    env = {**os.environ, "KONTOR_HOME": str(root / "home"), "KONTOR_PROMPTS_DIR": str(root / "prompts"),
+           "KONTOR_EVAL_DIR": str(root / "eval"), "HF_HUB_OFFLINE": "1"}
+    _kontor(env, "ingest")
+    for name, role in (("anna", "agent"), ("eva", "expert")):
+        _kontor(env, "users", "add", name, "--role", role, "--password-stdin", stdin=PASSWORDS[name] + "\n")
+    _kontor(env, "eval", "accept", "--task", "answer")
+    _kontor(env, "tickets", "import", str(tickets))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    process = subprocess.Popen([sys.executable, "-m", "assistant", "serve", "--port", str(port)], env=env,
+                               cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if httpx.get(f"{base}/api/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    try:
+        yield base, root
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    with playwright_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = Path(os.environ.get("KONTOR_SCREENSHOTS") or tmp_path_factory.mktemp("shots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _login(browser: object, base: str, name: str) -> object:
+    page = browser.new_page(viewport={"width": 1280, "height": 860})  # type: ignore[attr-defined]
+    page.on("dialog", lambda dialog: pytest.fail(f"unexpected dialog: {dialog.message}"))
+    page.goto(f"{base}/posteingang")
+    assert "/login" in page.url
+    page.fill("#name", name)
+    page.fill("#password", PASSWORDS[name])
+    page.click("button[type=submit]")
+    page.wait_for_selector("h1:text('Posteingang')")
+    return page
+
+
+def _drafted(page: object, base: str, ticket_id: int) -> None:
+    for _ in range(240):
+        page.goto(f"{base}/tickets/{ticket_id}")  # type: ignore[attr-defined]
+        if page.query_selector("#draft-text"):  # type: ignore[attr-defined]
+            return
+        time.sleep(1)
+    raise AssertionError("draft not ready in 4 minutes")
+
+
+def test_agent_corrects_edits_approves_and_sends(server: tuple[str, Path], browser: object, shots: Path) -> None:
+    base, root = server
+    page = _login(browser, base, "anna")
+    _drafted(page, base, 1)
+    page.goto(f"{base}/posteingang")
+    assert page.locator("table.list tbody tr").count() == 2
+    page.screenshot(path=str(shots / "posteingang.png"), full_page=True)
+
+    page.goto(f"{base}/tickets/1")
+    assert page.inner_text(".draft-card h2") == "KI-Entwurf – bitte prüfen"
+    page.select_option("#category", "lieferverzug")
+    page.wait_for_selector("#message:has-text('als Beispiel gelernt')")
+    final = page.input_value("#draft-text") + "\n\nMit freundlichen Grüßen\nIhr Kochwerk-Team"
+    page.fill("#draft-text", final)
+    page.screenshot(path=str(shots / "ticket.png"), full_page=True)
+    page.click("button[data-action=approve]")
+    page.wait_for_selector("#ticket-status:has-text('Freigegeben')")
+    page.click("button[data-action=send]")
+    page.wait_for_selector("#ticket-status:has-text('Gesendet')")
+
+    [mail] = list((root / "home" / "outbox" / "new").iterdir())
+    message = BytesParser(policy=policy.default).parsebytes(mail.read_bytes())
+    assert message.get_content() == final.replace("\r\n", "\n") + "\n"
+    assert message["To"].addresses[0].addr_spec == "erika.mustermann@example.org"
+    page.goto(f"{base}/wissen")
+    page.screenshot(path=str(shots / "wissen.png"), full_page=True)
+
+
+def test_customer_script_is_shown_as_text(server: tuple[str, Path], browser: object) -> None:
+    base, _ = server
+    page = _login(browser, base, "anna")
+    _drafted(page, base, 2)
+    assert "<script>alert" in page.inner_text(".message-body")  # visible as text …
+    assert page.locator(".message-body script").count() == 0  # … never as an element
+    assert "<b>Dringend</b>" in page.inner_text("h1")
+
+
+def test_agent_cannot_reach_expert_pages(server: tuple[str, Path], browser: object) -> None:
+    base, _ = server
+    page = _login(browser, base, "anna")
+    for path in ("/prompts", "/auswertung", "/uebersicht"):
+        response = page.goto(f"{base}{path}")
+        assert response.status == 403 and "Kein Zugriff" in page.inner_text("h1")
+    assert page.request.get(f"{base}/api/audit").status == 403
+    assert page.locator("nav a[href='/prompts']").count() == 0
+
+
+def test_expert_writes_a_prompt_version_and_evaluates_it(server: tuple[str, Path], browser: object,
+                                                         shots: Path) -> None:
+    base, root = server
+    page = _login(browser, base, "eva")
+    page.goto(f"{base}/prompts")
+    section = page.locator("section.card", has=page.locator("h2:has-text('Antwortentwurf')"))
+    section.locator("details.new-version summary").click()
+    section.locator("input[name=note]").fill("Kürzere Einleitung")
+    section.locator("form[data-action-submit=new-prompt] button[type=submit]").click()
+    page.wait_for_selector("#message:has-text('angelegt')")
+    page.wait_for_timeout(1000)
+    page.screenshot(path=str(shots / "prompts.png"), full_page=True)
+    created = sorted((root / "prompts" / "answer").glob("v*.md"))[-1]
+    assert "Kürzere Einleitung" in created.read_text(encoding="utf-8")
+
+    page.goto(f"{base}/auswertung")
+    page.select_option("select[name=task]", "answer")
+    page.select_option("select[name=prompt]", "candidate")
+    page.click("#eval-form button[type=submit]")
+    page.wait_for_selector("#eval-result a", timeout=600_000)
+    assert "Schranke" in page.inner_text("#eval-result")
+    page.screenshot(path=str(shots / "auswertung.png"), full_page=True)
+    with page.context.expect_page() as opened:
+        page.click("#eval-result a")
+    report = opened.value
+    report.wait_for_load_state()
+    assert "answer@v" in report.content() and "data:image/png;base64," in report.content()
+    report.screenshot(path=str(shots / "bericht.png"), full_page=True)
+    page.goto(f"{base}/uebersicht")
+    page.screenshot(path=str(shots / "uebersicht.png"), full_page=True)
