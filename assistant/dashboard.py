@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from assistant.store.db import Database
-from assistant.store.tables import DraftRow, Review, Ticket
+from assistant.store.tables import AuditEntry, DraftRow, Review, Ticket
 
 REVIEW_ACTS = frozenset({"approved", "rejected", "edited", "rated"})
 DECIDING_ACTS = frozenset({"approved", "rejected", "edited"})
@@ -65,7 +65,12 @@ def learning_loop(database: Database, since: datetime | None = None) -> dict[str
 
 def load(database: Database, since: datetime | None = None) -> list[DraftFacts]:
     with database.session() as session:
-        query = select(DraftRow, Ticket.received_at).join(Ticket, Ticket.id == DraftRow.ticket_id)
+        # arrival in Kontor (audit "received"), not the e-mail's own date, which may be days older
+        arrived = (select(AuditEntry.ticket_id, func.min(AuditEntry.at).label("at"))
+                   .where(AuditEntry.action == "received").group_by(AuditEntry.ticket_id).subquery())
+        query = (select(DraftRow, func.coalesce(arrived.c.at, Ticket.received_at))
+                 .join(Ticket, Ticket.id == DraftRow.ticket_id)
+                 .outerjoin(arrived, arrived.c.ticket_id == DraftRow.ticket_id))
         if since is not None:
             query = query.where(DraftRow.created_at >= since)
         drafts = {

@@ -21,7 +21,7 @@ from assistant.config import Settings
 from assistant.domain import Categorisation, ConflictError, InputError, NotFoundError
 from assistant.services import Services
 from assistant.tickets import TooLargeError
-from assistant.web import pages
+from assistant.web import api_admin, pages
 from assistant.web.api import Agent, router
 
 _ERRORS: list[tuple[type[Exception], int]] = [  # most specific first
@@ -49,8 +49,10 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
                   lifespan=lifespan)
     app.state.services = services
     _error_handlers(app)
-    app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
+    app.add_middleware(BodyLimit, limit=settings.max_request_bytes,
+                       uploads=max(settings.max_request_bytes, settings.max_file_bytes + 64 * 1024))
     app.include_router(router)
+    app.include_router(api_admin.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     _page_handlers(app)
@@ -104,16 +106,20 @@ class BodyLimit:
     """413 as JSON for a body over the limit: at once when its length is declared, while reading when it is
     streamed (chunked). Pure ASGI, so the body is never buffered beyond the limit."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app, self.limit = app, limit
+    UPLOAD_PATHS = ("/api/documents",)  # document uploads have their own, larger limit (max_file_bytes)
+
+    def __init__(self, app: ASGIApp, limit: int, uploads: int) -> None:
+        self.app, self.default, self.uploads = app, limit, uploads
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.uploads if scope["path"] in self.UPLOAD_PATHS else self.default
+        detail = f"Anfrage zu groß (höchstens {limit} Bytes)"
         length = dict(scope["headers"]).get(b"content-length", b"")
-        if length.isdigit() and int(length) > self.limit:
-            await self._refuse(scope, receive, send)
+        if length.isdigit() and int(length) > limit:
+            await JSONResponse({"detail": detail}, status_code=413)(scope, receive, send)
             return
         seen = 0
 
@@ -121,15 +127,8 @@ class BodyLimit:
             nonlocal seen
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.limit:  # FastAPI passes HTTPException from body reading on to the JSON handler
-                raise HTTPException(413, self._detail)
+            if seen > limit:  # FastAPI passes HTTPException from body reading on to the JSON handler
+                raise HTTPException(413, detail)
             return message
 
         await self.app(scope, counted, send)
-
-    @property
-    def _detail(self) -> str:
-        return f"Anfrage zu groß (höchstens {self.limit} Bytes)"
-
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await JSONResponse({"detail": self._detail}, status_code=413)(scope, receive, send)
