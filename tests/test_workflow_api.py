@@ -449,3 +449,28 @@ def test_smtp_delivery_with_retry_until_the_server_takes_it(tmp_path: Path, know
         assert actions[-3:] == ["send_requested", "delivery_failed", "sent"]
     finally:
         controller.stop()
+
+
+def test_live_draft_stream_ends_when_the_draft_is_stored(lite: Kontor) -> None:
+    created = lite.call("POST", "/api/tickets", json=QUESTION).json()
+    lite.services.live.start(created["id"])
+    lite.services.live.append(created["id"], "Der Versand ")
+    lite.services.live.append(created["id"], "kostet 5,90 €.")
+    lite.services.live.finish(created["id"])
+    stream = lite.call("GET", f"/api/tickets/{created['id']}/live")
+    assert stream.headers["content-type"].startswith("text/event-stream")
+    assert 'data: "Der Versand "' in stream.text and "event: done" in stream.text
+    assert lite.call("GET", "/api/tickets/999/live").status_code == 404
+
+
+def test_an_expert_turns_a_reviewed_ticket_into_an_eval_case(lite: Kontor, tmp_path: Path) -> None:
+    lite.services.settings.eval_dir = tmp_path / "eval"
+    (tmp_path / "eval" / "cases").mkdir(parents=True)
+    draft = lite.drafted_ticket()["draft"]
+    assert lite.call("POST", f"/api/tickets/{draft['ticket_id']}/eval-case", role="expert").status_code == 409
+    lite.call("POST", f"/api/drafts/{draft['id']}/approve")
+    assert lite.call("POST", f"/api/tickets/{draft['ticket_id']}/eval-case", role="agent").status_code == 403
+    made = lite.call("POST", f"/api/tickets/{draft['ticket_id']}/eval-case", role="expert")
+    assert made.status_code == 201 and made.json()["case"] == "answer-001"
+    text = (tmp_path / "eval" / "cases" / "answer-001.yaml").read_text(encoding="utf-8")
+    assert "erika@example.org" not in text and "Muster" in text

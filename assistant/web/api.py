@@ -22,6 +22,7 @@ from assistant.web.security import SESSION_COOKIE, require
 
 router = APIRouter(prefix="/api")
 Agent = Annotated[Principal, Depends(require("agent"))]
+Expert = Annotated[Principal, Depends(require("expert"))]
 Admin = Annotated[Principal, Depends(require("admin"))]
 
 
@@ -119,6 +120,15 @@ async def live(ticket_id: int, user: Agent, services: Svc) -> StreamingResponse:
 def regenerate(ticket_id: int, user: Agent, services: Svc) -> dict[str, Any]:
     services.workflow.regenerate(ticket_id, user)
     return {"queued": True, "ticket_id": ticket_id}
+
+
+@router.post("/tickets/{ticket_id}/eval-case", status_code=201, tags=["evaluation"])
+def to_eval_case(ticket_id: int, user: Expert, services: Svc) -> dict[str, str]:
+    """A reviewed ticket becomes an anonymised evaluation case (Fachbereich)."""
+    from assistant.evaluate.from_ticket import case_from_ticket
+
+    path = case_from_ticket(services, ticket_id, user.name)
+    return {"case": path.stem, "file": f"eval/cases/{path.name}"}
 
 
 @router.put("/tickets/{ticket_id}/category", tags=["tickets"])

@@ -69,6 +69,10 @@ const actions = {
     await api("POST", `/api/drafts/${draftId}/reject`, { comment });
     location.reload();
   },
+  "eval-case": async () => {
+    const result = await api("POST", `/api/tickets/${ticket.dataset.ticket}/eval-case`);
+    say(`Evaluationsfall ${result.case} angelegt (${result.file}).`);
+  },
   regenerate: async () => { await api("POST", `/api/tickets/${ticket.dataset.ticket}/draft`); location.reload(); },
   reindex: async () => {
     const { task_id } = await api("POST", "/api/reindex");
