@@ -114,8 +114,11 @@ def ticket(request: Request, ticket_id: int, user: Agent, services: Svc) -> HTML
 
 @router.get("/wissen", response_class=HTMLResponse)
 def knowledge(request: Request, user: Agent, services: Svc) -> HTMLResponse:
-    documents = services.catalogue.documents()
-    return render(request, "knowledge.html", user, documents=sorted(documents.values(), key=lambda d: d.source),
+    from assistant.web.api_admin import documents
+
+    listed = documents(user, services)  # indexed ones and files waiting for the next index run
+    return render(request, "knowledge.html", user, documents=listed,
+                  indexed=sum(1 for d in listed if d["indexed"]),
                   max_mb=services.settings.max_file_bytes // (1024 * 1024))
 
 
