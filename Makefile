@@ -51,6 +51,7 @@ bench: setup
 	$(PY) bench/categorise_germeval.py
 	$(PY) bench/answer_quality.py
 	$(PY) bench/drafting.py
+	$(PY) bench/ticket_flow.py
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache
