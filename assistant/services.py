@@ -59,11 +59,10 @@ class Services:
             unsure_below=s.categorise_unsure_below, model_bonus=s.categorise_model_bonus,
             max_chars=s.max_question_chars,
         )
-        store = self.examples
         llm = (lambda: self.llm) if s.categorise_use_model else None
         prompt = self.prompts.resolve("categorise", "production")
         return Categoriser(
-            self.categories, lambda: (store.revision(), store.pairs()), llm, prompt, self.company, policy
+            self.categories, self.examples, llm, prompt, self.company, policy
         )
 
     @cached_property

@@ -26,7 +26,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from assistant.categorise.categories import CategorySet, load_categories  # noqa: E402
-from assistant.categorise.categoriser import CategorisePolicy, Categoriser  # noqa: E402
+from assistant.categorise.categoriser import CategorisePolicy, Categoriser, FixedExamples  # noqa: E402
 from assistant.categorise.classifier import DescriptionMatcher, ExampleClassifier  # noqa: E402
 from assistant.config import PROJECT_ROOT, Settings  # noqa: E402
 from bench.common import append_results, table  # noqa: E402
@@ -78,8 +78,8 @@ def reference_svm(texts: np.ndarray, labels: np.ndarray, train: np.ndarray, test
     return np.asarray(model.predict(list(texts[test])), dtype=object)
 
 
-def categoriser(categories: CategorySet, pairs: list[tuple[str, str]], tag: object, **policy: float) -> Categoriser:
-    return Categoriser(categories, lambda: (tag, pairs), None, None, COMPANY, CategorisePolicy(**policy))
+def categoriser(categories: CategorySet, pairs: list[tuple[str, str]], **policy: float) -> Categoriser:
+    return Categoriser(categories, FixedExamples(tuple(pairs)), None, None, COMPANY, CategorisePolicy(**policy))
 
 
 def scores(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
@@ -107,7 +107,7 @@ def main() -> None:
     refits: list[float] = []
     for number, (train, test) in enumerate(split):
         pairs = list(zip(texts[train], labels[train], strict=True))
-        engine = categoriser(categories, pairs, number)
+        engine = categoriser(categories, pairs)
         started = time.perf_counter()
         engine.fitted()
         refits.append(time.perf_counter() - started)
@@ -190,7 +190,7 @@ def learning_curve(texts: np.ndarray, labels: np.ndarray, categories: CategorySe
             chosen = subsample(train, labels, n, seed=number)
             used.append(len(chosen))
             pairs = list(zip(texts[chosen], labels[chosen], strict=True))
-            engine = categoriser(categories, pairs, (n, number))
+            engine = categoriser(categories, pairs)
             kontor[test] = [engine.categorise(texts[i], use_model=False).category for i in test]
             svm[test] = reference_svm(texts, labels, chosen, test)
         (acc_k, f1_k), (acc_s, f1_s) = scores(labels, kontor), scores(labels, svm)
@@ -244,9 +244,9 @@ def model_experiments(texts: np.ndarray, labels: np.ndarray, categories: Categor
     prompt = PromptLibrary(settings.prompts_dir).resolve("categorise", "production")
     train, test = split[0]
     pairs = list(zip(texts[train], labels[train], strict=True))
-    taught = Categoriser(categories, lambda: ("all", pairs), lambda: llm, prompt, COMPANY)
+    taught = Categoriser(categories, FixedExamples(tuple(pairs)), lambda: llm, prompt, COMPANY)
     unsure = [i for i in test if taught.categorise(texts[i], use_model=False).confidence < 0.5][:n]
-    untaught = Categoriser(categories, lambda: ("none", []), lambda: llm, prompt, COMPANY)
+    untaught = Categoriser(categories, FixedExamples(), lambda: llm, prompt, COMPANY)
     bonuses = [0.0, 0.1, 0.3, 1.0]
     rows = []
     for name, engine, items in [("unsure classifier", taught, unsure), ("no examples", untaught, list(test[:n]))]:

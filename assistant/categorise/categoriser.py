@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 
@@ -29,7 +29,28 @@ from assistant.llm import LLM, LLMError
 from assistant.prompts import PromptError, PromptVersion
 
 Method = Literal["example", "classifier", "classifier+model", "model", "descriptions"]
-ExampleSource = Callable[[], tuple[object, list[tuple[str, str]]]]  # () -> (revision, [(text, category)])
+
+
+class ExampleSource(Protocol):
+    """Labelled examples (the ExampleStore): ``revision`` is cheap and asked on every call; ``pairs`` loads them
+    all and is asked only when the revision changed."""
+
+    def revision(self) -> object: ...
+
+    def pairs(self) -> list[tuple[str, str]]: ...
+
+
+@dataclass(frozen=True)
+class FixedExamples:
+    """A set of examples that never changes (evaluation, benchmarks)."""
+
+    examples: tuple[tuple[str, str], ...] = ()
+
+    def revision(self) -> object:
+        return len(self.examples)
+
+    def pairs(self) -> list[tuple[str, str]]:
+        return list(self.examples)
 
 
 @dataclass(frozen=True)
@@ -126,10 +147,10 @@ class Categoriser:
 
     def fitted(self) -> _Fitted:
         """The learned state for the current examples; refitted (fast) whenever they changed."""
-        revision, stored = self.examples()
+        revision = self.examples.revision()
         with self._lock:
             if self._fitted is None or self._fitted.revision != revision:
-                self._fitted = self._fit(revision, stored)
+                self._fitted = self._fit(revision, self.examples.pairs())
             return self._fitted
 
     def _fit(self, revision: object, stored: list[tuple[str, str]]) -> _Fitted:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError
 
-from assistant.categorise.categoriser import Categoriser
+from assistant.categorise.categoriser import Categoriser, FixedExamples
 from assistant.evaluate.cases import EvalCase
 from assistant.grounding import sentences
 from assistant.prompts import PromptVersion, file_sha256
@@ -101,7 +101,7 @@ class EvalRunner:
     def _categorise(self, subject: Subject, case: EvalCase) -> Record:
         services = self.services
         # the file's examples only: stored corrections may contain the evaluation texts themselves
-        categoriser = Categoriser(services.categories, lambda: ("eval", []), lambda: services.llm, subject.prompt,
+        categoriser = Categoriser(services.categories, FixedExamples(), lambda: services.llm, subject.prompt,
                                   services.company, services.categoriser.policy)
         result = categoriser.categorise(case.text[: services.settings.max_question_chars])
         return {"category": result.category, "confidence": result.confidence, "method": result.method,
