@@ -126,7 +126,7 @@ class Users:
                     BrowserSession.token_hash == _digest(secret), User.active.is_(True)
                 )
             ).one_or_none()
-        if found is None or _aware(found[1].expires_at) < datetime.now(UTC):
+        if found is None or found[1].expires_at < datetime.now(UTC):
             raise AuthError("Sitzung abgelaufen – bitte neu anmelden")
         user, browser = found
         return Principal(user.id, user.name, user.role, browser.csrf_token)  # type: ignore[arg-type]
@@ -136,11 +136,6 @@ class Users:
             browser = session.scalar(select(BrowserSession).where(BrowserSession.token_hash == _digest(secret)))
             if browser is not None:
                 session.delete(browser)
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite returns naive datetimes; everything stored is UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class LoginThrottle:

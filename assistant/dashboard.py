@@ -74,8 +74,8 @@ def load(database: Database, since: datetime | None = None) -> list[DraftFacts]:
         if since is not None:
             query = query.where(DraftRow.created_at >= since)
         drafts = {
-            row.id: DraftFacts(row.id, row.ticket_id, row.prompt_version or "", _aware(row.created_at),
-                               _aware(received), row.text, row.generated_text, bool(row.handover))
+            row.id: DraftFacts(row.id, row.ticket_id, row.prompt_version or "", row.created_at,
+                               received, row.text, row.generated_text, bool(row.handover))
             for row, received in session.execute(query.order_by(DraftRow.id)).all()
         }
         reviews = session.execute(select(Review.draft_id, Review.decision, Review.rating)
@@ -138,10 +138,6 @@ def _ratio(part: int, whole: int) -> float | None:
 def _mean(values: Iterable[float], digits: int = 4) -> float | None:
     values = list(values)
     return round(statistics.fmean(values), digits) if values else None
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # SQLite gives naive UTC times back
 
 
 # --- charts ------------------------------------------------------------------------------------------------------

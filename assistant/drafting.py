@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
@@ -49,11 +48,7 @@ def _already_done(session: Session, job: Job) -> bool:
     if newest is None:
         return False
     created = session.get(DraftRow, newest).created_at  # type: ignore[union-attr]
-    return _aware(created) >= _aware(job.created_at)
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return created >= job.created_at
 
 
 def give_up(services: Services, job: Job) -> None:

@@ -135,18 +135,13 @@ def list_tickets(database: Database, status: str | None = None, category: str | 
         return list(session.scalars(query))
 
 
-def iso(moment: datetime) -> str:
-    """Every timestamp leaves as UTC with its offset (SQLite hands them back without one)."""
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
-
-
 def outbox_json(message: OutboxMessage) -> dict[str, Any]:
     return {
         "id": message.id, "draft_id": message.draft_id, "ticket_id": message.ticket_id,
         "message_id": message.message_id, "to": message.to_address, "status": message.status,
         "attempts": message.attempts, "last_error": message.last_error,
-        "next_attempt_at": iso(message.next_attempt_at) if message.status != "delivered" else None,
-        "delivered_at": iso(message.delivered_at) if message.delivered_at else None,
+        "next_attempt_at": message.next_attempt_at.isoformat() if message.status != "delivered" else None,
+        "delivered_at": message.delivered_at.isoformat() if message.delivered_at else None,
     }
 
 
@@ -154,7 +149,7 @@ def ticket_json(ticket: Ticket) -> dict[str, Any]:
     return {
         "id": ticket.id, "customer": ticket.customer, "customer_email": ticket.customer_email,
         "channel": ticket.channel, "subject": ticket.subject, "body": ticket.body,
-        "received_at": iso(ticket.received_at), "status": ticket.status, "category": ticket.category,
+        "received_at": ticket.received_at.isoformat(), "status": ticket.status, "category": ticket.category,
         "category_confidence": ticket.category_confidence, "category_method": ticket.category_method,
     }
 
@@ -165,7 +160,7 @@ def draft_json(draft: DraftRow, ticket: Ticket, ratings: list[int]) -> dict[str,
         "category": ticket.category, "status": ticket.status, "handover": draft.handover, "method": draft.method,
         "prompt_version": draft.prompt_version, "model": draft.model, "model_sha256": draft.model_sha256,
         "sources": draft.source_chunk_ids, "timings_ms": draft.timings_ms, "ratings": ratings,
-        "created_at": iso(draft.created_at), "updated_at": iso(draft.updated_at),
+        "created_at": draft.created_at.isoformat(), "updated_at": draft.updated_at.isoformat(),
     }
 
 

@@ -17,7 +17,7 @@ from assistant.auth import Principal
 from assistant.domain import NotFoundError, TicketStatus
 from assistant.services import Services
 from assistant.store.tables import DraftRow
-from assistant.tickets import TicketIn, iso, list_tickets, outbox_json, ticket_json, ticket_view
+from assistant.tickets import TicketIn, list_tickets, outbox_json, ticket_json, ticket_view
 from assistant.web.security import SESSION_COOKIE, require
 
 router = APIRouter(prefix="/api")
@@ -180,7 +180,7 @@ def audit_log(
     user: Admin, services: Svc, ticket_id: int | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[dict[str, Any]]:
     return [
-        {"id": e.id, "at": iso(e.at), "actor": e.actor, "action": e.action, "ticket_id": e.ticket_id,
+        {"id": e.id, "at": e.at.isoformat(), "actor": e.actor, "action": e.action, "ticket_id": e.ticket_id,
          "draft_id": e.draft_id, "text_sha256": e.text_sha256, "prompt_version": e.prompt_version,
          "model_sha256": e.model_sha256, "sources": e.sources, "detail": e.detail}
         for e in audit.entries(services.database, ticket_id, limit)

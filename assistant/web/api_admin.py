@@ -30,7 +30,7 @@ from assistant.progress import BackgroundWork
 from assistant.prompts import PromptError, PromptReleases, parse_prompt_file
 from assistant.services import Services
 from assistant.store.tables import EvalRun
-from assistant.tickets import TooLargeError, iso
+from assistant.tickets import TooLargeError
 from assistant.web.api import Agent, Svc
 from assistant.web.security import require
 
@@ -287,7 +287,8 @@ def evaluations(user: Expert, services: Svc, limit: Annotated[int, Query(ge=1, l
     with services.database.session() as session:
         runs = list(session.scalars(select(EvalRun).order_by(EvalRun.id.desc()).limit(limit)))
     return [{"id": r.id, "task": r.task, "prompt_ref": r.prompt_ref, "gate_passed": r.gate_passed, "cases": r.cases,
-             "started_at": iso(r.started_at), "finished_at": iso(r.finished_at) if r.finished_at else None,
+             "started_at": r.started_at.isoformat(),
+             "finished_at": r.finished_at.isoformat() if r.finished_at else None,
              "metrics": {k: round(v, 4) if isinstance(v, float) else v for k, v in (r.metrics or {}).items()},
              "report": f"/api/evaluations/{r.id}/report" if _report_file(r) else None} for r in runs]
 

@@ -151,7 +151,6 @@ def dashboard(request: Request, user: Expert, services: Svc) -> HTMLResponse:
 
 def _age(moment: datetime | str) -> str:
     moment = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     minutes = int((datetime.now(UTC) - moment).total_seconds() // 60)
     if minutes < 60:
         return f"vor {max(minutes, 0)} Min."
