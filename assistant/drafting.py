@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from assistant.categorise.categories import CategoryError
 from assistant.domain import InputError
-from assistant.store.tables import DraftRow, Job, Ticket
+from assistant.store.tables import Job, Ticket
+from assistant.tickets import latest_draft
 
 if TYPE_CHECKING:
     from assistant.services import Services
@@ -44,11 +44,9 @@ def draft_ticket(services: Services, job: Job) -> None:
 
 def _already_done(session: Session, job: Job) -> bool:
     """A job re-run after a crash between saving the draft and finishing the job must not draft again."""
-    newest = session.scalar(select(func.max(DraftRow.id)).where(DraftRow.ticket_id == job.ticket_id))
-    if newest is None:
-        return False
-    created = session.get(DraftRow, newest).created_at  # type: ignore[union-attr]
-    return created >= job.created_at
+    assert job.ticket_id is not None
+    newest = latest_draft(session, job.ticket_id)
+    return newest is not None and newest.created_at >= job.created_at
 
 
 def give_up(services: Services, job: Job) -> None:

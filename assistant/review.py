@@ -25,6 +25,7 @@ from assistant.domain import ConflictError, Draft, NotFoundError, check_transiti
 from assistant.outbox import DeliveryError, Mailer, OutgoingMail
 from assistant.store.db import Database
 from assistant.store.tables import DraftRow, OutboxMessage, Review, Ticket, User, utcnow
+from assistant.tickets import latest_draft
 
 log = logging.getLogger("kontor.review")
 MAX_ANSWER_CHARS = 20_000
@@ -79,7 +80,7 @@ class Workflow:
         """Drafting failed for good: an empty draft for a person to write, status ``needs_human``."""
         with self.database.session() as session:
             ticket = _ticket(session, ticket_id)
-            if _latest_draft(session, ticket.id) is not None:  # a failed regenerate keeps the current draft
+            if latest_draft(session, ticket.id) is not None:  # a failed regenerate keeps the current draft
                 audit.record(session, "system", "draft_failed", ticket_id=ticket.id, reason=reason, kept=True)
                 return
             row = DraftRow(ticket_id=ticket.id, text="", generated_text="", citations=[], source_chunk_ids=[],
@@ -173,7 +174,7 @@ class Workflow:
             previous = ticket.category
             ticket.category, ticket.category_confidence, ticket.category_method = learned.category, 1.0, "person"
             ticket.updated_at = utcnow()
-            current = _latest_draft(session, ticket.id)
+            current = latest_draft(session, ticket.id)
             if current is not None:
                 session.add(Review(draft_id=current.id, decision="recategorised",
                                    category_correction=learned.category, reviewer_id=user.id))
@@ -310,15 +311,11 @@ def _ticket(session: Session, ticket_id: int) -> Ticket:
     return ticket
 
 
-def _latest_draft(session: Session, ticket_id: int) -> DraftRow | None:
-    return session.scalar(select(DraftRow).where(DraftRow.ticket_id == ticket_id).order_by(DraftRow.id.desc()))
-
-
 def _current_draft(session: Session, draft_id: int) -> tuple[DraftRow, Ticket]:
     draft = session.get(DraftRow, draft_id)
     if draft is None:
         raise NotFoundError(f"Entwurf {draft_id} gibt es nicht")
-    latest = _latest_draft(session, draft.ticket_id)
+    latest = latest_draft(session, draft.ticket_id)
     if latest is None or latest.id != draft.id:
         raise ConflictError("Das ist nicht mehr der aktuelle Entwurf dieses Tickets")
     return draft, _ticket(session, draft.ticket_id)

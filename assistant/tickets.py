@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from assistant import audit, jobs
 from assistant.domain import InputError, NotFoundError, checked_text
@@ -164,13 +165,18 @@ def draft_json(draft: DraftRow, ticket: Ticket, ratings: list[int]) -> dict[str,
     }
 
 
+def latest_draft(session: Session, ticket_id: int) -> DraftRow | None:
+    """The ticket's current draft: the newest one."""
+    return session.scalar(select(DraftRow).where(DraftRow.ticket_id == ticket_id).order_by(DraftRow.id.desc()))
+
+
 def ticket_view(database: Database, ticket_id: int) -> dict[str, Any]:
     """The ticket with its current draft (null until drafted)."""
     with database.session() as session:
         ticket = session.get(Ticket, ticket_id)
         if ticket is None:
             raise NotFoundError(f"Ticket {ticket_id} gibt es nicht")
-        draft = session.scalar(select(DraftRow).where(DraftRow.ticket_id == ticket.id).order_by(DraftRow.id.desc()))
+        draft = latest_draft(session, ticket.id)
         message = session.scalar(select(OutboxMessage).where(OutboxMessage.ticket_id == ticket.id)
                                  .order_by(OutboxMessage.id.desc()))
         view = ticket_json(ticket) | {"outbox": outbox_json(message) if message else None}

@@ -17,6 +17,7 @@ from assistant.domain import ConflictError, NotFoundError
 from assistant.evaluate.anonymise import anonymise
 from assistant.evaluate.cases import EvalCase
 from assistant.store.tables import DraftRow, Review, Ticket, User
+from assistant.tickets import latest_draft
 
 if TYPE_CHECKING:
     from assistant.services import Services
@@ -33,7 +34,7 @@ def case_from_ticket(services: Services, ticket_id: int, author: str) -> Path:
             raise NotFoundError(f"Ticket {ticket_id} gibt es nicht")
         if ticket.status not in ("approved", "sent"):
             raise ConflictError("Nur geprüfte Tickets (freigegeben oder gesendet) werden Evaluationsfälle")
-        draft = session.scalar(select(DraftRow).where(DraftRow.ticket_id == ticket.id).order_by(DraftRow.id.desc()))
+        draft = latest_draft(session, ticket.id)
         assert draft is not None
         ratings = session.execute(select(Review, User.name).join(User, User.id == Review.reviewer_id).where(
             Review.draft_id == draft.id, Review.decision == "rated")).all()
