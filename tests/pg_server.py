@@ -18,7 +18,6 @@ import os
 import pwd
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -27,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import URL, create_engine, make_url, text
+
+from tests.servers import free_port
 
 ENV_URL = "KONTOR_TEST_PG_URL"
 ENV_BIN_DIR = "KONTOR_TEST_PG_BIN"  # optional: a directory holding initdb and pg_ctl
@@ -81,12 +82,6 @@ def normalise_url(url: str) -> str:
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed.render_as_string(hide_password=False)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass

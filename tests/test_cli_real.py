@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import httpx
 import pytest
 
 from assistant.config import PROJECT_ROOT
+from tests.servers import free_port, start_kontor
 
 KONTOR = [sys.executable, "-m", "assistant"]
 
@@ -186,17 +186,7 @@ def test_users_tokens_and_ticket_import_on_the_command_line(tmp_path: Path) -> N
 
 
 def _serve(home: Path, port: int) -> subprocess.Popen[str]:
-    env = {**os.environ, "KONTOR_HOME": str(home), "HF_HUB_OFFLINE": "1"}
-    server = subprocess.Popen([*KONTOR, "serve", "--port", str(port)], env=env, cwd=PROJECT_ROOT, text=True,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(300):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    server.kill()
-    raise AssertionError("kontor serve did not start")
+    return start_kontor({**os.environ, "KONTOR_HOME": str(home), "HF_HUB_OFFLINE": "1"}, port)
 
 
 def _job_status(home: Path) -> list[str]:
@@ -208,9 +198,7 @@ def test_server_killed_while_drafting_resumes_the_job_after_restart(home: Path) 
     """kill -9 of the real server in the middle of a real drafting job: the restarted server finishes it."""
     run(home, "users", "add", "kim", "--role", "agent")
     auth = {"Authorization": "Bearer " + run(home, "tokens", "create", "kim").stdout.strip()}
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     base = f"http://127.0.0.1:{port}/api"
     server = _serve(home, port)
     try:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -17,11 +16,11 @@ from email import policy
 from email.parser import BytesParser
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright import sync_api as playwright_api
 
 from assistant.config import PROJECT_ROOT
+from tests.servers import free_port, start_kontor
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -57,18 +56,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
         _kontor(env, "users", "add", name, "--role", role, "--password-stdin", stdin=PASSWORDS[name] + "\n")
     _kontor(env, "eval", "accept", "--task", "answer")
     _kontor(env, "tickets", "import", str(tickets))
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    process = subprocess.Popen([sys.executable, "-m", "assistant", "serve", "--port", str(port)], env=env,
-                               cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    port = free_port()
+    process = start_kontor(env, port)
     base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(f"{base}/api/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
     try:
         yield base, root
     finally:

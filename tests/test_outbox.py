@@ -28,6 +28,7 @@ from assistant.outbox import (
     make_mailer,
     normalise_body,
 )
+from tests.servers import free_port
 
 MAIL = OutgoingMail(
     message_id="<kontor-42-ab12cd34@kontor.local>",
@@ -261,12 +262,6 @@ class Recorder:
 def authenticate(server: Any, session: Session, envelope: Envelope, mechanism: str, data: Any) -> AuthResult:
     ok = isinstance(data, LoginPassword) and (data.login, data.password) == (b"kontor", b"richtig")
     return AuthResult(success=ok, handled=False)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ from assistant.services import Services
 from assistant.store.tables import AuditEntry, Job, OutboxMessage
 from assistant.web.app import create_app
 from tests.fakes import FakeEmbedder, FakeLLM
+from tests.servers import free_port
 
 QUESTION = {"customer": "Erika Muster <erika@example.org>", "subject": "Versand nach Österreich",
             "body": "Guten Tag, was kostet der Versand nach Österreich und wie lange dauert er?"}
@@ -421,8 +422,6 @@ class _Inbox:
 
 def test_smtp_delivery_with_retry_until_the_server_takes_it(tmp_path: Path, knowledge: Path) -> None:
     from aiosmtpd.controller import Controller
-
-    from tests.test_outbox import free_port
 
     inbox, port = _Inbox(), free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
