@@ -12,7 +12,7 @@ from assistant.domain import SearchHit
 from assistant.knowledge.text import char_grams, content_terms, numbers, words
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-ZÄÖÜ0-9„\"(\[])|\n+")
-_CITATION = re.compile(r"\[(\d{1,2})\]")
+CITATION = re.compile(r"\[(\d{1,2})\]")
 
 
 def sentences(text: str) -> list[str]:
@@ -20,11 +20,11 @@ def sentences(text: str) -> list[str]:
 
 
 def strip_citations(text: str) -> str:
-    return _CITATION.sub("", text).strip()
+    return CITATION.sub("", text).strip()
 
 
 def cited_numbers(text: str) -> list[int]:
-    return [int(n) for n in _CITATION.findall(text)]
+    return [int(n) for n in CITATION.findall(text)]
 
 
 def overlap(question: str, sentence: str) -> float:

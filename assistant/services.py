@@ -18,7 +18,7 @@ from assistant.knowledge.ingest import Ingestor
 from assistant.knowledge.retrieval import Retriever
 from assistant.knowledge.vectors import VectorIndex
 from assistant.llm import LLM, make_llm
-from assistant.prompts import PromptLibrary
+from assistant.prompts import PromptLibrary, PromptVersion
 from assistant.store.db import Database, open_database
 
 if TYPE_CHECKING:
@@ -143,11 +143,12 @@ class Services:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
         return {"name": "unserem Unternehmen", **(data or {})}
 
-    def answerer(self, prompt_ref: str = "production") -> Answerer:
+    def answerer(self, prompt_ref: str | PromptVersion = "production", proven: bool = True) -> Answerer:
+        """``proven=False``: never reuse approved answers (evaluation measures the prompt, not earlier work)."""
         s = self.settings
         policy = AnswerPolicy(
             top_k=s.top_k, context_passages=s.context_passages, support_threshold=s.support_threshold,
-            proven_threshold=s.proven_threshold, max_question_chars=s.max_question_chars,
+            proven_threshold=s.proven_threshold if proven else 2.0, max_question_chars=s.max_question_chars,
         )
-        prompt = self.prompts.resolve("answer", prompt_ref)
+        prompt = self.prompts.resolve("answer", prompt_ref) if isinstance(prompt_ref, str) else prompt_ref
         return Answerer(self.retriever, self.embedder, self.llm, prompt, self.catalogue, self.company, policy)

@@ -11,7 +11,7 @@ from typing import Any
 from assistant.evaluate.cases import EvalCase
 
 Record = dict[str, Any]
-_CITATION = re.compile(r"\[(\d+)\]")
+CITATION = re.compile(r"\[(\d+)\]")
 
 # metric -> (direction, tolerance) for the gate: how far a run may fall behind the accepted baseline
 GATE_RULES: dict[str, tuple[str, float]] = {
@@ -31,7 +31,7 @@ def answer_case_scores(case: EvalCase, record: Record) -> dict[str, float | None
     facts = [f if isinstance(f, list) else [f] for f in exp.facts]
     retrieved = record.get("retrieved", [])
     rank = next((i + 1 for i, source in enumerate(retrieved) if source in exp.sources), None)
-    numbers = {int(n) for n in _CITATION.findall(record["answer"])}
+    numbers = {int(n) for n in CITATION.findall(record["answer"])}
     cited = {c["n"] for c in record.get("citations", [])}
     sentences = record.get("model_sentences", 0)
     return {

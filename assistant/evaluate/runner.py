@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -15,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from assistant.categorise.categoriser import Categoriser, FixedExamples
 from assistant.evaluate.cases import EvalCase
+from assistant.evaluate.metrics import CITATION
 from assistant.grounding import sentences
 from assistant.prompts import PromptVersion, file_sha256
 from assistant.store.tables import EvalCacheEntry
@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 
 Record = dict[str, Any]
 Progress = Callable[[str], None]
-_CITATION = re.compile(r"\[\d+\]")
 
 
 @dataclass(frozen=True)
@@ -77,12 +76,7 @@ class EvalRunner:
     def _answer(self, subject: Subject, case: EvalCase) -> Record:
         services = self.services
         s = services.settings
-        from assistant.answer import Answerer, AnswerPolicy
-
-        policy = AnswerPolicy(top_k=s.top_k, context_passages=s.context_passages, support_threshold=s.support_threshold,
-                              proven_threshold=2.0, max_question_chars=s.max_question_chars)  # no proven answers
-        answerer = Answerer(services.retriever, services.embedder, services.llm, subject.prompt, services.catalogue,
-                            services.company, policy)
+        answerer = services.answerer(subject.prompt, proven=False)
         draft = answerer.draft(case.text[: s.max_question_chars])
         chunks = services.catalogue.get_chunks([c.chunk_id for c in draft.citations])
         model_sentences = [x for x in sentences(draft.model_text) if len(x.split()) >= 3]
@@ -93,7 +87,7 @@ class EvalRunner:
             "quotes_valid": all(c.quote in chunks[c.chunk_id].text for c in draft.citations if c.chunk_id in chunks)
             and all(c.chunk_id in chunks for c in draft.citations),
             "model_text": draft.model_text, "model_sentences": len(model_sentences),
-            "model_cited": sum(bool(_CITATION.search(x)) for x in model_sentences),
+            "model_cited": sum(bool(CITATION.search(x)) for x in model_sentences),
             "model_kept": min(draft.usage.get("kept_sentences", 0), len(model_sentences)),
             "timings_ms": draft.timings_ms, "usage": draft.usage,
         }

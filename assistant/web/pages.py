@@ -3,7 +3,6 @@ API (a few lines of JavaScript send it with the CSRF token), so the rules live i
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,17 +15,17 @@ from sqlalchemy import select
 
 from assistant.auth import AuthError, Principal, Role
 from assistant.domain import TICKET_STATUSES
+from assistant.grounding import CITATION
 from assistant.services import Services
 from assistant.store.tables import EvalRun
 from assistant.tickets import counts_by_status, list_tickets, ticket_view
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
-_CITATION = re.compile(r"\[(\d{1,2})\]")
 
 
 def cite_links(text: str) -> Markup:
     """The draft with each [n] linked to its quoted source; the text itself is escaped first."""
-    return Markup(_CITATION.sub(r'<a class="cite" href="#quelle-\1">[\1]</a>', str(escape(text))))
+    return Markup(CITATION.sub(r'<a class="cite" href="#quelle-\1">[\1]</a>', str(escape(text))))
 
 
 TEMPLATES.env.filters["cite_links"] = cite_links
