@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from assistant.store.db import Database
@@ -93,7 +93,7 @@ class JobQueue:
 
     def pending(self) -> int:
         with self.database.session() as session:
-            return len(session.scalars(select(Job.id).where(Job.status.in_(("queued", "running")))).all())
+            return int(session.scalar(select(func.count(Job.id)).where(Job.status.in_(("queued", "running")))) or 0)
 
     # --- the worker thread -------------------------------------------------------------------------------
 
