@@ -22,7 +22,6 @@ from assistant.config import PROJECT_ROOT, Settings
 from assistant.evaluate.evaluation import accept, evaluate
 from assistant.prompts import file_sha256, parse_prompt_file
 from assistant.services import Services
-from assistant.web import api_admin
 from assistant.web.app import create_app
 from tests.fakes import FakeEmbedder
 from tests.test_evaluate import CASES, CitingLLM
@@ -48,8 +47,6 @@ class Kontor:
         self.services = Services(settings, llm=CitingLLM(), embedder=FakeEmbedder())
         self.services.ingestor.run([knowledge])
         self.app = create_app(settings, self.services)
-        if not any(getattr(route, "path", "") == "/api/dashboard" for route in self.app.routes):
-            self.app.include_router(api_admin.router)
         self.client = TestClient(self.app)
         self.tokens = {}
         for name, role in [("anna", "agent"), ("eva", "expert"), ("adam", "admin")]:
