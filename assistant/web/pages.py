@@ -75,13 +75,11 @@ Svc = Annotated[Services, Depends(_services)]
 
 def render(request: Request, template: str, user: Principal | None, code: int = 200, **context: Any) -> HTMLResponse:
     services: Services = request.app.state.services
-    waiting = 0
-    if user is not None:
-        counts = counts_by_status(services.database)
-        waiting = counts.get("drafted", 0) + counts.get("needs_human", 0)
+    counts = counts_by_status(services.database) if user is not None else {}
+    waiting = counts.get("drafted", 0) + counts.get("needs_human", 0)
     return TEMPLATES.TemplateResponse(request, template, {
-        "user": user, "csrf": user.csrf_token if user else "", "waiting": waiting, "status_names": STATUS_NAMES,
-        "path": request.url.path, **context}, status_code=code)
+        "user": user, "csrf": user.csrf_token if user else "", "waiting": waiting, "counts": counts,
+        "status_names": STATUS_NAMES, "path": request.url.path, **context}, status_code=code)
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -100,8 +98,7 @@ def inbox(request: Request, user: Agent, services: Svc, status: str = "", catego
     status = status if status in TICKET_STATUSES else ""
     tickets = list_tickets(services.database, status or None, category or None, limit=300)
     return render(request, "inbox.html", user, tickets=tickets, status=status, category=category,
-                  categories=services.categories.categories, statuses=TICKET_STATUSES, age=_age,
-                  counts=counts_by_status(services.database))
+                  categories=services.categories.categories, statuses=TICKET_STATUSES, age=_age)
 
 
 @router.get("/tickets/{ticket_id}", response_class=HTMLResponse)
