@@ -2,7 +2,9 @@
 and a ``[user]`` part. ``prompts/labels.yaml`` names the production and candidate version per task.
 
 The system part is rendered with company settings only, so customer text and documents can never reach
-it; a missing variable is an error that names the variable.
+it; a missing variable is an error that names the variable. Every template is checked against the variables
+its task documents (``TASK_VARIABLES``) when it is loaded or saved, and rendered in Jinja2's sandbox
+(assistant/templating.py): a prompt is data an expert edits, never code the server runs.
 """
 
 from __future__ import annotations
@@ -20,10 +22,23 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError
 
 from assistant.llm import GenerationParams, Message
+from assistant.templating import TemplateRejected, check_template, render
 
 _FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n(.*)\Z", re.S)
-_PART = re.compile(r"^\[(system|user)\]\s*$", re.M)
-_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False)
+_PART = re.compile(r"^\[(system|user|letter)\]\s*$", re.M)
+
+# The documented variables of each task's [user] part: name → the fields its items have (None: any data field).
+# ``company`` (knowledge/company.yaml) is the only variable of the [system] part.
+TASK_VARIABLES: dict[str, dict[str, frozenset[str] | None]] = {
+    "answer": {"question": None, "passages": frozenset({"title", "section", "text", "source", "page"})},
+    "categorise": {"text": None, "candidates": frozenset({"id", "name", "description"})},
+    # the reply letter: one [letter] part; sections are the answered or handed-over questions in order
+    "letter": {"customer": None, "topic": None, "agent": None, "language": None, "handover": None,
+               "sections": frozenset({"text", "handover", "question", "topic"})},
+}
+TASK_PARTS: dict[str, set[str]] = {"letter": {"letter"}}  # every other task: [system] and [user]
+_LISTS = frozenset({"passages", "candidates", "sections"})
+_COMPANY: dict[str, frozenset[str] | None] = {"company": None}
 
 
 class PromptError(ValueError):
@@ -41,8 +56,9 @@ class PromptMeta(BaseModel):
 
 class PromptVersion(BaseModel):
     meta: PromptMeta
-    system: str
-    user: str
+    system: str = ""
+    user: str = ""
+    letter: str = ""
     path: Path
 
     @property
@@ -56,13 +72,28 @@ class PromptVersion(BaseModel):
         ]
 
 
+    def render_letter(self, company: dict[str, Any], **variables: Any) -> str:
+        return _render(self.letter, {"company": company, **variables}, self.ref)
+
+
 def _render(template: str, variables: dict[str, Any], ref: str) -> str:
     try:
-        return _ENV.from_string(template).render(**variables).strip()
+        return render(template, variables).strip()
     except jinja2.UndefinedError as exc:
         raise PromptError(f"{ref}: Variable fehlt beim Rendern – {exc.message}") from exc
-    except jinja2.TemplateError as exc:
+    except jinja2.TemplateError as exc:  # includes the sandbox's SecurityError
         raise PromptError(f"{ref}: Vorlage fehlerhaft – {exc}") from exc
+
+
+def check_prompt_part(task: str, part: str, text: str) -> None:
+    """Refuse a [system] or [user] text that uses more than its documented variables (PromptError, German)."""
+    variables = _COMPANY if part == "system" else {**_COMPANY, **TASK_VARIABLES.get(task, {})}
+    try:
+        check_template(text, variables, _LISTS & set(variables))
+    except jinja2.TemplateSyntaxError as exc:
+        raise PromptError(f"[{part}] Zeile {exc.lineno}: {exc.message}") from exc
+    except TemplateRejected as exc:
+        raise PromptError(f"[{part}] {exc}") from exc
 
 
 def parse_prompt_file(path: Path) -> PromptVersion:
@@ -77,14 +108,16 @@ def parse_prompt_file(path: Path) -> PromptVersion:
         raise PromptError(f"{path}: Dateiname passt nicht zu task={meta.task}, version={meta.version}")
     parts = _PART.split(match.group(2))
     sections = dict(zip(parts[1::2], parts[2::2], strict=True))
-    if set(sections) != {"system", "user"}:
-        raise PromptError(f"{path}: der Text braucht genau einen [system]- und einen [user]-Teil")
+    expected = TASK_PARTS.get(meta.task, {"system", "user"})
+    if set(sections) != expected or len(parts) != 2 * len(expected) + 1:
+        named = " und ".join(f"[{p}]" for p in sorted(expected, reverse=True))
+        raise PromptError(f"{path}: der Text braucht genau diese Teile, jeden einmal: {named}")
     for name, text in sections.items():
         try:
-            _ENV.parse(text)
-        except jinja2.TemplateSyntaxError as exc:
-            raise PromptError(f"{path}: [{name}] Zeile {exc.lineno}: {exc.message}") from exc
-    return PromptVersion(meta=meta, system=sections["system"], user=sections["user"], path=path)
+            check_prompt_part(meta.task, name, text)
+        except PromptError as exc:
+            raise PromptError(f"{path}: {exc}") from exc
+    return PromptVersion(meta=meta, path=path, **sections)
 
 
 class PromptLibrary:

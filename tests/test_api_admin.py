@@ -26,6 +26,7 @@ from assistant.web.app import create_app
 from tests.fakes import FakeEmbedder
 from tests.test_evaluate import CASES, CitingLLM
 
+CANARY = "/tmp/kontor-api-sandbox-canary"
 MARKDOWN = "# Garantie\n\nAuf alle Pfannen gewähren wir 5 Jahre Garantie ab Kaufdatum.\n".encode()
 
 
@@ -282,6 +283,32 @@ def test_broken_prompt_is_refused_and_leaves_no_file(kontor: Kontor, changes: di
     assert not (kontor.services.prompts.root / "answer" / "v3.md").exists()
     assert kontor.services.prompts.labels()["answer"] == {"production": 1, "candidate": 2}
     assert _new_version(kontor).json()["version"] == 3  # the number was not used up
+
+
+@pytest.mark.parametrize("task, part, template", [
+    ("categorise", "user", "{{ cycler.__init__.__globals__.os.popen('touch " + CANARY + "').read() }}{{ text }}"),
+    ("categorise", "user", "{% if joiner.__init__.__globals__.os.system('touch " + CANARY + "') %}{% endif %}{{ text }}"),
+    ("categorise", "system", "{{ namespace.__init__.__globals__.os.popen('id').read() }}"),
+    ("answer", "user", "{{ lipsum.__globals__.os.popen('id').read() }}{{ question }}"),
+    ("answer", "user", "{{ self.__init__.__globals__.__builtins__ }}"),
+    ("answer", "user", "{{ question.__class__.__mro__[1].__subclasses__() }}"),
+    ("answer", "system", "{{ company.__class__.__init__.__globals__ }}"),
+    ("answer", "user", "{% for p in passages %}{{ p.text.__class__ }}{% endfor %}"),
+])
+def test_template_escapes_through_the_api_are_refused(kontor: Kontor, task: str, part: str, template: str) -> None:
+    """The review's attack: an expert saves a template that runs a command, then an evaluation renders it."""
+    base = kontor.services.prompts.get(task, 1)
+    body = {"from_version": 1, "system": base.system, "user": base.user, "note": "Angriff", part: template}
+    before = sorted(p.name for p in (kontor.services.prompts.root / task).iterdir())
+    response = kontor.call("POST", f"/api/prompts/{task}", json=body)
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert detail.startswith("Prompt nicht gespeichert") and "Zeile" in detail, detail
+    assert sorted(p.name for p in (kontor.services.prompts.root / task).iterdir()) == before
+    started = kontor.call("POST", "/api/evaluations", json={"task": task, "prompt": "candidate"})
+    if started.status_code == 202:
+        kontor.wait(started.json()["task_id"])
+    assert not Path(CANARY).exists()
 
 
 def test_promotion_needs_a_passed_gate(kontor: Kontor) -> None:

@@ -27,7 +27,7 @@ from assistant.evaluate.cases import CaseError, cases_for, load_cases
 from assistant.evaluate.evaluation import passed_gate
 from assistant.knowledge.ingest import SETTINGS_FILES
 from assistant.progress import BackgroundWork
-from assistant.prompts import PromptError, PromptReleases, parse_prompt_file
+from assistant.prompts import PromptError, PromptReleases, check_prompt_part, parse_prompt_file
 from assistant.services import Services
 from assistant.store.tables import EvalRun
 from assistant.tickets import TooLargeError
@@ -217,6 +217,11 @@ def new_prompt(task: str, body: PromptIn, user: Expert, services: Svc) -> dict[s
     parts = {name: text.replace("\r\n", "\n").strip() for name, text in (("system", body.system), ("user", body.user))}
     if any(_PART_MARK.search(text) for text in parts.values()):
         raise InputError("Die Zeilen [system] und [user] trennen die Teile und dürfen im Text nicht vorkommen")
+    try:  # before anything is written: a refused template leaves no file and no label change
+        for name, text in parts.items():
+            check_prompt_part(task, name, text)
+    except PromptError as exc:
+        raise InputError(f"Prompt nicht gespeichert: {exc}") from exc
     with _PROMPT_WRITES:
         try:
             version = _write_version(services, task, body, parts, user.name)
