@@ -110,6 +110,9 @@ class _Checker:
 
     def _visit_for(self, node: nodes.For, scope: dict[str, frozenset[str] | None]) -> None:
         base = _base_name(node.iter)
+        if base is not None and base not in self.variables and base not in scope:
+            allowed = ", ".join(sorted(self.variables))
+            raise self._refuse(node, f"„{base}“ ist keine erlaubte Variable (erlaubt: {allowed})")
         if base is None or base not in self.lists or base in scope:
             allowed = ", ".join(sorted(self.lists)) or "keine"
             raise self._refuse(node, f"Schleifen sind nur über die Listen erlaubt ({allowed})")

@@ -97,6 +97,6 @@ def test_a_hostile_file_on_disk_is_refused_when_loaded(tmp_path: Path) -> None:
     path.write_text("---\nversion: 1\ntask: categorise\nauthor: t\ncreated: 2026-11-01\n---\n[system]\nX\n[user]\n"
                     f"{{% if cycler.__init__.__globals__.os.system('touch {CANARY}') %}}{{% endif %}}{{{{ text }}}}\n",
                     encoding="utf-8")
-    with pytest.raises(PromptError, match="cycler"):
+    with pytest.raises(PromptError, match="Funktionsaufruf"):
         parse_prompt_file(path)
     assert not Path(CANARY).exists()
