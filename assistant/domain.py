@@ -68,12 +68,26 @@ class Citation(BaseModel):
 AnswerMethod = Literal["generated", "extractive", "proven", "handover"]
 
 
+class DraftSection(BaseModel):
+    """One paragraph of the letter: the customer's question, its answer in clean prose (or the hand-over line),
+    and the numbers of the citations it rests on (shown to the agent beside the paragraph, never to the customer)."""
+
+    question: str
+    text: str
+    handover: bool = False
+    method: AnswerMethod = "extractive"
+    citations: list[int] = Field(default_factory=list)
+    support: float = 0.0
+
+
 class Draft(BaseModel):
-    """A drafted answer: text with [n] citations, or an honest hand-over to a person."""
+    """A drafted reply: a German letter in clean prose (salutation, one paragraph per question, closing), each
+    paragraph's sources in ``sections``/``citations``; or an honest hand-over to a person."""
 
     answer: str
     citations: list[Citation] = Field(default_factory=list)
-    handover: bool = False
+    sections: list[DraftSection] = Field(default_factory=list)
+    handover: bool = False  # the whole request goes to a person (single questions may be handed over in sections)
     method: AnswerMethod = "extractive"
     prompt_version: str
     model: str

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from email.utils import parseaddr
 from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
@@ -25,6 +26,7 @@ def draft_ticket(services: Services, job: Job) -> None:
         if ticket is None or ticket.status == "sent" or _already_done(session, job):
             return
         text = f"{ticket.subject}\n\n{ticket.body}"
+        subject, body, customer = ticket.subject, ticket.body, parseaddr(ticket.customer)[0] or None
     category = None
     try:
         result = services.categoriser.categorise(text[: services.settings.max_question_chars])
@@ -34,8 +36,7 @@ def draft_ticket(services: Services, job: Job) -> None:
     ticket_id = job.ticket_id
     services.live.start(ticket_id)
     try:
-        # long mails: the question is their beginning (greeting and request come first)
-        draft = services.answerer().draft(text[: services.settings.max_question_chars],
+        draft = services.answerer().reply(subject, body, customer,
                                           on_token=lambda piece: services.live.append(ticket_id, piece))
         services.workflow.save_draft(ticket_id, draft, category)
     finally:

@@ -9,14 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from assistant.domain import SearchHit
+from assistant.knowledge.sentences import sentences, table_row_sentence  # noqa: F401 - re-exported
 from assistant.knowledge.text import char_grams, content_terms, numbers, words
 
-_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-ZÄÖÜ0-9„\"(\[])|\n+")
 CITATION = re.compile(r"\[(\d{1,2})\]")
-
-
-def sentences(text: str) -> list[str]:
-    return [s.strip(" -•*\t") for s in _SENTENCE.split(text) if len(s.strip(" -•*\t")) > 2]
 
 
 def strip_citations(text: str) -> str:

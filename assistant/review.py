@@ -61,6 +61,7 @@ class Workflow:
             row = DraftRow(
                 ticket_id=ticket.id, text=draft.answer, generated_text=draft.answer,
                 citations=[c.model_dump() for c in draft.citations],
+                sections=[s.model_dump() for s in draft.sections], notes=draft.notes,
                 source_chunk_ids=[c.chunk_id for c in draft.citations], category=category[0] if category else None,
                 handover=draft.handover, method=draft.method, prompt_version=draft.prompt_version,
                 model=draft.model, model_sha256=draft.model_sha256, timings_ms=draft.timings_ms,

@@ -129,7 +129,7 @@ class Services:
 
     @cached_property
     def retriever(self) -> Retriever:
-        return Retriever(self.catalogue, self.vectors, self.embedder, self.settings.candidates)
+        return Retriever.from_settings(self.catalogue, self.vectors, self.embedder, self.settings)
 
     @cached_property
     def ingestor(self) -> Ingestor:
@@ -143,12 +143,19 @@ class Services:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
         return {"name": "unserem Unternehmen", **(data or {})}
 
+    def _tiny_model(self) -> bool:
+        """The embedded SmolLM2-135M: its verified sentences add no facts (bench/RESULTS.md), only seconds."""
+        return self.settings.llm_backend == "llama_cpp" and self.settings.model == "smollm2"
+
     def answerer(self, prompt_ref: str | PromptVersion = "production", proven: bool = True) -> Answerer:
         """``proven=False``: never reuse approved answers (evaluation measures the prompt, not earlier work)."""
         s = self.settings
         policy = AnswerPolicy(
             top_k=s.top_k, context_passages=s.context_passages, support_threshold=s.support_threshold,
             proven_threshold=s.proven_threshold if proven else 2.0, max_question_chars=s.max_question_chars,
+            generate=s.answer_generate == "always" or (s.answer_generate == "auto" and not self._tiny_model()),
+            dense_floor=self.embedder.similarity_floor, dense_span=self.embedder.similarity_span,
         )
         prompt = self.prompts.resolve("answer", prompt_ref) if isinstance(prompt_ref, str) else prompt_ref
-        return Answerer(self.retriever, self.embedder, self.llm, prompt, self.catalogue, self.company, policy)
+        letter = self.prompts.resolve("letter", "production")
+        return Answerer(self.retriever, self.embedder, self.llm, prompt, letter, self.catalogue, self.company, policy)

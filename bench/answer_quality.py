@@ -1,111 +1,86 @@
-"""Draft quality on the demo company's evaluation cases (eval/cases/answer-*.yaml).
+"""Draft quality on the demo company's evaluation cases (eval/cases/answer-*.yaml), scored with the same
+metrics as `kontor eval` (assistant/evaluate/metrics.py).
 
-Runs the full pipeline twice in the same run: with the embedded model, and with a silent model (the
-extractive path alone), so the model's own contribution is visible. Usage:
-.venv/bin/python bench/answer_quality.py [--limit N]
+Runs the full pipeline twice in the same run: extractive only (the model is not asked), and with the embedded
+model asked per question (its sentences kept where verified), so the model's own contribution is visible.
+Usage: .venv/bin/python bench/answer_quality.py [--limit N] [--no-model]
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
-from collections import Counter
-from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from assistant.config import PROJECT_ROOT, Settings  # noqa: E402
-from assistant.domain import Draft  # noqa: E402
-from assistant.llm import GenerationParams, Message  # noqa: E402
+from assistant.config import Settings  # noqa: E402
+from assistant.evaluate.cases import EvalCase, cases_for, load_cases  # noqa: E402
+from assistant.evaluate.metrics import answer_metrics  # noqa: E402
 from assistant.services import Services  # noqa: E402
 from bench.common import append_results, table  # noqa: E402
 
-
-class SilentLLM:
-    name, sha256 = "none (extractive only)", ""
-
-    def stream(self, messages: list[Message], params: GenerationParams) -> Iterator[str]:
-        yield ""
-
-    def complete_json(self, messages: list[Message], schema: dict[str, Any], params: GenerationParams) -> str:
-        return "{}"
+FIRST_NEW_CASE = "answer-062"  # cases written like real mails (several questions, quotes, signatures)
 
 
-def load_cases(limit: int | None) -> list[dict[str, Any]]:
-    files = sorted((PROJECT_ROOT / "eval" / "cases").glob("answer-*.yaml"))[:limit]
-    return [yaml.safe_load(p.read_text(encoding="utf-8")) for p in files]
+def run(services: Services, cases: list[EvalCase], generate: bool, label: str) -> tuple[dict, list[float]]:
+    answerer = services.answerer(proven=False)
+    answerer.policy = replace(answerer.policy, generate=generate)
+    answerer.questions.policy = answerer.policy
+    chunks = {c.chunk_id: c.text for c in services.catalogue.all_chunks()}
+    records, seconds = {}, []
+    for number, case in enumerate(cases, start=1):
+        draft = answerer.reply(case.input.subject, case.input.body, case.input.customer or None)
+        seconds.append(draft.timings_ms.get("total_ms", 0.0) / 1000)
+        records[case.id] = {
+            "answer": draft.answer, "handover": draft.handover, "citations": [c.model_dump() for c in draft.citations],
+            "retrieved": list(dict.fromkeys(h.source for h in draft.sources))[:10],
+            "quotes_valid": all(c.quote in chunks.get(c.chunk_id, "") for c in draft.citations),
+            "model_sentences": draft.usage.get("kept_sentences", 0) + draft.usage.get("rejected_sentences", 0),
+            "model_kept": draft.usage.get("kept_sentences", 0), "model_cited": 0,
+        }
+        print(f"\r{label}: {number}/{len(cases)}", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    return records, seconds
 
 
-def question_of(case: dict[str, Any]) -> str:
-    return f"{case['input']['subject']}\n{case['input']['body']}".strip()
-
-
-def score(case: dict[str, Any], draft: Draft, chunks: dict[str, str]) -> dict[str, float]:
-    exp = case["expectations"]
-    text = draft.answer.lower()
-    facts = [f if isinstance(f, list) else [f] for f in exp["facts"]]
-    covered = sum(any(alt.lower() in text for alt in alts) for alts in facts)
-    cited_ok = all(c.quote in chunks.get(c.chunk_id, "") for c in draft.citations)
-    sources = [h.source for h in draft.sources[:5]]
-    return {
-        "handover_expected": float(exp["handover"]),
-        "handover_given": float(draft.handover),
-        "facts": covered / len(facts) if facts else float("nan"),
-        "forbidden": float(any(f.lower() in text for f in exp["forbidden"])),
-        "source_hit5": float(any(s in sources for s in exp["sources"])) if exp["sources"] else float("nan"),
-        "citations_valid": float(cited_ok),
-        "total_ms": draft.timings_ms.get("total_ms", 0.0),
-    }
-
-
-def summarise(label: str, results: list[dict[str, float]], methods: Counter[str]) -> list[str]:
-    def mean(key: str, rows: list[dict[str, float]]) -> float:
-        values = [r[key] for r in rows if r[key] == r[key]]
-        return sum(values) / len(values) if values else 0.0
-
-    answerable = [r for r in results if not r["handover_expected"]]
-    must_hand = [r for r in results if r["handover_expected"]]
-    right_handover = sum(r["handover_given"] for r in must_hand)
-    wrong_handover = sum(r["handover_given"] for r in answerable)
-    latencies = sorted(r["total_ms"] for r in results)
-    return [
-        label, f"{mean('source_hit5', answerable):.2f}", f"{mean('facts', answerable):.2f}",
-        f"{right_handover:.0f}/{len(must_hand)}", f"{wrong_handover:.0f}/{len(answerable)}",
-        f"{sum(r['forbidden'] for r in results):.0f}", f"{mean('citations_valid', results):.2f}",
-        f"{latencies[len(latencies) // 2]:.0f}", ", ".join(f"{k} {v}" for k, v in methods.most_common()),
-    ]
+def row(label: str, cases: list[EvalCase], records: dict, seconds: list[float]) -> list[str]:
+    m = answer_metrics(cases, {c.id: records[c.id] for c in cases})
+    answerable = sum(not c.expectations.handover for c in cases)
+    must = len(cases) - answerable
+    kept = sum(records[c.id]["model_kept"] for c in cases)
+    asked = sum(records[c.id]["model_sentences"] for c in cases)
+    return [label, f"{m['fact_coverage']:.2f}", f"{m['question_fact_coverage']:.2f}",
+            f"{round(m['right_handovers'] * must)}/{must}", f"{m['wrong_handovers']:.0f}/{answerable}",
+            f"{m['forbidden']:.0f}", f"{m['citation_validity']:.2f}", f"{m['letter_form']:.2f}",
+            f"{m['echo_rate']:.2f}", f"{kept}/{asked}", f"{statistics.median(seconds):.1f}"]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--no-model", action="store_true", help="only the extractive pipeline (fast)")
     args = parser.parse_args()
-    cases = load_cases(args.limit)
-    rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        base = Services(Settings(home=Path(tmp)))
-        base.ingestor.run([base.settings.knowledge_dir])
-        chunks = {c.chunk_id: c.text for c in base.catalogue.all_chunks()}
-        for label, llm in (("extractive only (no model)", SilentLLM()), ("embedded SmolLM2-135M", None)):
-            services = Services(base.settings, llm=llm or base.llm, embedder=base.embedder)
-            answerer = services.answerer()
-            results, methods = [], Counter[str]()
-            for number, case in enumerate(cases, start=1):
-                draft = answerer.draft(question_of(case))
-                methods[draft.method] += 1
-                results.append(score(case, draft, chunks))
-                print(f"\r{label}: {number}/{len(cases)}", end="", file=sys.stderr, flush=True)
-            print(file=sys.stderr)
-            rows.append(summarise(label, results, methods))
-    header = ["pipeline", "source hit@5", "fact coverage", "right hand-overs", "wrong hand-overs",
-              "forbidden said", "citations valid", "p50 ms", "methods"]
-    text = table(header, rows) + f"\n\n{len(cases)} cases from eval/cases (hand-over expected in " \
-        f"{sum(c['expectations']['handover'] for c in cases)}).\n"
+        services = Services(Settings(home=Path(tmp)))
+        services.ingestor.run([services.settings.knowledge_dir])
+        cases = cases_for("answer", load_cases(services.settings.eval_dir / "cases"))[: args.limit]
+        new = [c for c in cases if c.id >= FIRST_NEW_CASE]
+        rows = []
+        for generate, label in ((False, "extractive (model not asked)"), (True, "with SmolLM2-135M per question")):
+            if generate and args.no_model:
+                continue
+            records, seconds = run(services, cases, generate, label)
+            rows.append(row(f"{label}, all {len(cases)} cases", cases, records, seconds))
+            if new:
+                rows.append(row(f"{label}, the {len(new)} mail-like cases", new, records,
+                                [s for c, s in zip(cases, seconds, strict=True) if c in new]))
+    header = ["pipeline", "fact coverage", "per-question facts", "right hand-overs", "wrong hand-overs",
+              "forbidden said", "citations valid", "letter form", "echo rate", "model sentences kept", "p50 s"]
+    text = table(header, rows) + "\n"
     print(text)
     append_results("Draft quality on the demo evaluation cases", "python bench/answer_quality.py", text)
 

@@ -49,6 +49,14 @@ class FakeEmbedder:
 
     name = "fake-embedder"
     dimension = 64
+    similarity_floor, similarity_span = 0.0, 1.0
+    identity = "fake-embedder v1"
+
+    def embed_query(self, texts: list[str]) -> np.ndarray:
+        return self.embed(texts)
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        return self.embed(texts)
 
     def embed(self, texts: list[str]) -> np.ndarray:
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)

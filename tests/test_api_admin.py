@@ -43,7 +43,7 @@ class Kontor:
         settings = Settings(
             home=tmp_path / "home", knowledge_dir=knowledge, prompts_dir=prompts, eval_dir=tmp_path / "eval",
             categories=PROJECT_ROOT / "knowledge" / "categories.yaml", categorise_use_model=False, run_worker=False,
-            max_file_bytes=64 * 1024,
+            max_file_bytes=64 * 1024, answer_generate="always",
         )
         self.services = Services(settings, llm=CitingLLM(), embedder=FakeEmbedder())
         self.services.ingestor.run([knowledge])
@@ -80,7 +80,7 @@ class Kontor:
 def _prompts(root: Path) -> Path:
     """The released (locked, unchanging) v1 prompts of the project, plus an answer v2 without the citation
     instruction, which the scripted model follows: a worse candidate the gate must catch."""
-    for task in ("answer", "categorise"):
+    for task in ("answer", "categorise", "letter"):
         (root / task).mkdir(parents=True)
         shutil.copy(PROJECT_ROOT / "prompts" / task / "v1.md", root / task / "v1.md")
     v1 = parse_prompt_file(root / "answer" / "v1.md")
@@ -91,9 +91,10 @@ def _prompts(root: Path) -> Path:
         f"[user]\n{v1.user.strip()}\n", encoding="utf-8")
     assert parse_prompt_file(root / "answer" / "v2.md").meta.version == 2
     (root / "labels.yaml").write_text(yaml.safe_dump({"answer": {"production": 1, "candidate": 2},
-                                                      "categorise": {"production": 1, "candidate": None}}))
+                                                      "categorise": {"production": 1, "candidate": None},
+                                                      "letter": {"production": 1, "candidate": None}}))
     (root / "prompts.lock").write_text(yaml.safe_dump(
-        {task: {1: file_sha256(root / task / "v1.md")} for task in ("answer", "categorise")}))
+        {task: {1: file_sha256(root / task / "v1.md")} for task in ("answer", "categorise", "letter")}))
     return root
 
 
@@ -287,7 +288,8 @@ def test_broken_prompt_is_refused_and_leaves_no_file(kontor: Kontor, changes: di
 
 @pytest.mark.parametrize("task, part, template", [
     ("categorise", "user", "{{ cycler.__init__.__globals__.os.popen('touch " + CANARY + "').read() }}{{ text }}"),
-    ("categorise", "user", "{% if joiner.__init__.__globals__.os.system('touch " + CANARY + "') %}{% endif %}{{ text }}"),
+    ("categorise", "user",
+     "{% if joiner.__init__.__globals__.os.system('touch " + CANARY + "') %}{% endif %}{{ text }}"),
     ("categorise", "system", "{{ namespace.__init__.__globals__.os.popen('id').read() }}"),
     ("answer", "user", "{{ lipsum.__globals__.os.popen('id').read() }}{{ question }}"),
     ("answer", "user", "{{ self.__init__.__globals__.__builtins__ }}"),

@@ -7,6 +7,7 @@ ones in docs/screenshots, taken with ``KONTOR_SCREENSHOTS=docs/screenshots``).""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright import sync_api as playwright_api
@@ -94,9 +96,13 @@ def _login(browser: object, base: str, name: str) -> object:
 
 
 def _drafted(page: object, base: str, ticket_id: int) -> None:
+    """Wait for the draft through the API (the page of a ticket being drafted reloads itself when it is done,
+    which would race with looking at it), then open the ticket page."""
     for _ in range(240):
-        page.goto(f"{base}/tickets/{ticket_id}")  # type: ignore[attr-defined]
-        if page.query_selector("#draft-text"):  # type: ignore[attr-defined]
+        response = page.request.get(f"{base}/api/tickets/{ticket_id}")  # type: ignore[attr-defined]
+        if response.status == 200 and response.json()["draft"] is not None:
+            page.goto(f"{base}/tickets/{ticket_id}")  # type: ignore[attr-defined]
+            page.wait_for_selector("#draft-text")  # type: ignore[attr-defined]
             return
         time.sleep(1)
     raise AssertionError("draft not ready in 4 minutes")
@@ -112,11 +118,14 @@ def test_agent_corrects_edits_approves_and_sends(server: tuple[str, Path], brows
 
     page.goto(f"{base}/tickets/1")
     assert page.inner_text(".draft-card h2") == "KI-Entwurf – bitte prüfen"
+    _assert_outline(page, _draft(page, base, 1))
     page.select_option("#category", "lieferverzug")
     page.wait_for_selector("#message:has-text('als Beispiel gelernt')")
-    final = page.input_value("#draft-text") + "\n\nMit freundlichen Grüßen\nIhr Kochwerk-Team"
+    letter = page.input_value("#draft-text")
+    closing = "\nMit freundlichen Grüßen"
+    final = letter.replace(closing, "\nGern beraten wir Sie auch am Telefon.\n" + closing, 1)
+    assert final != letter  # the draft is a whole letter: the agent adds a line before the closing
     page.fill("#draft-text", final)
-    page.screenshot(path=str(shots / "ticket.png"), full_page=True)
     page.click("button[data-action=approve]")
     page.wait_for_selector("#ticket-status:has-text('Freigegeben')")
     page.click("button[data-action=send]")
@@ -124,7 +133,8 @@ def test_agent_corrects_edits_approves_and_sends(server: tuple[str, Path], brows
 
     [mail] = list((root / "home" / "outbox" / "new").iterdir())
     message = BytesParser(policy=policy.default).parsebytes(mail.read_bytes())
-    assert message.get_content() == final.replace("\r\n", "\n") + "\n"
+    sent = final.replace("\r\n", "\n")
+    assert message.get_content() == (sent if sent.endswith("\n") else sent + "\n")  # set_content ends the line
     assert message["To"].addresses[0].addr_spec == "erika.mustermann@example.org"
     page.goto(f"{base}/wissen")
     page.screenshot(path=str(shots / "wissen.png"), full_page=True)
@@ -137,6 +147,77 @@ def test_customer_script_is_shown_as_text(server: tuple[str, Path], browser: obj
     assert "<script>alert" in page.inner_text(".message-body")  # visible as text …
     assert page.locator(".message-body script").count() == 0  # … never as an element
     assert "<b>Dringend</b>" in page.inner_text("h1")
+
+
+def test_each_paragraph_shows_its_question_and_sources(server: tuple[str, Path], browser: object,
+                                                       shots: Path) -> None:
+    """A mail with two questions the documents answer and one they do not: the agent sees each paragraph with
+    its question and its sources beside it, the unanswered one as a hand-over; the letter itself has no [n]."""
+    base, _ = server
+    page = _login(browser, base, "anna")
+    csrf = page.get_attribute("meta[name=csrf-token]", "content")
+    body = ("Guten Tag,\n\nwas kostet der Versand nach Österreich? Wie lange ist ein Geschenkgutschein gültig? "
+            "Haben Sie außerdem Parkplätze für Wohnmobile an Ihrem Lager?\n\nViele Grüße\nJonas Weber")
+    response = page.request.post(f"{base}/api/tickets", headers={"X-CSRF-Token": csrf}, data={
+        "customer": "Jonas Weber <jonas.weber@example.org>", "subject": "Versand und Gutschein", "body": body})
+    assert response.status == 201, response.text()
+    ticket_id = response.json()["id"]
+    _drafted(page, base, ticket_id)
+    draft = _draft(page, base, ticket_id)
+    handed = [i for i, s in enumerate(draft["sections"]) if s["handover"]]
+    answered = [i for i, s in enumerate(draft["sections"]) if not s["handover"]]
+    assert len(draft["sections"]) == 3 and handed == [2] and answered == [0, 1], draft["sections"]
+    _assert_outline(page, draft)
+
+    handover = page.locator("ol.sections > li").nth(2)
+    assert "section-handover" in (handover.get_attribute("class") or "")
+    assert "Übergabe an Kollegen" in handover.inner_text()
+    assert "Keine sichere Quelle – bitte selbst beantworten oder weitergeben" in handover.locator(".warn").inner_text()
+    assert "Fragen ohne sicheren Beleg" in page.inner_text(".hints")
+    page.screenshot(path=str(shots / "ticket.png"), full_page=True)
+
+    body_box = page.locator("ol.sections > li .section-body").first.bounding_box()
+    sources_box = page.locator("ol.sections > li .section-sources").first.bounding_box()
+    assert sources_box["x"] >= body_box["x"] + body_box["width"] - 1  # beside the paragraph on a wide screen …
+    assert sources_box["y"] < body_box["y"] + body_box["height"]
+    page.set_viewport_size({"width": 420, "height": 860})
+    body_box = page.locator("ol.sections > li .section-body").first.bounding_box()
+    sources_box = page.locator("ol.sections > li .section-sources").first.bounding_box()
+    assert sources_box["y"] >= body_box["y"] + body_box["height"] - 1  # … below it on a narrow one
+
+
+def _draft(page: object, base: str, ticket_id: int) -> dict[str, Any]:
+    response = page.request.get(f"{base}/api/tickets/{ticket_id}")  # type: ignore[attr-defined]
+    assert response.status == 200
+    draft: dict[str, Any] = response.json()["draft"]
+    return draft
+
+
+def _assert_outline(page: object, draft: dict[str, Any]) -> None:
+    """The page shows each section's question, its paragraph and, beside it, the file and quote of each of its
+    citations; the letter in the textarea (what is sent) has no [n] markers and no old [n]-link preview."""
+    assert draft["sections"], "the draft has no sections"
+    letter = page.input_value("#draft-text")  # type: ignore[attr-defined]
+    assert letter == draft["text"] and not re.search(r"\[\d+\]", letter)
+    assert page.locator(".preview").count() == 0  # type: ignore[attr-defined]
+    items = page.locator(".outline ol.sections > li")  # type: ignore[attr-defined]
+    assert items.count() == len(draft["sections"])
+    cites = {c["n"]: c for c in draft["citations"]}
+    for i, section in enumerate(draft["sections"]):
+        item = items.nth(i)
+        assert _flat(item.locator(".question").inner_text()) == _flat(section["question"])
+        if section["text"]:
+            assert _flat(item.locator(".paragraph").inner_text()) == _flat(section["text"])
+        sources = _flat(item.locator(".section-sources").inner_text())
+        for n in section["citations"]:
+            assert _flat(cites[n]["source"]) in sources and _flat(cites[n]["quote"]) in sources
+        if not section["handover"]:
+            assert section["citations"], section
+            assert item.locator(".warn").count() == 0
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
 
 
 def test_agent_cannot_reach_expert_pages(server: tuple[str, Path], browser: object) -> None:

@@ -72,7 +72,8 @@ def setup(tmp_path: Path, knowledge: Path) -> tuple[Services, CitingLLM]:
         (cases / f"{case['id']}.yaml").write_text(yaml.safe_dump(case, allow_unicode=True), encoding="utf-8")
     llm = CitingLLM()
     settings = Settings(home=tmp_path / "home", knowledge_dir=knowledge, prompts_dir=prompts,
-                        eval_dir=tmp_path / "eval", categories=PROJECT_ROOT / "knowledge" / "categories.yaml")
+                        eval_dir=tmp_path / "eval", categories=PROJECT_ROOT / "knowledge" / "categories.yaml",
+                        answer_generate="always")  # the scripted model stands in for a larger one
     services = Services(settings, llm=llm, embedder=FakeEmbedder())
     services.ingestor.run([knowledge])
     return services, llm

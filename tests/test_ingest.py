@@ -69,3 +69,16 @@ def test_second_company_via_settings(tmp_path: Path) -> None:
     assert set(services.catalogue.documents()) == {"faq.txt"}
     assert services.settings.categories_file == other / "categories.yaml"
     assert (tmp_path / "home2" / "index" / "catalogue.sqlite").is_file()
+
+
+def test_lost_vectors_are_recomputed_from_the_catalogue(fake_services: Services, knowledge: Path) -> None:
+    """A vector store that lost entries (crash, restore of an older copy) is healed by the next run without
+    reading unchanged files again."""
+    fake_services.ingestor.run([knowledge])
+    lost = sorted(fake_services.catalogue.chunk_ids("zahlung.md"))
+    fake_services.vectors.delete(lost)
+    report = fake_services.ingestor.run([knowledge])
+    assert report.reembedded == ["zahlung.md"] and report.chunks_written == len(lost)
+    assert sorted(report.unchanged) == ["versand.md", "zahlung.md"]
+    assert fake_services.vectors.all_ids() == {c.chunk_id for c in fake_services.catalogue.all_chunks()}
+    assert fake_services.retriever.search("PayPal Rechnung", 1)[0].source == "zahlung.md"

@@ -100,3 +100,12 @@ def test_a_hostile_file_on_disk_is_refused_when_loaded(tmp_path: Path) -> None:
     with pytest.raises(PromptError, match="Funktionsaufruf"):
         parse_prompt_file(path)
     assert not Path(CANARY).exists()
+
+
+def test_the_letter_template_is_checked_like_a_prompt() -> None:
+    check_prompt_part("letter", "letter", (
+        "Guten Tag {{ customer }},\n{% for s in sections %}{% if s.handover %}{{ s.topic }}{% else %}{{ s.text }}"
+        "{% endif %}{% endfor %}\n{{ company.signature|default('Ihr Kundenservice') }}"))
+    for template in ESCAPES[:6] + ["{% for s in sections %}{{ s.__class__ }}{% endfor %}", "{{ question }}"]:
+        with pytest.raises(PromptError):
+            check_prompt_part("letter", "letter", template)

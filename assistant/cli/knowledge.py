@@ -19,20 +19,29 @@ app.add_typer(proven_app, name="proven")
 def ingest(
     paths: Annotated[list[Path] | None, typer.Argument(help="Dateien oder Ordner (Standard: Wissensordner)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Bericht als JSON")] = False,
+    rebuild: Annotated[bool, typer.Option(
+        "--rebuild", help="Alle Vektoren verwerfen und mit dem eingestellten Embedding-Modell neu berechnen "
+        "(nötig nach einem Modellwechsel)",
+    )] = False,
 ) -> None:
     """Dokumente (md, txt, html, pdf, docx) in den Wissensindex aufnehmen – inkrementell."""
     s = services()
     roots = paths or [s.settings.knowledge_dir]
     files, _ = s.ingestor.discover(roots)
+    if rebuild:
+        s.ingestor.reset()
+    # after a reset, documents indexed from other folders are re-embedded too: one step each
+    total = len(files) + len(set(s.catalogue.documents()) - {f.source for f in files}) if rebuild else len(files)
     with progress() as bar:
-        task = bar.add_task("Indexiere", total=len(files), item="")
+        task = bar.add_task("Baue Vektoren neu auf" if rebuild else "Indexiere", total=total, item="")
         report = s.ingestor.run(roots, progress=lambda name: bar.update(task, advance=1, item=name))
     if as_json:
         print_json(report.__dict__)
     else:
         out.print(
             f"Neu: {len(report.added)} · geändert: {len(report.updated)} · unverändert: {len(report.unchanged)}"
-            f" · entfernt: {len(report.removed)} · Abschnitte geschrieben: {report.chunks_written}"
+            f" · entfernt: {len(report.removed)} · Vektoren neu berechnet: {len(report.reembedded)}"
+            f" · Abschnitte geschrieben: {report.chunks_written}"
         )
         for source, reason in report.failed.items():
             err.print(f"[yellow]Übersprungen:[/] {source}: {reason}")

@@ -21,12 +21,21 @@ class CaseInput(BaseModel):
     customer: str = ""
 
 
+class QuestionExpectation(BaseModel):
+    """One of several questions in a mail: the facts its paragraph must contain, or that it is handed over."""
+
+    question: str = ""
+    facts: list[str | list[str]] = Field(default_factory=list)
+    handover: bool = False
+
+
 class Expectations(BaseModel):
     category: str | None = None
     facts: list[str | list[str]] = Field(default_factory=list)
     forbidden: list[str] = Field(default_factory=list)
     sources: list[str] = Field(default_factory=list)
     handover: bool = False
+    questions: list[QuestionExpectation] = Field(default_factory=list)  # per question, for multi-question mails
 
 
 class Rating(BaseModel):

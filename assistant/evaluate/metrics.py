@@ -9,6 +9,8 @@ from collections import Counter
 from typing import Any
 
 from assistant.evaluate.cases import EvalCase
+from assistant.evaluate.letter_form import echoed_sentences, letter_problems
+from assistant.reading import read_mail  # echo is measured against the customer's own words, not quoted replies
 
 Record = dict[str, Any]
 CITATION = re.compile(r"\[(\d+)\]")
@@ -18,6 +20,7 @@ GATE_RULES: dict[str, tuple[str, float]] = {
     "hit_at_5": ("higher", 0.02), "mrr": ("higher", 0.03), "fact_coverage": ("higher", 0.03),
     "citation_validity": ("higher", 0.0), "forbidden": ("lower", 0.0), "right_handovers": ("higher", 0.1),
     "wrong_handovers": ("lower", 2.0), "model_citation_rate": ("higher", 0.05), "model_kept_rate": ("higher", 0.03),
+    "question_fact_coverage": ("higher", 0.03), "letter_form": ("higher", 0.0), "echo_rate": ("lower", 0.0),
     "accuracy": ("higher", 0.05),
     "macro_f1": ("higher", 0.05),
 }
@@ -28,14 +31,17 @@ GATE_RULES: dict[str, tuple[str, float]] = {
 def answer_case_scores(case: EvalCase, record: Record) -> dict[str, float | None]:
     exp = case.expectations
     text = record["answer"].lower()
-    facts = [f if isinstance(f, list) else [f] for f in exp.facts]
     retrieved = record.get("retrieved", [])
     rank = next((i + 1 for i, source in enumerate(retrieved) if source in exp.sources), None)
     numbers = {int(n) for n in CITATION.findall(record["answer"])}
     cited = {c["n"] for c in record.get("citations", [])}
     sentences = record.get("model_sentences", 0)
+    letter = record["answer"]
     return {
-        "facts": sum(any(a.lower() in text for a in alts) for alts in facts) / len(facts) if facts else None,
+        "facts": _coverage(exp.facts, text),
+        "question_facts": _question_coverage(case, record),
+        "letter_form": float(not letter_problems(letter)),
+        "echo": float(bool(echoed_sentences(letter, read_mail(case.input.subject, case.input.body).body))),
         "forbidden": float(any(f.lower() in text for f in exp.forbidden)),
         "citations_valid": float(numbers <= cited and record.get("quotes_valid", True)),
         "handover_correct": float(record["handover"] == exp.handover),
@@ -45,10 +51,27 @@ def answer_case_scores(case: EvalCase, record: Record) -> dict[str, float | None
     }
 
 
+def _coverage(facts: list[str | list[str]], text: str) -> float | None:
+    alternatives = [f if isinstance(f, list) else [f] for f in facts]
+    if not alternatives:
+        return None
+    return sum(any(a.lower() in text for a in alts) for alts in alternatives) / len(alternatives)
+
+
+def _question_coverage(case: EvalCase, record: Record) -> float | None:
+    """Mean fact coverage over the expected questions of a multi-question mail (a case without per-question
+    expectations counts as one question): a letter that answers one of three questions scores 1/3, not 0."""
+    expected = case.expectations.questions
+    if not expected:
+        return _coverage(case.expectations.facts, record["answer"].lower())
+    scores = [_coverage(q.facts, record["answer"].lower()) for q in expected if q.facts]
+    return sum(s for s in scores if s is not None) / len(scores) if scores else None
+
+
 def answer_case_score(scores: dict[str, float | None]) -> float:
     """One number per case for the comparison of two versions: higher is better."""
     parts = [scores["facts"], 1 - (scores["forbidden"] or 0), scores["citations_valid"], scores["handover_correct"],
-             scores["model_cited"]]
+             scores["model_cited"], scores["letter_form"], 1 - (scores["echo"] or 0)]
     values = [p for p in parts if p is not None]
     return sum(values) / len(values)
 
@@ -62,6 +85,9 @@ def answer_metrics(cases: list[EvalCase], records: dict[str, Record]) -> dict[st
         "hit_at_5": _mean(s["hit_at_5"] for s in answerable),
         "mrr": _mean(s["reciprocal_rank"] for s in answerable),
         "fact_coverage": _mean(s["facts"] for s in answerable),
+        "question_fact_coverage": _mean(s["question_facts"] for s in answerable),
+        "letter_form": _mean(s["letter_form"] for _, s in scored),
+        "echo_rate": _mean(s["echo"] for _, s in scored),
         "forbidden": sum(s["forbidden"] or 0 for _, s in scored),
         "citation_validity": _mean(s["citations_valid"] for _, s in scored),
         "right_handovers": _mean(s["handover_correct"] for s in must_hand),

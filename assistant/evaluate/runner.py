@@ -40,6 +40,10 @@ class Subject:
         return self.prompt.ref
 
 
+# Bump when the drafting code changes what a case yields, so cached results of the old code are not reused.
+PIPELINE_REVISION = "2026-12-01 letter per question"
+
+
 class EvalRunner:
     def __init__(self, services: Services) -> None:
         self.services = services
@@ -70,18 +74,19 @@ class EvalRunner:
         documents = self.services.catalogue.documents()
         knowledge = hashlib.sha256(json.dumps(sorted((s, d.sha256) for s, d in documents.items())).encode())
         categories = file_sha256(self.services.settings.categories_file)
+        letter = file_sha256(self.services.prompts.resolve("letter", "production").path)
         return [subject.task, subject.ref, subject.prompt_sha256, subject.model_sha256, knowledge.hexdigest(),
-                categories]
+                categories, letter, PIPELINE_REVISION]
 
     def _answer(self, subject: Subject, case: EvalCase) -> Record:
         services = self.services
-        s = services.settings
         answerer = services.answerer(subject.prompt, proven=False)
-        draft = answerer.draft(case.text[: s.max_question_chars])
+        draft = answerer.reply(case.input.subject, case.input.body, case.input.customer or None)
         chunks = services.catalogue.get_chunks([c.chunk_id for c in draft.citations])
         model_sentences = [x for x in sentences(draft.model_text) if len(x.split()) >= 3]
         return {
             "answer": draft.answer, "handover": draft.handover, "method": draft.method,
+            "sections": [x.model_dump() for x in draft.sections], "notes": draft.notes,
             "citations": [c.model_dump() for c in draft.citations],
             "retrieved": list(dict.fromkeys(h.source for h in draft.sources))[:10],
             "quotes_valid": all(c.quote in chunks[c.chunk_id].text for c in draft.citations if c.chunk_id in chunks)

@@ -1,7 +1,9 @@
 """The catalogue of indexed documents and chunks (SQLite under ``$KONTOR_HOME/index``).
 
 It is the source of truth for what is indexed: the lexical index is rebuilt from it and vector hits whose
-chunk is not in it are ignored, so a crash between the stores never surfaces half-indexed content.
+chunk is not in it are ignored, so a crash between the stores never surfaces half-indexed content. It also
+records which embedder computed the vectors: vectors of two models are not comparable, so a changed embedder
+is refused until ``kontor ingest --rebuild``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from assistant.domain import Chunk
+from assistant.domain import Chunk, ConflictError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -31,6 +33,29 @@ CREATE TABLE IF NOT EXISTS proven_answers (
     citations TEXT NOT NULL, approved_by TEXT NOT NULL, created_at TEXT NOT NULL
 );
 """
+
+
+class EmbedderMismatch(ConflictError):
+    """The index holds vectors of another embedder than the configured one (HTTP 409, CLI: one line)."""
+
+    def __init__(self, recorded: str | None, configured: str) -> None:
+        if recorded is None:
+            built_with = "einem unbekannten Modell (ältere Kontor-Version)"
+        elif recorded == configured:
+            built_with = f"einer anderen Fassung von „{recorded}“ (andere Prüfsumme der Modelldatei)"
+        else:
+            built_with = f"„{recorded}“"
+        super().__init__(
+            f"Der Wissensindex wurde mit dem Embedding-Modell {built_with} erstellt, eingestellt ist „{configured}“. "
+            "Vektoren verschiedener Modelle lassen sich nicht vergleichen – bitte den Index mit "
+            "`kontor ingest --rebuild` neu aufbauen (oder im Browser unter Wissen „Alles neu indexieren“)."
+        )
+
+
+@dataclass(frozen=True)
+class EmbedderRecord:
+    name: str
+    identity: str  # name plus model file hash
 
 
 @dataclass(frozen=True)
@@ -81,6 +106,31 @@ class Catalogue:
     def version(self) -> int:
         row = self._db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()
         return int(row["value"]) if row else 0
+
+    def embedder(self) -> EmbedderRecord | None:
+        """The embedder the vectors were computed with; None for an index that never recorded one."""
+        rows = {row["key"]: row["value"] for row in self._db.execute(
+            "SELECT key, value FROM meta WHERE key IN ('embedder_name', 'embedder_identity')"
+        )}
+        if "embedder_identity" not in rows:
+            return None
+        return EmbedderRecord(rows.get("embedder_name", ""), rows["embedder_identity"])
+
+    def record_embedder(self, record: EmbedderRecord) -> None:
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [("embedder_name", record.name), ("embedder_identity", record.identity)],
+            )
+
+    def is_empty(self) -> bool:
+        return self._db.execute("SELECT 1 FROM chunks LIMIT 1").fetchone() is None
+
+    def check_embedder(self, record: EmbedderRecord) -> None:
+        """EmbedderMismatch unless the index is empty or was built with exactly this embedder."""
+        recorded = self.embedder()
+        if (recorded is None or recorded.identity != record.identity) and not self.is_empty():
+            raise EmbedderMismatch(recorded.name if recorded else None, record.name)
 
     def documents(self) -> dict[str, DocumentRecord]:
         rows = self._db.execute("SELECT * FROM documents ORDER BY source").fetchall()

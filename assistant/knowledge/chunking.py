@@ -8,10 +8,10 @@ import re
 
 from assistant.domain import Chunk
 from assistant.knowledge.loaders import LoadedDocument
+from assistant.knowledge.sentences import split_sentences
 
 MAX_CHARS = 500
 MIN_CHARS = 40  # smaller trailing pieces are merged into their neighbour
-_SENTENCE_END = re.compile(r"(?<=[.!?:])\s+(?=[A-ZÄÖÜ0-9„\"(])")
 
 
 def chunk_document(source: str, doc: LoadedDocument, max_chars: int = MAX_CHARS) -> list[Chunk]:
@@ -50,9 +50,24 @@ def _split(text: str, max_chars: int) -> list[str]:
         if len(paragraph) <= max_chars:
             pieces.append(paragraph)
             continue
-        for sentence in _SENTENCE_END.split(paragraph):
-            pieces.extend(_hard_split(sentence, max_chars))
+        lines = paragraph.splitlines()
+        units = _table_rows(lines) if lines[0].lstrip().startswith("|") else split_sentences(paragraph)
+        for unit in units:
+            pieces.extend(_hard_split(unit, max_chars))
     return _pack([p for p in pieces if p], max_chars)
+
+
+def _table_rows(lines: list[str]) -> list[str]:
+    """A long table: groups of rows, each under the table's header, so every piece still says what a cell means."""
+    header = lines[:2] if len(lines) > 1 and set(lines[1].strip()) <= set("|:- ") else lines[:1]
+    rows = lines[len(header):]
+    groups, current = [], list(header)
+    for row in rows:
+        if len(current) > len(header) and sum(len(x) + 1 for x in current) + len(row) > MAX_CHARS:
+            groups.append("\n".join(current))
+            current = list(header)
+        current.append(row)
+    return groups + ["\n".join(current)]
 
 
 def _hard_split(sentence: str, max_chars: int) -> list[str]:

@@ -4,6 +4,9 @@ Fusion: the candidates are the union of each channel's top N; every channel's sc
 those candidates and combined with fixed weights. Measured on XQuAD-de (bench/RESULTS.md) this beats each
 channel alone, where rank fusion (RRF) falls below BM25 because the weak dense channel votes as loudly as
 the strong lexical ones.
+
+The dense channel refuses an index built with another embedder (EmbedderMismatch names
+``kontor ingest --rebuild``): cosine between two models' vectors means nothing.
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from assistant.config import Settings
 from assistant.domain import Chunk, SearchHit
 from assistant.embeddings import Embedder
-from assistant.knowledge.catalogue import Catalogue
+from assistant.knowledge.catalogue import Catalogue, EmbedderRecord
 from assistant.knowledge.lexical import LexicalIndex
 from assistant.knowledge.text import char_grams, content_terms
 from assistant.knowledge.vectors import VectorIndex
@@ -27,9 +31,15 @@ Channel = str  # "bm25" | "ngram" | "dense"
 
 @dataclass(frozen=True)
 class FusionWeights:
+    """Defaults equal the settings' ``bm25_weight``/``ngram_weight``/``dense_weight`` (a test keeps them so)."""
+
     bm25: float = 0.35
     ngram: float = 0.5
     dense: float = 0.15
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> FusionWeights:
+        return cls(bm25=settings.bm25_weight, ngram=settings.ngram_weight, dense=settings.dense_weight)
 
 
 class Retriever:
@@ -49,6 +59,13 @@ class Retriever:
         self._ngram: LexicalIndex | None = None
         self._position: dict[str, int] = {}
         self._df: Counter[str] = Counter()
+        self._checked_version = -1  # catalogue version whose embedder matched the configured one
+
+    @classmethod
+    def from_settings(
+        cls, catalogue: Catalogue, vectors: VectorIndex, embedder: Embedder, settings: Settings
+    ) -> Retriever:
+        return cls(catalogue, vectors, embedder, settings.candidates, FusionWeights.from_settings(settings))
 
     def refresh(self) -> None:
         """Rebuild the in-memory lexical indexes if the catalogue changed since the last query."""
@@ -74,31 +91,53 @@ class Retriever:
     def search(
         self, query: str, k: int = 5, channels: tuple[Channel, ...] = ("bm25", "ngram", "dense")
     ) -> list[SearchHit]:
-        vector = self.embedder.embed([query])[0] if "dense" in channels else None
+        vector = self.embedder.embed_query([query])[0] if "dense" in channels else None
         return self.search_with_vector(query, vector, k, channels)
 
     def search_many(self, queries: list[str], k: int = 5) -> list[list[SearchHit]]:
         """Batch search: the query embeddings are computed in one pass."""
-        vectors = self.embedder.embed(queries)
+        vectors = self.embedder.embed_query(queries)
         return [self.search_with_vector(q, v, k) for q, v in zip(queries, vectors, strict=True)]
 
     def search_with_vector(
         self, query: str, vector: np.ndarray | None, k: int = 5,
         channels: tuple[Channel, ...] = ("bm25", "ngram", "dense"),
     ) -> list[SearchHit]:
+        return self.rank(self.channel_scores(query, vector, channels), k)
+
+    def channel_scores(
+        self, query: str, vector: np.ndarray | None, channels: tuple[Channel, ...] = ("bm25", "ngram", "dense"),
+    ) -> dict[Channel, np.ndarray]:
+        """Every chunk's score per channel; empty when there is nothing to search."""
         self.refresh()
         if not self._chunks or not query.strip():
-            return []
+            return {}
         scores: dict[Channel, np.ndarray] = {}
         if "bm25" in channels and self._bm25 is not None:
             scores["bm25"] = self._bm25.scores(query)
         if "ngram" in channels and self._ngram is not None:
             scores["ngram"] = self._ngram.scores(query)
         if "dense" in channels and vector is not None:
+            self._check_embedder()
             scores["dense"] = self._dense_scores(vector)
-        fused, candidates = self._fuse(scores)
+        return scores
+
+    def rank(
+        self, scores: dict[Channel, np.ndarray], k: int = 5, weights: FusionWeights | None = None
+    ) -> list[SearchHit]:
+        """The best k chunks by fused score (``weights`` overrides the configured ones, for tuning)."""
+        if not scores:
+            return []
+        fused, candidates = self._fuse(scores, weights or self.weights)
         ranked = np.argsort(-fused, kind="stable")[:k]
         return [self._hit(rank, int(candidates[j]), float(fused[j])) for rank, j in enumerate(ranked, start=1)]
+
+    def _check_embedder(self) -> None:
+        """Once per catalogue version: the vectors must come from the configured embedder."""
+        version = self.catalogue.version()
+        if version != self._checked_version:
+            self.catalogue.check_embedder(EmbedderRecord(self.embedder.name, self.embedder.identity))
+            self._checked_version = version
 
     def _dense_scores(self, vector: np.ndarray) -> np.ndarray:
         """Cosine for chromadb's top N; chunks outside it get the lowest returned value (an upper bound)."""
@@ -110,7 +149,7 @@ class Retriever:
             dense[position] = sim
         return dense
 
-    def _fuse(self, scores: dict[Channel, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def _fuse(self, scores: dict[Channel, np.ndarray], weights: FusionWeights) -> tuple[np.ndarray, np.ndarray]:
         candidate_set: set[int] = set()
         for values in scores.values():
             top = np.argsort(-values, kind="stable")[: self.candidates]
@@ -120,7 +159,7 @@ class Retriever:
             return np.zeros(0), candidates
         fused = np.zeros(len(candidates), dtype=np.float64)
         for channel, values in scores.items():
-            fused += getattr(self.weights, channel) * _zscore(values[candidates])
+            fused += getattr(weights, channel) * _zscore(values[candidates])
         return fused, candidates
 
     def _hit(self, rank: int, position: int, score: float) -> SearchHit:

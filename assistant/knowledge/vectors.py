@@ -4,9 +4,12 @@ chromadb's default embedding function would try to download a model."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from chromadb.api.models.Collection import Collection
 
 _BATCH = 256  # chromadb fails with "too many SQL variables" on very large single calls
 
@@ -22,9 +25,18 @@ class VectorIndex:
         self._client = chromadb.PersistentClient(
             path=str(path), settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False)
         )
-        self._collection = self._client.get_or_create_collection(
-            name=collection, metadata={"hnsw:space": "cosine"}, embedding_function=None
+        self._name = collection
+        self._collection = self._open()
+
+    def _open(self) -> Collection:
+        return self._client.get_or_create_collection(
+            name=self._name, metadata={"hnsw:space": "cosine"}, embedding_function=None
         )
+
+    def reset(self) -> None:
+        """Drop every vector (the collection, whose dimension is fixed by its first vector) and start empty."""
+        self._client.delete_collection(self._name)
+        self._collection = self._open()
 
     def count(self) -> int:
         return int(self._collection.count())

@@ -103,6 +103,8 @@ class DraftRow(Base):
     text: Mapped[str] = mapped_column(Text)
     generated_text: Mapped[str] = mapped_column(Text)  # as the model/pipeline wrote it, for edit distance
     citations: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    sections: Mapped[list[Any]] = mapped_column(JSON, default=list)  # DraftSection dumps: paragraph + its sources
+    notes: Mapped[list[Any]] = mapped_column(JSON, default=list)  # hints for the agent (language, hand-over, …)
     source_chunk_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
     category: Mapped[str | None] = mapped_column(String(100), nullable=True)
     handover: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -163,6 +163,15 @@ def delete_document(source: str, user: Expert, services: Svc, bg: Bg) -> dict[st
 
 @router.post("/reindex", status_code=202, tags=["knowledge"])
 def reindex(user: Expert, services: Svc, bg: Bg) -> dict[str, str]:
+    """Re-index everything; after a change of embedding model this is the rebuild (``kontor ingest --rebuild``)."""
+    if services.ingestor.needs_rebuild():
+        if not bg.index_lock.acquire(blocking=False):
+            raise ConflictError("Die Wissensbasis wird bereits neu indexiert – bitte warten")
+        try:
+            services.ingestor.reset()  # the run below recomputes every vector with the configured model
+        finally:
+            bg.index_lock.release()
+        _audit(services, user, "index_rebuilt", embedder=services.ingestor.embedder_record().name)
     return {"task_id": bg.reindex(services, queue=False).id}
 
 

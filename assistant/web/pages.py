@@ -28,7 +28,19 @@ def cite_links(text: str) -> Markup:
     return Markup(CITATION.sub(r'<a class="cite" href="#quelle-\1">[\1]</a>', str(escape(text))))
 
 
+def sources_by_file(numbers: list[int], citations: list[dict[str, Any]]) -> list[tuple[str, list[str]]]:
+    """A paragraph's citation numbers as (file, its quotes), files in order of first use; unknown numbers are
+    left out."""
+    known = {c["n"]: c for c in citations}
+    files: dict[str, list[str]] = {}
+    for n in dict.fromkeys(numbers):
+        if n in known:
+            files.setdefault(str(known[n]["source"]), []).append(str(known[n]["quote"]))
+    return list(files.items())
+
+
 TEMPLATES.env.filters["cite_links"] = cite_links
+TEMPLATES.env.filters["sources_by_file"] = sources_by_file
 router = APIRouter(include_in_schema=False)
 STATUS_NAMES = {"new": "Neu – Entwurf entsteht", "drafted": "Entwurf bereit", "needs_human": "Übergabe an Person",
                 "approved": "Freigegeben", "rejected": "Verworfen – Antwort von Hand", "sent": "Gesendet"}

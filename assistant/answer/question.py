@@ -1,0 +1,390 @@
+"""One customer question → its answer paragraph from the documents, or an honest hand-over.
+
+Quality does not rest on the model alone: (1) an approved answer to a paraphrase of the question is reused;
+(2) too little support in the documents means hand-over, without asking the model; (3) the sentences that
+answer the question are chosen from the retrieved passages (meaning similarity, the question's rare words and
+numbers) and used whole; (4) the model's sentences are kept only where the sources back them and never when
+they repeat the customer's own words.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from assistant.domain import AnswerMethod, Citation, SearchHit
+from assistant.embeddings import Embedder
+from assistant.grounding import overlap, sentences, strip_citations, support, trim_passage, verify_sentence
+from assistant.knowledge.catalogue import Catalogue, ProvenAnswer
+from assistant.knowledge.retrieval import Retriever
+from assistant.knowledge.text import content_terms, numbers, words
+from assistant.llm import LLM, count_tokens
+from assistant.prompts import PromptVersion
+from assistant.reading import Question
+
+TokenSink = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class AnswerPolicy:
+    top_k: int = 5
+    context_passages: int = 3
+    passage_chars: int = 450
+    # support = ½ · idf-weighted share of the question's words in the best passage + ½ · how close the best
+    # sentence's meaning is (cosine mapped from [dense_floor, dense_floor + dense_span] to [0, 1]); below the
+    # threshold the question is handed over. Calibrated by cross-validation: bench/handover_calibration.py.
+    support_threshold: float = 0.43
+    dense_floor: float = 0.80  # the embedder's similarity range (Embedder.similarity_floor/_span)
+    dense_span: float = 0.10
+    proven_threshold: float = 0.9  # cosine between the new and the approved question
+    max_question_chars: int = 8000
+    sentences_per_question: int = 2
+    next_sentence_ratio: float = 0.7  # a further sentence must score this share of the best one
+    generate: bool = True  # ask the model per question (its sentences survive only if verified)
+
+
+@dataclass
+class Answered:
+    """The answer to one question: clean prose and the source sentences it rests on."""
+
+    question: str
+    text: str
+    handover: bool
+    method: AnswerMethod
+    support: float = 0.0
+    quotes: list[tuple[SearchHit, str]] = field(default_factory=list)
+    proven: list[Citation] = field(default_factory=list)
+    hits: list[SearchHit] = field(default_factory=list)
+    model_text: str = ""
+    kept: int = 0
+    rejected: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+class QuestionAnswerer:
+    def __init__(
+        self, retriever: Retriever, embedder: Embedder, llm: LLM, prompt: PromptVersion, catalogue: Catalogue,
+        company: dict[str, str], policy: AnswerPolicy,
+    ) -> None:
+        self.retriever = retriever
+        self.embedder = embedder
+        self.llm = llm
+        self.prompt = prompt
+        self.catalogue = catalogue
+        self.company = company
+        self.policy = policy
+
+    def answer(
+        self, question: Question, subject: str, mail: str, on_token: TokenSink | None, timings: dict[str, float],
+        usage: dict[str, int], single: bool = True, used: set[str] | None = None,
+    ) -> Answered:
+        """``used``: sentences earlier paragraphs of the same letter already say (never said twice)."""
+        used = used if used is not None else set()
+        query = _query(question, subject, single)
+        if len({t for t in content_terms(query) if not t.isdigit()}) < 2:  # "Bestellung 12345", "Frage"
+            return Answered(question.text, "", handover=True, method="handover",
+                            notes=["Das Anliegen ist zu knapp für eine Antwort aus den Unterlagen – bitte persönlich "
+                                   "klären."])
+        step = time.perf_counter()
+        vector = self.embedder.embed_query([query])[0]
+        proven = self._proven(question.text, vector)
+        _add(timings, "proven_ms", step)
+        if proven is not None:
+            return _from_proven(question.text, proven)
+        step = time.perf_counter()
+        hits = self.retriever.search_with_vector(query, vector, self.policy.top_k)
+        _add(timings, "retrieve_ms", step)
+        passages = hits[: self.policy.context_passages]
+        # a generic subject ("Mehrere Fragen") must not lower the support of a clear question
+        idf = self.retriever.idf
+        lexical = max(support(query, passages, idf), support(question.query, passages, idf))
+        step = time.perf_counter()
+        asks = _asks(query)
+        ask_vectors = list(self.embedder.embed_query(asks)) if len(asks) > 1 else [vector]
+        if len(asks) > 1:  # each ask brings its own best passages ("Mengenrabatt" and "auf Rechnung")
+            for ask, ask_vector in zip(asks, ask_vectors, strict=True):
+                passages += self.retriever.search_with_vector(ask, ask_vector, 2)
+            passages = list({p.chunk_id: p for p in passages}.values())
+        chosen, closest = self._choose(query, vector, passages, mail, used, list(zip(asks, ask_vectors, strict=True)))
+        _add(timings, "evidence_ms", step)
+        if query != question.query:
+            own = self.embedder.embed_query([question.query])[0]
+            closest = max(closest, float((self.embedder.embed_passages([c[1] for c in chosen]) @ own).max())
+                          if chosen else 0.0)
+        meaning = min(max((closest - self.policy.dense_floor) / self.policy.dense_span, 0.0), 1.0)
+        supported = 0.5 * lexical + 0.5 * meaning
+        if not chosen or supported < self.policy.support_threshold:
+            return Answered(question.text, "", handover=True, method="handover", support=supported, hits=hits,
+                            notes=[f"Zu wenig Beleg in den Unterlagen ({supported:.0%}) – Übergabe an eine Person."])
+        answered = Answered(question.text, "", handover=False, method="extractive", support=supported, hits=hits)
+        model_kept: list[tuple[str, SearchHit]] = []
+        if self.policy.generate:
+            answered.model_text = self._generate(question, passages, on_token, timings, usage)
+            model_kept, answered.rejected = self._verified(answered.model_text, question.query, passages, mail)
+        self._compose(answered, model_kept, chosen)
+        return answered
+
+    # --- the source sentences that answer the question ----------------------------------------------------------
+
+    def _choose(
+        self, query: str, vector: np.ndarray, passages: list[SearchHit], mail: str, used: set[str],
+        asks: list[tuple[str, np.ndarray]],
+    ) -> tuple[list[tuple[SearchHit, str, float]], float]:
+        """The sentences that answer the question, and the closest meaning (cosine) any sentence had. A question
+        with two asks ("Was kostet …, und wie lange dauert …?") gets the best sentence for each ask first."""
+        candidates = [(rank, hit, s) for rank, hit in enumerate(passages) for s in map(_clean, sentences(hit.text))
+                      if _usable(s) and s not in used and not _echo(s, mail)]
+        if not candidates:
+            return [], 0.0
+        matrix = self.embedder.embed_passages([s for _, _, s in candidates])
+        scored = self._scored(query, vector, candidates, matrix)
+        closest = float((matrix @ vector).max())
+        if len(asks) < 2:
+            return self._best_sentences(scored, self._weights(query), query), closest
+        chosen: list[tuple[SearchHit, str, float]] = []
+        for ask, ask_vector in asks:
+            best = next((c for c in self._scored(ask, ask_vector, candidates, matrix)
+                         if _fits(c, chosen, query)), None)
+            if best is not None:
+                chosen.append(best)
+        return chosen[: self.policy.sentences_per_question], closest
+
+    def _weights(self, text: str) -> dict[str, float]:
+        return {t: max(self.retriever.idf(t), 0.1) for t in set(content_terms(text))}
+
+    def _scored(
+        self, query: str, vector: np.ndarray, candidates: list[tuple[int, SearchHit, str]], matrix: np.ndarray
+    ) -> list[tuple[SearchHit, str, float]]:
+        """Candidates by score: meaning (cosine, scaled within this question's candidates), the question's words
+        (rare ones weigh more, section titles count), a number the customer named, the passage's rank."""
+        dense = matrix @ vector
+        low, high = float(dense.min()), float(dense.max())
+        weights = self._weights(query)
+        asked_numbers = numbers(query)
+        scored = []
+        for (rank, hit, sentence), cosine in zip(candidates, dense, strict=True):
+            lexical = _weighted_share(weights, f"{hit.section} {sentence}")
+            meaning = (float(cosine) - low) / (high - low) if high > low else 1.0
+            bonus = 0.15 if asked_numbers & numbers(sentence) else 0.0
+            scored.append((hit, sentence, (0.45 * lexical + 0.55 * meaning + bonus) * (1.0 - 0.03 * rank)))
+        scored.sort(key=lambda item: item[2], reverse=True)
+        return scored
+
+    def _best_sentences(
+        self, scored: list[tuple[SearchHit, str, float]], weights: dict[str, float], query: str
+    ) -> list[tuple[SearchHit, str, float]]:
+        """The best sentence, plus the next ones that are nearly as good and add words of the question (the
+        second half of "Was kostet der Versand und wie lange dauert er?")."""
+        best = scored[0]
+        chosen = [best]
+        covered = set(content_terms(f"{best[0].section} {best[1]}"))
+        for item in scored[1:]:
+            if len(chosen) >= self.policy.sentences_per_question or item[2] < self.policy.next_sentence_ratio * best[2]:
+                break
+            terms = set(content_terms(f"{item[0].section} {item[1]}"))
+            adds = {t for t in weights if t in terms and t not in covered}
+            if (adds or item[2] >= 0.9 * best[2]) and _fits(item, chosen, query):
+                chosen.append(item)
+                covered |= terms
+        return chosen
+
+    # --- the model --------------------------------------------------------------------------------------------
+
+    def _generate(
+        self, question: Question, passages: list[SearchHit], on_token: TokenSink | None, timings: dict[str, float],
+        usage: dict[str, int],
+    ) -> str:
+        step = time.perf_counter()
+        shown = [p.model_copy(update={"text": trim_passage(question.query, p, self.policy.passage_chars)})
+                 for p in passages]
+        messages = self.prompt.render(self.company, question=question.query, passages=shown)
+        _add(timings, "prompt_ms", step)
+        step = time.perf_counter()
+        pieces: list[str] = []
+        for piece in self.llm.stream(messages, self.prompt.meta.params):
+            if not pieces and "first_token_ms" not in timings:
+                timings["first_token_ms"] = _ms(step)
+            pieces.append(piece)
+            if on_token:
+                on_token(piece)
+        _add(timings, "generate_ms", step)
+        usage["prompt_tokens"] = usage.get("prompt_tokens", 0) + count_tokens(
+            self.llm, "\n".join(m["content"] for m in messages))
+        usage["completion_tokens"] = usage.get("completion_tokens", 0) + len(pieces)  # one token per piece
+        return "".join(pieces)
+
+    @staticmethod
+    def _verified(
+        generated: str, question: str, passages: list[SearchHit], mail: str
+    ) -> tuple[list[tuple[str, SearchHit]], int]:
+        kept: list[tuple[str, SearchHit]] = []
+        rejected = 0
+        for sentence in dict.fromkeys(sentences(generated)):  # the tiny model repeats itself
+            verdict = verify_sentence(sentence, question, passages)
+            clean = _without_citations(sentence)
+            if verdict.passage is None or _echo(clean, mail) or clean[-1:] not in ".!?":
+                rejected += 1
+            else:
+                kept.append((clean, passages[verdict.passage - 1]))
+        return kept, rejected
+
+    @staticmethod
+    def _compose(
+        answered: Answered, model_kept: list[tuple[str, SearchHit]], chosen: list[tuple[SearchHit, str, float]]
+    ) -> None:
+        """Model sentences that the sources back and that say more than the chosen source sentences, then each
+        chosen source sentence the model did not already say."""
+        ordered = sorted(chosen, key=lambda c: _position(c[0], c[1]))
+        model_kept = [(text, hit) for text, hit in model_kept
+                      if not any(overlap(text, sentence) >= 0.8 for _, sentence, _ in ordered)]
+        said = " ".join(text for text, _ in model_kept)
+        parts = [text for text, _ in model_kept]
+        quotes = [(hit, _best_quote(hit, text)) for text, hit in model_kept]
+        for hit, sentence, _ in ordered:
+            if not said or overlap(sentence, said) < 0.7:
+                parts.append(sentence)
+                quotes.append((hit, sentence))
+        answered.text = " ".join(parts)
+        unique = {(hit.chunk_id, quote): (hit, quote) for hit, quote in quotes}
+        answered.quotes = list(unique.values())
+        answered.kept = len(model_kept)
+        answered.method = "generated" if model_kept else "extractive"
+        if answered.rejected:
+            answered.notes.append(f"{answered.rejected} Modellsatz/-sätze ohne Beleg verworfen.")
+
+    # --- proven answers ---------------------------------------------------------------------------------------
+
+    def _proven(self, question: str, vector: np.ndarray) -> ProvenAnswer | None:
+        candidates = self.catalogue.proven_answers()
+        if not candidates:
+            return None
+        similarity = self.embedder.embed_query([c.question for c in candidates]) @ vector
+        best = int(np.argmax(similarity))
+        same_topic = min(overlap(question, candidates[best].question), overlap(candidates[best].question, question))
+        if similarity[best] >= self.policy.proven_threshold and same_topic >= 0.6:
+            return candidates[best]
+        return None
+
+
+def _from_proven(question: str, proven: ProvenAnswer) -> Answered:
+    answered = Answered(question, _without_citations(proven.answer), handover=False, method="proven", support=1.0)
+    answered.proven = [Citation(**c) for c in json.loads(proven.citations)]
+    answered.notes.append(f"Bewährte Antwort Nr. {proven.id}, freigegeben von {proven.approved_by}.")
+    return answered
+
+
+def _query(question: Question, subject: str, single: bool) -> str:
+    """What retrieval searches with: the question and its context, with the subject when the mail asks one
+    thing (a subject sums it up) or the question is short ("Was kostet das?" under "Versand nach Österreich")."""
+    query = question.query
+    if subject and (single or len(content_terms(query)) < 4) and subject.lower() not in query.lower():
+        query = f"{subject}: {query}"
+    return query
+
+
+# "…, und wie lange dauert das?": a second ask joined by "und"/"oder" and a question word.
+_SECOND_ASK = re.compile(
+    r",?\s+(?:und|oder|sowie)\s+(?=(?:wie|was|wann|wo|wohin|woher|welche[rsmn]?|wer|warum|wieso|ob|kann|können|"
+    r"muss|müssen|gibt|ist|sind|kommen|kommt|fallen|fällt|geht|dauert|bekomme|erhalte)\b)",
+    re.I,
+)
+
+
+# A table row as the loaders write it: "Österreich – Versandkosten: 5,90 €; Lieferzeit: 3–5 Werktage."
+_ROW = re.compile(r"^([^–:;]{2,40}) – [^:;]{2,40}: ")
+
+
+def _fits(item: tuple[SearchHit, str, float], chosen: list[tuple[SearchHit, str, float]], query: str) -> bool:
+    """A further sentence neither repeats a chosen one nor is another row of a chosen row's table whose key the
+    customer did not name (asked about Österreich, the Deutschland row is no answer)."""
+    if any(overlap(item[1], c[1]) >= 0.7 for c in chosen):
+        return False
+    row = _ROW.match(item[1])
+    sibling = any(c[0].chunk_id == item[0].chunk_id and _ROW.match(c[1]) for c in chosen)
+    return not (row and sibling and row.group(1).lower() not in query.lower())
+
+
+def _asks(query: str) -> list[str]:
+    """The asks of one question; a later ask keeps the first ask's topic ("… nach Österreich – wie lange dauert
+    die Lieferung?")."""
+    parts = [p.strip(" ,") for p in _SECOND_ASK.split(query) if len(content_terms(p)) >= 2]
+    if len(parts) < 2:
+        return [query]
+    return [parts[0]] + [f"{parts[0]} – {p}" for p in parts[1:]]
+
+
+_ENUMERATOR = re.compile(r"^(?:\(\d{1,2}\)|\d{1,2}\.(?=\s)|[a-z]\)|[-•*–])\s*")
+_WHOLE = re.compile(r"^[A-ZÄÖÜ0-9„\"(].{23,498}[.!?)“\"]$", re.S)
+
+
+def _clean(sentence: str) -> str:
+    """Without a leading list or paragraph number ("(2) Bei Vorkasse …" → "Bei Vorkasse …")."""
+    return _ENUMERATOR.sub("", sentence.strip())
+
+
+# Sentences about the document itself ("Auf dieser Seite finden Sie …"): true, but never an answer.
+_SIGNPOST = re.compile(r"^(?:Auf dieser Seite|Diese Seite|Hier (?:erfahren|finden|lesen) Sie|Im Folgenden|"
+                       r"Mit den folgenden|Nachfolgend|Unten finden Sie|Weitere Informationen finden Sie)\b")
+
+
+def _usable(sentence: str) -> bool:
+    """A whole sentence a letter can carry: capitalised start (a lower-case start is the tail of a sentence cut
+    by a page break), a real ending, not a heading, a list intro or a signpost of the document."""
+    return bool(_WHOLE.match(sentence)) and not sentence.endswith(":") and not _SIGNPOST.match(sentence)
+
+
+def _weighted_share(weights: dict[str, float], text: str) -> float:
+    """Share of the question's words (rare ones weigh more) found in the text, compounds included: "Versand"
+    counts in "Versandkosten", "Versandkosten" in "Versand … kosten"."""
+    if not weights:
+        return 0.0
+    present = set(content_terms(text))
+    return sum(w for t, w in weights.items() if _present(t, present)) / sum(weights.values())
+
+
+def _present(term: str, present: set[str]) -> bool:
+    if term in present:
+        return True
+    if len(term) >= 4 and any(term in word for word in present if len(word) > len(term)):
+        return True
+    parts = [word for word in present if len(word) >= 4 and word in term]
+    return sum(len(p) for p in parts) >= 0.8 * len(term)
+
+
+def _echo(sentence: str, mail: str) -> bool:
+    """A sentence that mostly repeats the customer's own words is no answer (a customer must never get their
+    own sentences back as information)."""
+    tokens = words(sentence)
+    if len(tokens) < 4 or not mail:
+        return False
+    pairs = set(zip(tokens, tokens[1:], strict=False))
+    mail_tokens = words(mail)
+    mail_pairs = set(zip(mail_tokens, mail_tokens[1:], strict=False))
+    return len(pairs & mail_pairs) / len(pairs) >= 0.6
+
+
+def _best_quote(hit: SearchHit, text: str) -> str:
+    return max(sentences(hit.text), key=lambda s: overlap(text, s), default=hit.text)
+
+
+def _position(hit: SearchHit, sentence: str) -> tuple[int, int]:
+    """Document order: a passage's sentences stay in the order the documents give them."""
+    found = hit.text.find(sentence[:40])
+    return hit.rank, found if found >= 0 else 10_000
+
+
+def _without_citations(sentence: str) -> str:
+    return re.sub(r"\s+([.,;:!?])", r"\1", " ".join(strip_citations(sentence).split()))
+
+
+def _add(timings: dict[str, float], key: str, since: float) -> None:
+    timings[key] = timings.get(key, 0.0) + _ms(since)
+
+
+def _ms(since: float) -> float:
+    return (time.perf_counter() - since) * 1000.0

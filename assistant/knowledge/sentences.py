@@ -1,0 +1,75 @@
+"""German sentence boundaries for documents: whole sentences only (a quote cut at "1. Januar" or "z. B." reads
+as nonsense to a customer), and table rows as readable sentences."""
+
+from __future__ import annotations
+
+import re
+
+_BOUNDARY = re.compile(r"(?<=[.!?])\s+(?=[A-ZÄÖÜ0-9„\"(\[])|\n+")
+# A full stop after these does not end a sentence: "z. B. Kassel", "Nr. 5", "24. Dezember", "ca. 3 Tage".
+_NO_END = re.compile(
+    r"(?:\b(?:z|d|u|o|s|v|i|bzw|ca|Nr|nr|Str|str|usw|inkl|zzgl|ggf|evtl|vgl|Tel|tel|Abs|Art|Dr|Hr|Fr|St|bspw|max|"
+    r"min|mind|gem|lt|sog|ff|Mo|Di|Mi|Do|Sa|So|Jan|Feb|Mär|Apr|Jun|Jul|Aug|Sep|Sept|Okt|Nov|Dez|etc|e\.V|"
+    r"a|b|A|B|Ziff|S)\.)\Z"
+)
+# "bis zum 24. Dezember", "am 3. Werktag": an ordinal, not the end of a sentence ending in a number ("… 920 47.")
+_ORDINAL = re.compile(r"\b\d{1,2}\.\Z")
+_ORDINAL_NOUN = re.compile(
+    r"(?:Januar|Februar|März|April|Mai|Juni|Juli|August|September|Oktober|November|Dezember|Jan|Feb|Mär|Apr|Jun|"
+    r"Jul|Aug|Sep|Okt|Nov|Dez|Tag|Werktag|Kalendertag|Woche|Monat|Jahr|Quartal|Mal|Stock|Etage|Kapitel|Absatz|"
+    r"Mahnung|Lieferung|Bestellung)\b"
+)
+_TABLE_ROW = re.compile(r"^\s*\|(.+)\|\s*$")
+_TABLE_RULE = re.compile(r"^\s*\|?[\s:|-]+\|?\s*$")
+
+
+def sentences(text: str) -> list[str]:
+    """Whole sentences: never split after an abbreviation or an ordinal ("1. Januar"); table rows become one
+    readable sentence each ("Für Österreich gilt: Versandkosten 5,90 €, Lieferzeit 3–5 Werktage.")."""
+    found: list[str] = []
+    for block, is_row in _blocks(text):
+        found.extend([block] if is_row else split_sentences(block))
+    return [s.strip(" -•*\t") for s in found if len(s.strip(" -•*\t")) > 2]
+
+
+def split_sentences(text: str) -> list[str]:
+    """The text cut at sentence ends only (abbreviations, ordinals and dates stay inside their sentence)."""
+    found: list[str] = []
+    pending = ""
+    pieces = _BOUNDARY.split(text)
+    for i, piece in enumerate(pieces):
+        pending = f"{pending} {piece.strip()}".strip()
+        following = pieces[i + 1].lstrip() if i + 1 < len(pieces) else ""
+        if not (_NO_END.search(pending) or (_ORDINAL.search(pending) and _ORDINAL_NOUN.match(following))):
+            found.append(pending)
+            pending = ""
+    if pending:  # the text ended after an abbreviation
+        found.append(pending)
+    return [s for s in found if s]
+
+
+def _blocks(text: str) -> list[tuple[str, bool]]:
+    """Text blocks and table rows in order; a row is rendered as a sentence with its table's header."""
+    blocks: list[tuple[str, bool]] = []
+    current: list[str] = []
+    header: list[str] | None = None
+    for line in text.splitlines():
+        match = _TABLE_ROW.match(line)
+        if match is None:
+            header = None
+            current.append(line)
+        elif not _TABLE_RULE.match(line):
+            cells = [c.strip() for c in match.group(1).split("|")]
+            if header is None:
+                header = cells
+                blocks.append(("\n".join(current), False))
+                current = []
+            else:
+                blocks.append((table_row_sentence(header, cells), True))
+    blocks.append(("\n".join(current), False))
+    return [(b, row) for b, row in blocks if b.strip()]
+
+
+def table_row_sentence(header: list[str], cells: list[str]) -> str:
+    pairs = [f"{h} {c}" if h else c for h, c in zip(header[1:], cells[1:], strict=False) if c and c != "–"]
+    return f"Für {cells[0]} gilt: {', '.join(pairs)}." if cells and pairs else " ".join(cells)
