@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from assistant.domain import SearchHit
-from assistant.knowledge.sentences import sentences, table_row_sentence  # noqa: F401 - re-exported
+from assistant.knowledge.sentences import sentences  # noqa: F401 - re-exported for the answer stage
 from assistant.knowledge.text import char_grams, content_terms, numbers, words
 
 CITATION = re.compile(r"\[(\d{1,2})\]")
@@ -35,13 +35,6 @@ def overlap(question: str, sentence: str) -> float:
     return max(stem_share, 0.8 * gram_share)
 
 
-@dataclass(frozen=True)
-class Evidence:
-    passage: int  # 1-based index into the passages given to the prompt
-    sentence: str
-    score: float
-
-
 def support(question: str, passages: list[SearchHit], idf: Callable[[str], float]) -> float:
     """How much of the question the best passage covers, weighting rare words up: a question about a
     product the documents never mention ("Fahrräder") gets low support even if "verkaufen" matches."""
@@ -61,29 +54,6 @@ def support(question: str, passages: list[SearchHit], idf: Callable[[str], float
 def _compound_part(term: str, grams: set[str]) -> bool:
     """A long stem counts as present when all its 4-grams occur (Rücksendung inside Rücksendeetikett)."""
     return len(term) >= 6 and all(g in grams for g in char_grams(term)[1:-1])
-
-
-def best_evidence(
-    question: str, passages: list[SearchHit], similarity: Callable[[list[str]], list[float]] | None = None,
-    limit: int = 2,
-) -> list[Evidence]:
-    """The source sentences that answer the question best: topic-word overlap, plus meaning similarity when
-    an embedder is given; better ranked passages win ties."""
-    candidates = [
-        (n, sentence) for n, hit in enumerate(passages, start=1) for sentence in sentences(hit.text)
-        if len(sentence) >= 20
-    ]
-    if not candidates:
-        return []
-    dense = similarity([s for _, s in candidates]) if similarity else [0.0] * len(candidates)
-    found = []
-    for (n, sentence), cosine in zip(candidates, dense, strict=True):
-        hit = passages[n - 1]
-        lexical = overlap(question, f"{hit.section} {sentence}")
-        score = (0.6 * lexical + 0.4 * max(cosine, 0.0)) * (1.0 - 0.1 * (n - 1))
-        found.append(Evidence(n, sentence, score))
-    found.sort(key=lambda e: e.score, reverse=True)
-    return found[:limit]
 
 
 def trim_passage(question: str, hit: SearchHit, max_chars: int) -> str:

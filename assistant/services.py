@@ -147,7 +147,10 @@ class Services:
         """The embedded SmolLM2-135M: its verified sentences add no facts (bench/RESULTS.md), only seconds."""
         return self.settings.llm_backend == "llama_cpp" and self.settings.model == "smollm2"
 
-    def answerer(self, prompt_ref: str | PromptVersion = "production", proven: bool = True) -> Answerer:
+    def answerer(
+        self, prompt_ref: str | PromptVersion = "production", proven: bool = True,
+        letter: PromptVersion | None = None,
+    ) -> Answerer:
         """``proven=False``: never reuse approved answers (evaluation measures the prompt, not earlier work)."""
         s = self.settings
         policy = AnswerPolicy(
@@ -157,5 +160,5 @@ class Services:
             dense_floor=self.embedder.similarity_floor, dense_span=self.embedder.similarity_span,
         )
         prompt = self.prompts.resolve("answer", prompt_ref) if isinstance(prompt_ref, str) else prompt_ref
-        letter = self.prompts.resolve("letter", "production")
+        letter = letter or self.prompts.resolve("letter", "production")
         return Answerer(self.retriever, self.embedder, self.llm, prompt, letter, self.catalogue, self.company, policy)

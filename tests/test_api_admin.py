@@ -328,6 +328,21 @@ def _accept_production(kontor: Kontor) -> None:
     accept(kontor.services, "answer", evaluate(kontor.services, "answer", "production"))
 
 
+def test_the_letter_template_is_versioned_and_evaluated_like_a_prompt(kontor: Kontor) -> None:
+    base = kontor.services.prompts.get("letter", 1)
+    body = {"from_version": 1, "note": "ohne Telefonnummer", "letter": base.letter.replace("Telefon", "Tel.")}
+    assert kontor.call("POST", "/api/prompts/letter", json={**body, "letter": " "}).status_code == 422
+    assert kontor.call("POST", "/api/prompts/letter", json={**body, "letter": "{{ question }}"}).status_code == 422
+    created = kontor.call("POST", "/api/prompts/letter", json=body)
+    assert created.status_code == 201 and created.json()["version"] == 2, created.text
+    assert "Tel. {{ company.phone }}" in kontor.services.prompts.get("letter", 2).letter
+    started = kontor.call("POST", "/api/evaluations", json={"task": "letter", "prompt": "candidate"})
+    task = kontor.wait(started.json()["task_id"])
+    assert task["status"] == "done" and task["done"] == task["total"] == 6, task
+    run = kontor.call("GET", "/api/evaluations").json()[0]
+    assert run["prompt_ref"] == "letter@v2" and run["metrics"]["letter_form"] == 1.0
+
+
 def test_evaluation_run_through_the_api_and_its_report(kontor: Kontor) -> None:
     _accept_production(kontor)
     started = kontor.call("POST", "/api/evaluations", json={"task": "answer", "prompt": "candidate"})

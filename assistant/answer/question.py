@@ -22,6 +22,7 @@ from assistant.embeddings import Embedder
 from assistant.grounding import overlap, sentences, strip_citations, support, trim_passage, verify_sentence
 from assistant.knowledge.catalogue import Catalogue, ProvenAnswer
 from assistant.knowledge.retrieval import Retriever
+from assistant.knowledge.sentences import readable_row
 from assistant.knowledge.text import content_terms, numbers, words
 from assistant.llm import LLM, count_tokens
 from assistant.prompts import PromptVersion
@@ -247,7 +248,7 @@ class QuestionAnswerer:
         quotes = [(hit, _best_quote(hit, text)) for text, hit in model_kept]
         for hit, sentence, _ in ordered:
             if not said or overlap(sentence, said) < 0.7:
-                parts.append(sentence)
+                parts.append(readable_row(sentence))
                 quotes.append((hit, sentence))
         answered.text = " ".join(parts)
         unique = {(hit.chunk_id, quote): (hit, quote) for hit, quote in quotes}

@@ -21,7 +21,7 @@ eval_app = typer.Typer(help="Evaluation der Prompt-Versionen und Freigabe-Schran
 prompts_app = typer.Typer(help="Prompt-Versionen: anzeigen, vergleichen, neu anlegen, freigeben.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
 app.add_typer(prompts_app, name="prompts")
-TASKS = ("answer", "categorise")
+TASKS = ("answer", "categorise", "letter")
 
 
 @eval_app.callback()
@@ -93,7 +93,7 @@ def _tasks(task: str, prompt: str) -> tuple[str, ...]:
     if task == "all":
         return TASKS
     if task not in TASKS:
-        raise CliError(f"Unbekannte Aufgabe '{task}'. Erlaubt: answer, categorise, all")
+        raise CliError(f"Unbekannte Aufgabe '{task}'. Erlaubt: answer, categorise, letter, all")
     return (task,)
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from assistant.cli.common import CliError, app, err, out, print_json, progress, require_text, run_batch, services
@@ -89,7 +90,8 @@ def ask(
     if as_json:
         print_json(_draft_json(answerer.draft(question)))
         return
-    err.print("[dim]Modell schreibt …[/]")
+    if answerer.policy.generate:
+        err.print("[dim]Modell schreibt …[/]")
     draft = answerer.draft(question, on_token=lambda piece: err.print(piece, end="", style="dim"))
     err.print()
     _show_draft(draft)
@@ -97,16 +99,22 @@ def ask(
 
 def _draft_json(draft: Draft) -> dict[str, Any]:
     return draft.model_dump(
-        include={"answer", "citations", "handover", "prompt_version", "model", "timings_ms", "method", "notes"}
+        include={"answer", "citations", "sections", "handover", "prompt_version", "model", "timings_ms", "method",
+                 "notes"}
     )
 
 
 def _show_draft(draft: Draft) -> None:
     label = "Übergabe an eine Person" if draft.handover else f"KI-Entwurf – bitte prüfen ({draft.method})"
     out.rule(label)
-    out.print(draft.answer)
-    for c in draft.citations:
-        out.print(f"[bold][{c.n}][/] {c.source}: [dim]„{c.quote[:200]}“[/]")
+    out.print(draft.answer, markup=False, highlight=False)
+    quotes = {c.n: c for c in draft.citations}
+    for number, section in enumerate(draft.sections, start=1):  # which paragraph rests on which source
+        state = "Übergabe" if section.handover else section.method
+        err.print(f"[bold]Frage {number}[/] ({state}): {escape(section.question[:120])}")
+        for n in section.citations:
+            if n in quotes:
+                err.print(f"   [dim]{escape(quotes[n].source)}: „{escape(quotes[n].quote[:200])}“[/]")
     for note in draft.notes:
         err.print(f"[dim]Hinweis: {note}[/]")
     err.print(f"[dim]{draft.prompt_version} · {draft.model} · {draft.timings_ms.get('total_ms', 0):.0f} ms[/]")

@@ -76,7 +76,8 @@ def load_cases(folder: Path) -> list[EvalCase]:
 
 
 def cases_for(task: str, cases: list[EvalCase]) -> list[EvalCase]:
-    """Answer cases for ``answer``; every case that names a category for ``categorise``."""
-    if task == "answer":
+    """Answer cases for ``answer`` and ``letter`` (a letter template is judged by the replies it makes); every
+    case that names a category for ``categorise``."""
+    if task in ("answer", "letter"):
         return [c for c in cases if c.task == "answer"]
     return [c for c in cases if c.expectations.category]

@@ -72,7 +72,7 @@ def _report(
         "latency_ms": m.latency(list(records.values())), "tokens": m.tokens(list(records.values())) or None,
         "ratings": ratings(services, task, cases),
     }
-    if task == "answer":
+    if task in ("answer", "letter"):
         report["metrics"] = m.answer_metrics(cases, records)
         report["compared_metrics"] = m.answer_metrics(cases, compared) if compared else None
     else:

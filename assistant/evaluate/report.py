@@ -32,7 +32,7 @@ METRIC_LABELS = {
 }
 OUTCOMES = {"worse": "verschlechtert", "new": "neu", "same": "unverändert", "improved": "verbessert"}
 STAGES = {"retrieve": "Suche", "categorise": "Kategorie", "generate": "Entwurf", "total": "Gesamt"}
-TASKS = {"answer": "Antwortentwürfe", "categorise": "Kategorisierung"}
+TASKS = {"answer": "Antwortentwürfe", "letter": "Antwortbrief (Vorlage)", "categorise": "Kategorisierung"}
 DIRECTIONS = {"higher_is_better": "höher ist besser", "higher": "höher ist besser",
               "lower_is_better": "niedriger ist besser", "lower": "niedriger ist besser"}
 TEXT_LIMIT = 300

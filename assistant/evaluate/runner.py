@@ -62,7 +62,8 @@ class EvalRunner:
             key = hashlib.sha256(json.dumps([context, case.text]).encode()).hexdigest()
             cached = self._cached(key)
             if cached is None:
-                cached = self._answer(subject, case) if subject.task == "answer" else self._categorise(subject, case)
+                categorise = subject.task == "categorise"
+                cached = self._categorise(subject, case) if categorise else self._answer(subject, case)
                 self._store(key, subject.task, cached)
             records[case.id] = cached
             if progress is not None:
@@ -80,7 +81,10 @@ class EvalRunner:
 
     def _answer(self, subject: Subject, case: EvalCase) -> Record:
         services = self.services
-        answerer = services.answerer(subject.prompt, proven=False)
+        if subject.task == "letter":  # the letter under test around the production answer prompt
+            answerer = services.answerer("production", proven=False, letter=subject.prompt)
+        else:
+            answerer = services.answerer(subject.prompt, proven=False)
         draft = answerer.reply(case.input.subject, case.input.body, case.input.customer or None)
         chunks = services.catalogue.get_chunks([c.chunk_id for c in draft.citations])
         model_sentences = [x for x in sentences(draft.model_text) if len(x.split()) >= 3]

@@ -73,3 +73,17 @@ def _blocks(text: str) -> list[tuple[str, bool]]:
 def table_row_sentence(header: list[str], cells: list[str]) -> str:
     pairs = [f"{h} {c}" if h else c for h, c in zip(header[1:], cells[1:], strict=False) if c and c != "–"]
     return f"Für {cells[0]} gilt: {', '.join(pairs)}." if cells and pairs else " ".join(cells)
+
+
+# A table row as the loaders write it: "Österreich – Versandkosten: 5,90 €; Lieferzeit: 3–5 Werktage."
+LOADED_ROW = re.compile(r"^([^–:;]{2,40}) – ((?:[^:;]{2,40}: [^;]+;\s*)*[^:;]{2,40}: [^;]+?)\.?$")
+
+
+def readable_row(sentence: str) -> str:
+    """A loaded table row as a sentence for a letter: "Für Österreich gilt: Versandkosten 5,90 €, Lieferzeit
+    3–5 Werktage."; any other sentence unchanged."""
+    match = LOADED_ROW.match(sentence.strip())
+    if match is None:
+        return sentence
+    pairs = [pair.split(": ", 1) for pair in match.group(2).split("; ")]
+    return f"Für {match.group(1)} gilt: " + ", ".join(f"{k} {v}".strip() for k, v in pairs) + "."

@@ -27,7 +27,7 @@ from assistant.evaluate.cases import CaseError, cases_for, load_cases
 from assistant.evaluate.evaluation import passed_gate
 from assistant.knowledge.ingest import SETTINGS_FILES
 from assistant.progress import BackgroundWork
-from assistant.prompts import PromptError, PromptReleases, check_prompt_part, parse_prompt_file
+from assistant.prompts import TASK_PARTS, PromptError, PromptReleases, check_prompt_part, parse_prompt_file
 from assistant.services import Services
 from assistant.store.tables import EvalRun
 from assistant.tickets import TooLargeError
@@ -37,7 +37,7 @@ from assistant.web.security import require
 router = APIRouter(prefix="/api")
 Expert = Annotated[Principal, Depends(require("expert"))]
 UPLOAD_TYPES = {".md": "Markdown-Text", ".txt": "Text", ".html": "HTML-Text", ".pdf": "PDF", ".docx": "Word-Dokument"}
-_PART_MARK = re.compile(r"^\[(system|user)\]\s*$", re.M)
+_PART_MARK = re.compile(r"^\[(system|user|letter)\]\s*$", re.M)
 _PROMPT_WRITES = threading.Lock()  # numbering a new version and writing labels must not interleave
 _ATTACH = threading.Lock()
 REPORT_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"  # the report is self-contained
@@ -178,9 +178,12 @@ def reindex(user: Expert, services: Svc, bg: Bg) -> dict[str, str]:
 # --- prompts -----------------------------------------------------------------------------------------------------
 
 class PromptIn(BaseModel):
+    """The parts of the new version: ``system`` and ``user`` for prompts, ``letter`` for the reply letter."""
+
     from_version: int = Field(ge=1)
-    system: str = Field(min_length=1, max_length=20_000)
-    user: str = Field(min_length=1, max_length=20_000)
+    system: str = Field("", max_length=20_000)
+    user: str = Field("", max_length=20_000)
+    letter: str = Field("", max_length=20_000)
     note: str = Field("", max_length=500)
 
 
@@ -223,9 +226,13 @@ def prompt_text(task: str, version: int, user: Expert, services: Svc) -> dict[st
 @router.post("/prompts/{task}", status_code=201, tags=["prompts"])
 def new_prompt(task: str, body: PromptIn, user: Expert, services: Svc) -> dict[str, Any]:
     _file(services, task, body.from_version)
-    parts = {name: text.replace("\r\n", "\n").strip() for name, text in (("system", body.system), ("user", body.user))}
+    names = sorted(TASK_PARTS.get(task, {"system", "user"}), reverse=True)
+    parts = {name: getattr(body, name).replace("\r\n", "\n").strip() for name in names}
+    if missing := [name for name, text in parts.items() if not text]:
+        raise InputError(f"Prompt nicht gespeichert: der Teil [{missing[0]}] ist leer")
     if any(_PART_MARK.search(text) for text in parts.values()):
-        raise InputError("Die Zeilen [system] und [user] trennen die Teile und dürfen im Text nicht vorkommen")
+        raise InputError("Die Zeilen [system], [user] und [letter] trennen die Teile und dürfen im Text nicht "
+                         "vorkommen")
     try:  # before anything is written: a refused template leaves no file and no label change
         for name, text in parts.items():
             check_prompt_part(task, name, text)
@@ -249,7 +256,7 @@ def _write_version(services: Services, task: str, body: PromptIn, parts: dict[st
     path, version = created.path, created.meta.version
     text = path.read_text(encoding="utf-8")
     head = text[: text.index("\n---\n", 3) + 5]  # the front matter new_version wrote
-    path.write_text(f"{head}[system]\n{parts['system']}\n[user]\n{parts['user']}\n", encoding="utf-8")
+    path.write_text(head + "".join(f"[{name}]\n{text}\n" for name, text in parts.items()), encoding="utf-8")
     try:
         parse_prompt_file(path)
     except PromptError as exc:
@@ -277,7 +284,7 @@ def promote(task: str, version: int, user: Expert, services: Svc) -> dict[str, A
 # --- evaluation and dashboard ------------------------------------------------------------------------------------
 
 class EvaluationIn(BaseModel):
-    task: Literal["answer", "categorise"]
+    task: Literal["answer", "categorise", "letter"]
     prompt: str = Field("candidate", pattern=r"^(production|candidate|v?\d{1,4})$")
 
 

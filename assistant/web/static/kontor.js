@@ -124,7 +124,8 @@ const forms = {
   "new-prompt": async (form) => {
     const data = new FormData(form);
     const result = await api("POST", `/api/prompts/${form.dataset.task}`, {
-      from_version: Number(form.dataset.from), system: data.get("system"), user: data.get("user"), note: data.get("note") });
+      from_version: Number(form.dataset.from), system: data.get("system") ?? "", user: data.get("user") ?? "",
+      letter: data.get("letter") ?? "", note: data.get("note") });
     say(`Version ${result.version} angelegt (Kandidat).`);
     setTimeout(() => location.reload(), 800);
   },
