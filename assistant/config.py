@@ -80,9 +80,9 @@ class Settings(BaseSettings):
     candidates: int = Field(50, ge=5, le=500)
     # z-score fusion weights per channel (tuned on XQuAD-de, bench/retrieval_xquad.py); the defaults of
     # assistant.knowledge.retrieval.FusionWeights are the same numbers
-    bm25_weight: float = Field(0.35, ge=0.0, le=1.0)
+    bm25_weight: float = Field(0.1, ge=0.0, le=1.0)
     ngram_weight: float = Field(0.5, ge=0.0, le=1.0)
-    dense_weight: float = Field(0.15, ge=0.0, le=1.0)
+    dense_weight: float = Field(0.4, ge=0.0, le=1.0)
 
     # answering
     max_question_chars: int = Field(8000, ge=100)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -80,6 +80,13 @@ class DraftSection(BaseModel):
     support: float = 0.0
 
 
+class DraftFlag(BaseModel):
+    """A promise in the reply that a person must confirm before sending (assistant/answer/promises.py)."""
+
+    kind: Literal["money", "discount", "compensation", "deadline", "legal"]
+    text: str
+
+
 class Draft(BaseModel):
     """A drafted reply: a German letter in clean prose (salutation, one paragraph per question, closing), each
     paragraph's sources in ``sections``/``citations``; or an honest hand-over to a person."""
@@ -87,6 +94,7 @@ class Draft(BaseModel):
     answer: str
     citations: list[Citation] = Field(default_factory=list)
     sections: list[DraftSection] = Field(default_factory=list)
+    flags: list[DraftFlag] = Field(default_factory=list)
     handover: bool = False  # the whole request goes to a person (single questions may be handed over in sections)
     method: AnswerMethod = "extractive"
     prompt_version: str
@@ -134,6 +142,13 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 
 
 class ConflictError(RuntimeError):
+    """A request that does not fit the current state (409); ``extra`` goes into the JSON answer beside ``detail``."""
+
+    def __init__(self, message: str, extra: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.extra = extra or {}
+
+
     """The action does not fit the ticket's state (HTTP 409)."""
 
 

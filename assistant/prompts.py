@@ -22,7 +22,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError
 
 from assistant.llm import GenerationParams, Message
-from assistant.templating import TemplateRejected, check_template, render
+from assistant.templating import TemplateRejected, check_template, plain, render
 
 _FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n(.*)\Z", re.S)
 _PART = re.compile(r"^\[(system|user|letter)\]\s*$", re.M)
@@ -66,14 +66,33 @@ class PromptVersion(BaseModel):
         return f"{self.meta.task}@v{self.meta.version}"
 
     def render(self, company: dict[str, Any], **variables: Any) -> list[Message]:
+        """Customer text and documents reach only the user part, with chat-template markers defused."""
+        safe = {name: defuse_markers(plain(value)) for name, value in variables.items()}
         return [
             {"role": "system", "content": _render(self.system, {"company": company}, self.ref)},
-            {"role": "user", "content": _render(self.user, {"company": company, **variables}, self.ref)},
+            {"role": "user", "content": _render(self.user, {"company": company, **safe}, self.ref)},
         ]
 
 
     def render_letter(self, company: dict[str, Any], **variables: Any) -> str:
         return _render(self.letter, {"company": company, **variables}, self.ref)
+
+
+# Chat-template control sequences of the common model families (ChatML/SmolLM2/Qwen, Llama 3, Mistral, Gemma,
+# Llama 2): inside customer text or a document they would be tokenised as real control tokens and open a new
+# system or assistant turn. A zero-width joiner inside keeps them readable but no longer special.
+_MARKERS = re.compile(r"<\|[^|<>\s]{1,40}\|>|\[/?INST\]|</?s>|<</?SYS>>|<(?:start|end)_of_turn>|<\|?eot_id\|?>",
+                      re.I)
+
+
+def defuse_markers(value: Any) -> Any:
+    if isinstance(value, str):
+        return _MARKERS.sub(lambda m: m.group()[0] + "\u200d" + m.group()[1:], value)
+    if isinstance(value, dict):
+        return {k: defuse_markers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [defuse_markers(v) for v in value]
+    return value
 
 
 def _render(template: str, variables: dict[str, Any], ref: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 
@@ -19,9 +19,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from assistant import audit, jobs
+from assistant.answer.promises import describe
 from assistant.auth import ROLES, Principal
 from assistant.categorise.examples import ExampleStore
-from assistant.domain import ConflictError, Draft, NotFoundError, check_transition, checked_text
+from assistant.domain import ConflictError, Draft, DraftFlag, NotFoundError, check_transition, checked_text
 from assistant.outbox import DeliveryError, Mailer, OutgoingMail
 from assistant.store.db import Database
 from assistant.store.tables import DraftRow, OutboxMessage, Review, Ticket, User, utcnow
@@ -43,8 +44,10 @@ def backoff(attempts: int) -> timedelta:
 
 class Workflow:
     def __init__(self, database: Database, examples: ExampleStore, mailer: Callable[[], Mailer],
-                 sender: tuple[str, str], wake_jobs: Callable[[], None] = lambda: None) -> None:
+                 sender: tuple[str, str], wake_jobs: Callable[[], None] = lambda: None,
+                 promises: Callable[[str], list[DraftFlag]] = lambda _: []) -> None:
         self.database = database
+        self.promises = promises  # the promises in a text that need a person's explicit confirmation
         self.examples = examples
         self.mailer = mailer
         self.sender = sender  # (address, display name)
@@ -62,6 +65,7 @@ class Workflow:
                 ticket_id=ticket.id, text=draft.answer, generated_text=draft.answer,
                 citations=[c.model_dump() for c in draft.citations],
                 sections=[s.model_dump() for s in draft.sections], notes=draft.notes,
+                flags=[f.model_dump() for f in self.promises(draft.answer)],
                 source_chunk_ids=[c.chunk_id for c in draft.citations], category=category[0] if category else None,
                 handover=draft.handover, method=draft.method, prompt_version=draft.prompt_version,
                 model=draft.model, model_sha256=draft.model_sha256, timings_ms=draft.timings_ms,
@@ -114,6 +118,7 @@ class Workflow:
             if text == draft.text:
                 return draft
             draft.text, draft.updated_at = text, utcnow()
+            draft.flags = [f.model_dump() for f in self.promises(text)]  # an added promise is flagged too
             if ticket.status == "approved":
                 _move(ticket, "drafted")  # the approval was for the old text
             session.add(Review(draft_id=draft.id, decision="edited", text_sha256=sha256(text), edited_text=text,
@@ -185,9 +190,10 @@ class Workflow:
 
     # --- sending ---------------------------------------------------------------------------------------------
 
-    def send(self, draft_id: int, user: Principal) -> OutboxMessage:
+    def send(self, draft_id: int, user: Principal, confirm: Collection[str] = ()) -> OutboxMessage:
+        """``confirm``: the kinds of promise the person confirmed (all flagged kinds must be among them)."""
         try:
-            message_id = self._queue_for_sending(draft_id, user)
+            message_id = self._queue_for_sending(draft_id, user, set(confirm))
         except IntegrityError:  # a concurrent send of the same draft won the race: same message, no second
             with self.database.session() as session:
                 existing = session.scalar(select(OutboxMessage).where(OutboxMessage.draft_id == draft_id))
@@ -196,7 +202,21 @@ class Workflow:
                 message_id = existing.id
         return self.deliver(message_id)
 
-    def _queue_for_sending(self, draft_id: int, user: Principal) -> int:
+    def _check_promises(self, session: Session, draft: DraftRow, ticket: Ticket, user: Principal,
+                        confirmed: set[str]) -> None:
+        """A text that promises money, a discount, compensation, an unusual period or a legal commitment is sent
+        only when the person confirmed exactly those kinds; the confirmation lands in the audit log (the kinds
+        and the text's hash, not the sentences: the audit log keeps no customer text)."""
+        flags = self.promises(draft.text)
+        missing = sorted({f.kind for f in flags} - confirmed)
+        if missing:
+            raise ConflictError(_flag_message([f for f in flags if f.kind in missing]),
+                                {"flags": [f.model_dump() for f in flags], "unconfirmed": missing})
+        if flags:
+            audit.record(session, user.name, "promises_confirmed", ticket_id=ticket.id, draft_id=draft.id,
+                         text_sha256=sha256(draft.text), kinds=sorted({f.kind for f in flags}))
+
+    def _queue_for_sending(self, draft_id: int, user: Principal, confirmed: set[str]) -> int:
         with self.database.session() as session:
             existing = session.scalar(select(OutboxMessage).where(OutboxMessage.draft_id == draft_id))
             if existing is not None:
@@ -209,6 +229,7 @@ class Workflow:
                 raise ConflictError("Der Text wurde nach der Freigabe geändert – bitte erneut freigeben")
             if not ticket.customer_email:
                 raise ConflictError("Für diesen Kunden ist keine E-Mail-Adresse bekannt")
+            self._check_promises(session, draft, ticket, user, confirmed)
             digest = sha256(draft.text)
             domain = self.sender[0].rpartition("@")[2] or "kontor.local"
             message = OutboxMessage(
@@ -298,6 +319,11 @@ def _refuse_while_sending(session: Session, ticket_id: int) -> None:
         OutboxMessage.ticket_id == ticket_id, OutboxMessage.status.in_(("pending", "sending"))))
     if pending is not None:
         raise ConflictError("Die Antwort ist schon im Postausgang und wird zugestellt – Änderungen sind gesperrt")
+
+
+def _flag_message(flags: list[DraftFlag]) -> str:
+    return ("Der Text enthält Zusagen, die Sie ausdrücklich bestätigen müssen: " + describe(flags)
+            + ". Bitte prüfen und beim Senden bestätigen.")
 
 
 def _provenance(draft: DraftRow) -> dict[str, object]:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import yaml
 
 from assistant.answer import Answerer, AnswerPolicy
+from assistant.answer.promises import promise_flags
 from assistant.categorise.categories import CategorySet, load_categories
 from assistant.categorise.categoriser import CategorisePolicy, Categoriser
 from assistant.categorise.examples import ExampleStore
@@ -89,7 +90,12 @@ class Services:
 
         s = self.settings
         return Workflow(self.database, self.examples, lambda: self.mailer, (s.mail_from, s.mail_from_name),
-                        wake_jobs=lambda: self.jobs.wake())
+                        wake_jobs=lambda: self.jobs.wake(),
+                        promises=lambda text: promise_flags(text, self.documents_saying))
+
+    def documents_saying(self, phrase: str) -> int:
+        """How many knowledge documents mention ``phrase`` (lower case): "usual terms" are said more than once."""
+        return len({c.source for c in self.catalogue.all_chunks() if phrase in c.text.lower()})
 
     @cached_property
     def intake(self) -> Intake:

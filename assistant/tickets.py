@@ -159,6 +159,7 @@ def draft_json(draft: DraftRow, ticket: Ticket, ratings: list[int]) -> dict[str,
     return {
         "id": draft.id, "ticket_id": ticket.id, "text": draft.text, "citations": draft.citations,
         "sections": draft.sections or [], "notes": draft.notes or [],  # paragraphs with their sources; hints
+        "flags": draft.flags or [],  # promises to confirm before sending
         "category": ticket.category, "status": ticket.status, "handover": draft.handover, "method": draft.method,
         "prompt_version": draft.prompt_version, "model": draft.model, "model_sha256": draft.model_sha256,
         "sources": draft.source_chunk_ids, "timings_ms": draft.timings_ms, "ratings": ratings,

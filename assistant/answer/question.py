@@ -45,7 +45,8 @@ class AnswerPolicy:
     proven_threshold: float = 0.9  # cosine between the new and the approved question
     max_question_chars: int = 8000
     sentences_per_question: int = 2
-    next_sentence_ratio: float = 0.7  # a further sentence must score this share of the best one
+    next_sentence_ratio: float = 0.7  # a further sentence from another passage must score this share of the best
+    same_passage_ratio: float = 0.5  # … and one from the best sentence's own passage this share
     generate: bool = True  # ask the model per question (its sentences survive only if verified)
 
 
@@ -179,17 +180,21 @@ class QuestionAnswerer:
     def _best_sentences(
         self, scored: list[tuple[SearchHit, str, float]], weights: dict[str, float], query: str
     ) -> list[tuple[SearchHit, str, float]]:
-        """The best sentence, plus the next ones that are nearly as good and add words of the question (the
-        second half of "Was kostet der Versand und wie lange dauert er?")."""
+        """The best sentence, then further ones: from the best sentence's own passage (the section that answers
+        the question usually says the condition, price or period in the next sentence) when they score
+        ``same_passage_ratio`` of the best, from other passages when they score ``next_sentence_ratio`` of it and
+        add words of the question."""
         best = scored[0]
         chosen = [best]
         covered = set(content_terms(f"{best[0].section} {best[1]}"))
         for item in scored[1:]:
-            if len(chosen) >= self.policy.sentences_per_question or item[2] < self.policy.next_sentence_ratio * best[2]:
+            if len(chosen) >= self.policy.sentences_per_question:
                 break
+            same = item[0].chunk_id == best[0].chunk_id
+            ratio = self.policy.same_passage_ratio if same else self.policy.next_sentence_ratio
             terms = set(content_terms(f"{item[0].section} {item[1]}"))
             adds = {t for t in weights if t in terms and t not in covered}
-            if (adds or item[2] >= 0.9 * best[2]) and _fits(item, chosen, query):
+            if item[2] >= ratio * best[2] and (same or adds or item[2] >= 0.9 * best[2]) and _fits(item, chosen, query):
                 chosen.append(item)
                 covered |= terms
         return chosen

@@ -105,6 +105,7 @@ class DraftRow(Base):
     citations: Mapped[list[Any]] = mapped_column(JSON, default=list)
     sections: Mapped[list[Any]] = mapped_column(JSON, default=list)  # DraftSection dumps: paragraph + its sources
     notes: Mapped[list[Any]] = mapped_column(JSON, default=list)  # hints for the agent (language, hand-over, …)
+    flags: Mapped[list[Any]] = mapped_column(JSON, default=list)  # promises in the current text to confirm
     source_chunk_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
     category: Mapped[str | None] = mapped_column(String(100), nullable=True)
     handover: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
@@ -164,9 +164,17 @@ def reject(draft_id: int, user: Agent, services: Svc, body: RejectIn | None = No
     return _draft(services, draft_id)
 
 
-@router.post("/drafts/{draft_id}/send", tags=["drafts"])
-def send(draft_id: int, user: Agent, services: Svc) -> dict[str, Any]:
-    return outbox_json(services.workflow.send(draft_id, user))
+class SendIn(BaseModel):
+    """The kinds of promise the agent confirmed after reading them (``flags`` of the draft)."""
+
+    confirm: list[Literal["money", "discount", "compensation", "deadline", "legal"]] = Field(
+        default_factory=list, max_length=5)
+
+
+@router.post("/drafts/{draft_id}/send", tags=["drafts"], responses={409: {"description": "unconfirmed promises "
+                                                                             "(``flags``), or not approved"}})
+def send(draft_id: int, user: Agent, services: Svc, body: SendIn | None = None) -> dict[str, Any]:
+    return outbox_json(services.workflow.send(draft_id, user, body.confirm if body else []))
 
 
 @router.post("/drafts/{draft_id}/rating", tags=["drafts"])

@@ -97,7 +97,8 @@ def _page_handlers(app: FastAPI) -> None:
 def _error_handlers(app: FastAPI) -> None:
     for error, status in _ERRORS:
         def handler(_: Request, exc: Exception, status: int = status) -> JSONResponse:
-            return JSONResponse({"detail": str(exc)}, status_code=status)
+            extra = exc.extra if isinstance(exc, ConflictError) else {}  # e.g. the promises to confirm
+            return JSONResponse({"detail": str(exc), **extra}, status_code=status)
 
         app.add_exception_handler(error, handler)
 

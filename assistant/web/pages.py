@@ -13,6 +13,7 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 from sqlalchemy import select
 
+from assistant.answer.promises import FLAG_NAMES
 from assistant.auth import AuthError, Principal, Role
 from assistant.domain import TICKET_STATUSES
 from assistant.grounding import CITATION
@@ -117,7 +118,8 @@ def inbox(request: Request, user: Agent, services: Svc, status: str = "", catego
 def ticket(request: Request, ticket_id: int, user: Agent, services: Svc) -> HTMLResponse:
     view = ticket_view(services.database, ticket_id)
     return render(request, "ticket.html", user, t=view, draft=view["draft"], categories=services.categories.categories,
-                  category_names={c.id: c.name for c in services.categories.categories}, age=_age)
+                  category_names={c.id: c.name for c in services.categories.categories}, age=_age,
+                  flag_names=FLAG_NAMES)
 
 
 @router.get("/wissen", response_class=HTMLResponse)

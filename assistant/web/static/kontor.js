@@ -12,7 +12,9 @@ async function api(method, url, body) {
   if (!response.ok) {
     const detail = data && data.detail;
     const text = typeof detail === "string" ? detail : Array.isArray(detail) ? detail.map(d => d.msg).join("; ") : "";
-    throw new Error(text || `Fehler ${response.status}`);
+    const error = new Error(text || `Fehler ${response.status}`);
+    error.data = data;
+    throw error;
   }
   return data;
 }
@@ -60,7 +62,16 @@ const actions = {
   save: async () => { say(await saveDraft() ? "Gespeichert." : "Keine Änderung."); },
   approve: async () => { await saveDraft(); await api("POST", `/api/drafts/${draftId}/approve`); location.reload(); },
   send: async () => {
-    const result = await api("POST", `/api/drafts/${draftId}/send`);
+    let result;
+    try {
+      result = await api("POST", `/api/drafts/${draftId}/send`, { confirm: [] });
+    } catch (error) {
+      const flags = error.data && error.data.flags;
+      if (!flags || !flags.length) throw error;
+      // the second click: the agent reads what is promised and confirms exactly these kinds
+      if (!confirm(`${error.message}\n\nSo senden?`)) { say("Nicht gesendet.", "error"); return; }
+      result = await api("POST", `/api/drafts/${draftId}/send`, { confirm: [...new Set(flags.map(f => f.kind))] });
+    }
     if (result.status === "delivered") { location.reload(); return; }
     say(`Noch nicht zugestellt (${result.attempts} Versuch(e)): ${result.last_error || ""}. Kontor versucht es erneut.`, "error");
   },

@@ -1,4 +1,5 @@
-"""Drafts keep their paragraphs (question, text, sources per paragraph) and the notes for the agent.
+"""Drafts keep their paragraphs (question, text, sources per paragraph), the notes for the agent and the promises
+in their current text that a person must confirm before sending.
 
 Revision ID: 0004
 Revises: 0003
@@ -17,9 +18,11 @@ def upgrade() -> None:
     with op.batch_alter_table("drafts") as batch:
         batch.add_column(sa.Column("sections", sa.JSON, nullable=False, server_default="[]"))
         batch.add_column(sa.Column("notes", sa.JSON, nullable=False, server_default="[]"))
+        batch.add_column(sa.Column("flags", sa.JSON, nullable=False, server_default="[]"))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("drafts") as batch:
+        batch.drop_column("flags")
         batch.drop_column("notes")
         batch.drop_column("sections")
