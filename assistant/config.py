@@ -184,8 +184,12 @@ class Settings(BaseSettings):
         return self.home / "logs"
 
     def ensure_dirs(self) -> None:
+        """The data directory holds customer mail: only Kontor's own user may read it. The process creates
+        every file with umask 077 (database, index, outbox, reports: 0600, folders 0700)."""
+        os.umask(0o077)
         for path in (self.home, self.index_dir, self.log_dir):
             path.mkdir(parents=True, exist_ok=True)
+        self.home.chmod(0o700)  # also when it existed before with the old, readable mode
 
 
 def _is_loopback(url: str) -> bool:

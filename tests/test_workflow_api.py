@@ -4,6 +4,7 @@ nothing is sent that a person has not approved in exactly that form."""
 from __future__ import annotations
 
 import hashlib
+import html
 import re
 from email import policy
 from email.parser import BytesParser
@@ -475,3 +476,30 @@ def test_an_expert_turns_a_reviewed_ticket_into_an_eval_case(lite: Kontor, tmp_p
     assert made.status_code == 201 and made.json()["case"] == "answer-001"
     text = (tmp_path / "eval" / "cases" / "answer-001.yaml").read_text(encoding="utf-8")
     assert "erika@example.org" not in text and "Muster" in text
+    again = lite.call("POST", f"/api/tickets/{draft['ticket_id']}/eval-case", role="expert")
+    assert again.status_code == 409 and again.json()["case"] == "answer-001"  # one case per ticket
+    assert sorted(p.name for p in (tmp_path / "eval" / "cases").iterdir()) == ["answer-001.yaml"]
+
+
+@pytest.mark.parametrize("target, kept", [
+    ("/tickets/3", True), ("/posteingang?status=drafted", True),
+    ("//evil.example", False), ("/\\evil.example", False), ("/\t/evil.example", False),
+    ("https://evil.example", False), ("/\\/evil.example", False), ("javascript:alert(1)", False),
+])
+def test_login_returns_only_to_a_path_of_this_site(lite: Kontor, target: str, kept: bool) -> None:
+    """The review's open redirect: /login?next=/%5Cevil.example sent the browser to another host."""
+    page = lite.client.get("/login", params={"next": target})
+    expected = target if kept else "/posteingang"
+    assert f'data-next="{html.escape(expected)}"' in page.text
+
+
+def test_the_data_directory_is_readable_by_kontor_alone(lite: Kontor) -> None:
+    """The review found the database, maildir and index files at mode 644."""
+    draft = lite.drafted_ticket()["draft"]
+    lite.call("POST", f"/api/drafts/{draft['id']}/approve")
+    assert lite.call("POST", f"/api/drafts/{draft['id']}/send").json()["status"] == "delivered"
+    home = lite.services.settings.home
+    found = [home, *home.rglob("*")]
+    assert any(p.suffix == ".eml" or "new" in p.parts for p in found) and any("chroma" in p.parts for p in found)
+    readable = [str(p) for p in found if p.stat().st_mode & 0o077]
+    assert readable == []

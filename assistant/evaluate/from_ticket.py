@@ -5,6 +5,7 @@ is written."""
 from __future__ import annotations
 
 import re
+import threading
 from email.utils import parseaddr
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,7 +17,7 @@ from assistant import audit
 from assistant.domain import ConflictError, NotFoundError
 from assistant.evaluate.anonymise import anonymise
 from assistant.evaluate.cases import EvalCase
-from assistant.store.tables import DraftRow, Review, Ticket, User
+from assistant.store.tables import AuditEntry, DraftRow, Review, Ticket, User
 from assistant.tickets import latest_draft
 
 if TYPE_CHECKING:
@@ -27,7 +28,30 @@ _UNITS = r"(?:€|EUR|Euro|Tage|Tagen|Werktage|Werktagen|Wochen|Monate|Monaten|J
 _FACT = re.compile(rf"(?:\d+\s?[–-]\s?)?\d+(?:[.,]\d+)?\s?{_UNITS}\b|\d+(?:[.,]\d+)?\s?€")
 
 
+_WRITING = threading.Lock()  # check and write as one step: two clicks never make two cases
+
+
 def case_from_ticket(services: Services, ticket_id: int, author: str) -> Path:
+    """One case per ticket: a second call answers 409 naming the existing case (duplicates would skew the gate)."""
+    with _WRITING:
+        existing = _existing_case(services, ticket_id)
+        if existing is not None:
+            raise ConflictError(f"Für Ticket {ticket_id} gibt es schon den Evaluationsfall {existing}",
+                                {"case": existing})
+        return _write_case(services, ticket_id, author)
+
+
+def _existing_case(services: Services, ticket_id: int) -> str | None:
+    with services.database.session() as session:
+        for entry in session.scalars(select(AuditEntry).where(
+                AuditEntry.ticket_id == ticket_id, AuditEntry.action == "eval_case_created")):
+            case = str(entry.detail.get("case", ""))
+            if case and (services.settings.eval_dir / "cases" / f"{case}.yaml").is_file():
+                return case  # a case someone deleted on purpose may be made again
+    return None
+
+
+def _write_case(services: Services, ticket_id: int, author: str) -> Path:
     with services.database.session() as session:
         ticket = session.get(Ticket, ticket_id)
         if ticket is None:

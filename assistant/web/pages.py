@@ -3,6 +3,7 @@ API (a few lines of JavaScript send it with the CSRF token), so the rules live i
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -100,9 +101,13 @@ def home(request: Request) -> Response:
     return RedirectResponse("/posteingang", status_code=303)
 
 
+# A path on this site only: "/x", never "//host", "/\\host" or "/\t/host" (browsers read those as another host).
+_SAME_SITE_PATH = re.compile(r"^/(?![/\\])[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*$")
+
+
 @router.get("/login", response_class=HTMLResponse)
 def login(request: Request, next: str = "/posteingang") -> HTMLResponse:
-    safe_next = next if next.startswith("/") and not next.startswith("//") else "/posteingang"
+    safe_next = next if _SAME_SITE_PATH.match(next) else "/posteingang"
     return render(request, "login.html", None, next=safe_next)
 
 
