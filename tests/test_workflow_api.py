@@ -503,3 +503,13 @@ def test_the_data_directory_is_readable_by_kontor_alone(lite: Kontor) -> None:
     assert any(p.suffix == ".eml" or "new" in p.parts for p in found) and any("chroma" in p.parts for p in found)
     readable = [str(p) for p in found if p.stat().st_mode & 0o077]
     assert readable == []
+
+
+@pytest.mark.parametrize("path", ["/api/tickets/{n}", "/api/drafts/{n}/approve", "/api/tickets/{n}/live",
+                                  "/api/audit?ticket_id={n}", "/api/prompts/answer/{n}"])
+def test_huge_ids_are_a_clear_error_not_a_server_error(lite: Kontor, path: str) -> None:
+    """The review: any path id ≥ 2^63 gave 500 (OverflowError)."""
+    for n in (2**63, 2**64 + 5, 0, -1):
+        method = "POST" if path.endswith("approve") else "GET"
+        response = lite.call(method, path.format(n=n), role="admin")
+        assert response.status_code in (404, 422) and "detail" in response.json(), (n, response.status_code)

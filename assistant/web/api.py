@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import Path as FastApiPath
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -44,6 +45,10 @@ class TextIn(BaseModel):
 
 class CategoryIn(BaseModel):
     category: str = Field(min_length=1, max_length=100)
+
+
+MAX_ID = 2**31 - 1  # larger ids would overflow the database's integer (the review got 500s for ids ≥ 2^63)
+Id = Annotated[int, FastApiPath(ge=1, le=MAX_ID)]
 
 
 class RejectIn(BaseModel):
@@ -91,12 +96,12 @@ def tickets(
 
 
 @router.get("/tickets/{ticket_id}", tags=["tickets"])
-def ticket(ticket_id: int, user: Agent, services: Svc) -> dict[str, Any]:
+def ticket(ticket_id: Id, user: Agent, services: Svc) -> dict[str, Any]:
     return ticket_view(services.database, ticket_id)
 
 
 @router.get("/tickets/{ticket_id}/live", tags=["tickets"])
-async def live(ticket_id: int, user: Agent, services: Svc) -> StreamingResponse:
+async def live(ticket_id: Id, user: Agent, services: Svc) -> StreamingResponse:
     """The draft as the model writes it (server-sent events); ``event: done`` when it is stored."""
 
     async def events() -> AsyncIterator[str]:
@@ -117,13 +122,13 @@ async def live(ticket_id: int, user: Agent, services: Svc) -> StreamingResponse:
 
 
 @router.post("/tickets/{ticket_id}/draft", status_code=202, tags=["tickets"])
-def regenerate(ticket_id: int, user: Agent, services: Svc) -> dict[str, Any]:
+def regenerate(ticket_id: Id, user: Agent, services: Svc) -> dict[str, Any]:
     services.workflow.regenerate(ticket_id, user)
     return {"queued": True, "ticket_id": ticket_id}
 
 
 @router.post("/tickets/{ticket_id}/eval-case", status_code=201, tags=["evaluation"])
-def to_eval_case(ticket_id: int, user: Expert, services: Svc) -> dict[str, str]:
+def to_eval_case(ticket_id: Id, user: Expert, services: Svc) -> dict[str, str]:
     """A reviewed ticket becomes an anonymised evaluation case (Fachbereich)."""
     from assistant.evaluate.from_ticket import case_from_ticket
 
@@ -132,7 +137,7 @@ def to_eval_case(ticket_id: int, user: Expert, services: Svc) -> dict[str, str]:
 
 
 @router.put("/tickets/{ticket_id}/category", tags=["tickets"])
-def recategorise(ticket_id: int, body: CategoryIn, user: Agent, services: Svc) -> dict[str, Any]:
+def recategorise(ticket_id: Id, body: CategoryIn, user: Agent, services: Svc) -> dict[str, Any]:
     return ticket_json(services.workflow.recategorise(ticket_id, body.category, user))
 
 
@@ -147,19 +152,19 @@ def _draft(services: Services, draft_id: int) -> dict[str, Any]:
 
 
 @router.put("/drafts/{draft_id}", tags=["drafts"])
-def edit(draft_id: int, body: TextIn, user: Agent, services: Svc) -> dict[str, Any]:
+def edit(draft_id: Id, body: TextIn, user: Agent, services: Svc) -> dict[str, Any]:
     services.workflow.edit(draft_id, body.text, user)
     return _draft(services, draft_id)
 
 
 @router.post("/drafts/{draft_id}/approve", tags=["drafts"])
-def approve(draft_id: int, user: Agent, services: Svc) -> dict[str, Any]:
+def approve(draft_id: Id, user: Agent, services: Svc) -> dict[str, Any]:
     services.workflow.approve(draft_id, user)
     return _draft(services, draft_id)
 
 
 @router.post("/drafts/{draft_id}/reject", tags=["drafts"])
-def reject(draft_id: int, user: Agent, services: Svc, body: RejectIn | None = None) -> dict[str, Any]:
+def reject(draft_id: Id, user: Agent, services: Svc, body: RejectIn | None = None) -> dict[str, Any]:
     services.workflow.reject(draft_id, user, body.comment if body else "")
     return _draft(services, draft_id)
 
@@ -173,19 +178,20 @@ class SendIn(BaseModel):
 
 @router.post("/drafts/{draft_id}/send", tags=["drafts"], responses={409: {"description": "unconfirmed promises "
                                                                              "(``flags``), or not approved"}})
-def send(draft_id: int, user: Agent, services: Svc, body: SendIn | None = None) -> dict[str, Any]:
+def send(draft_id: Id, user: Agent, services: Svc, body: SendIn | None = None) -> dict[str, Any]:
     return outbox_json(services.workflow.send(draft_id, user, body.confirm if body else []))
 
 
 @router.post("/drafts/{draft_id}/rating", tags=["drafts"])
-def rate(draft_id: int, body: RatingIn, user: Agent, services: Svc) -> dict[str, Any]:
+def rate(draft_id: Id, body: RatingIn, user: Agent, services: Svc) -> dict[str, Any]:
     services.workflow.rate(draft_id, body.score, body.comment, user)
     return _draft(services, draft_id)
 
 
 @router.get("/audit", tags=["audit"])
 def audit_log(
-    user: Admin, services: Svc, ticket_id: int | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    user: Admin, services: Svc, ticket_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[dict[str, Any]]:
     return [
         {"id": e.id, "at": e.at.isoformat(), "actor": e.actor, "action": e.action, "ticket_id": e.ticket_id,

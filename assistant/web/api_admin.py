@@ -31,7 +31,7 @@ from assistant.prompts import TASK_PARTS, PromptError, PromptReleases, check_pro
 from assistant.services import Services
 from assistant.store.tables import EvalRun
 from assistant.tickets import TooLargeError
-from assistant.web.api import Agent, Svc
+from assistant.web.api import MAX_ID, Agent, Id, Svc
 from assistant.web.security import require
 
 router = APIRouter(prefix="/api")
@@ -212,14 +212,17 @@ def prompts(user: Expert, services: Svc) -> dict[str, list[dict[str, Any]]]:
 
 
 @router.get("/prompts/{task}/diff", tags=["prompts"])
-def prompt_diff(task: str, a: int, b: int, user: Expert, services: Svc) -> dict[str, str]:
+def prompt_diff(
+    task: str, a: Annotated[int, Query(ge=1, le=MAX_ID)], b: Annotated[int, Query(ge=1, le=MAX_ID)], user: Expert,
+    services: Svc,
+) -> dict[str, str]:
     old, new = _file(services, task, a), _file(services, task, b)
     return {"diff": PromptReleases(services.prompts).diff(task, a, b), "a": old.read_text(encoding="utf-8"),
             "b": new.read_text(encoding="utf-8")}
 
 
 @router.get("/prompts/{task}/{version}", tags=["prompts"])
-def prompt_text(task: str, version: int, user: Expert, services: Svc) -> dict[str, Any]:
+def prompt_text(task: str, version: Id, user: Expert, services: Svc) -> dict[str, Any]:
     return {"task": task, "version": version, "text": _file(services, task, version).read_text(encoding="utf-8")}
 
 
@@ -267,7 +270,7 @@ def _write_version(services: Services, task: str, body: PromptIn, parts: dict[st
 
 
 @router.post("/prompts/{task}/{version}/promote", tags=["prompts"])
-def promote(task: str, version: int, user: Expert, services: Svc) -> dict[str, Any]:
+def promote(task: str, version: Id, user: Expert, services: Svc) -> dict[str, Any]:
     _file(services, task, version)
     with _PROMPT_WRITES:
         if not passed_gate(services, task, version):
@@ -320,7 +323,7 @@ def _report_file(run: EvalRun) -> Path | None:
 
 
 @router.get("/evaluations/{run_id}/report", response_class=HTMLResponse, tags=["evaluation"])
-def evaluation_report(run_id: int, user: Expert, services: Svc) -> HTMLResponse:
+def evaluation_report(run_id: Id, user: Expert, services: Svc) -> HTMLResponse:
     with services.database.session() as session:
         run = session.get(EvalRun, run_id)
     path = _report_file(run) if run else None

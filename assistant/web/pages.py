@@ -21,6 +21,7 @@ from assistant.grounding import CITATION
 from assistant.services import Services
 from assistant.store.tables import EvalRun
 from assistant.tickets import counts_by_status, list_tickets, ticket_view
+from assistant.web.api import Id
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
@@ -120,7 +121,7 @@ def inbox(request: Request, user: Agent, services: Svc, status: str = "", catego
 
 
 @router.get("/tickets/{ticket_id}", response_class=HTMLResponse)
-def ticket(request: Request, ticket_id: int, user: Agent, services: Svc) -> HTMLResponse:
+def ticket(request: Request, ticket_id: Id, user: Agent, services: Svc) -> HTMLResponse:
     view = ticket_view(services.database, ticket_id)
     return render(request, "ticket.html", user, t=view, draft=view["draft"], categories=services.categories.categories,
                   category_names={c.id: c.name for c in services.categories.categories}, age=_age,
