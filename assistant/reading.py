@@ -276,9 +276,9 @@ def _no_split(chunk: str, dot: int) -> bool:
 def _classify(units: list[_Unit]) -> list[_Unit]:
     for unit in units:
         unit.kind = _kind(unit.text)
-    for i, unit in enumerate(units):  # a wish beside a question explains it; alone it is the request
+    for unit in units:  # a wish in a paragraph with a question explains it; alone it is the request
         if unit.kind == "wish":
-            near = [u for u in units[max(0, i - 1) : i + 2] if u is not unit and u.para == unit.para]
+            near = [u for u in units if u is not unit and u.para == unit.para]
             unit.kind = "statement" if any(u.kind in ("question", "request") for u in near) else "request"
     return units
 

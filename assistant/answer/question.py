@@ -285,9 +285,12 @@ def _from_proven(question: str, proven: ProvenAnswer) -> Answered:
 
 
 def _query(question: Question, subject: str, single: bool) -> str:
-    """What retrieval searches with: the question and its context, with the subject when the mail asks one
-    thing (a subject sums it up) or the question is short ("Was kostet das?" under "Versand nach Österreich")."""
-    query = question.query
+    """What retrieval searches with: the question (with its context when it is short), and the subject when the
+    mail asks one thing (a subject sums it up) or the question is short ("Was kostet das?" under "Versand nach
+    Österreich")."""
+    # a question that names its topic searches alone (context like "wir wohnen in Winterthur" only adds noise:
+    # measured 0.32 → 0.38 fact coverage); a short one ("Gilt da noch Garantie?") needs its context
+    query = question.text if len(content_terms(question.text)) >= 4 else question.query
     if subject and (single or len(content_terms(query)) < 4) and subject.lower() not in query.lower():
         query = f"{subject}: {query}"
     return query
