@@ -55,17 +55,22 @@ def test_ask_json_contract_with_real_model(home: Path) -> None:
     assert {"answer", "citations", "handover", "prompt_version", "model", "timings_ms"} <= set(draft)
     assert draft["model"] == "smollm2" and draft["prompt_version"] == "answer@v1"
     assert not draft["handover"] and draft["citations"]
-    assert "5,90 €" in draft["answer"]
+    assert "5,90 €" in draft["answer"] and draft["answer"].startswith("Guten Tag,")
+    assert "[1]" not in draft["answer"]  # the customer gets clean prose; the sources are in the sections
+    [section] = draft["sections"]
+    assert section["citations"] and {c["n"] for c in draft["citations"]} == set(section["citations"])
     for citation in draft["citations"]:
-        assert f"[{citation['n']}]" in draft["answer"]
         assert set(citation) == {"n", "source", "chunk_id", "quote"}
     assert draft["timings_ms"]["total_ms"] > 0
 
 
-def test_ask_streams_in_the_terminal(home: Path) -> None:
-    result = run(home, "ask", "Kann ich mit PayPal bezahlen?")
-    assert "Modell schreibt" in result.stderr
+def test_ask_streams_in_the_terminal(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    result = run(home, "ask", "Kann ich mit PayPal bezahlen?")  # the embedded model is not asked by default
+    assert "Modell schreibt" not in result.stderr and "Frage 1" in result.stderr
     assert "KI-Entwurf – bitte prüfen" in result.stdout or "Übergabe" in result.stdout
+    monkeypatch.setenv("KONTOR_ANSWER_GENERATE", "always")
+    streamed = run(home, "ask", "Kann ich mit PayPal bezahlen?")
+    assert "Modell schreibt" in streamed.stderr
 
 
 def test_batch_modes_keep_ids_and_report_bad_lines(home: Path, tmp_path: Path) -> None:
