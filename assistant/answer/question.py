@@ -42,7 +42,7 @@ class AnswerPolicy:
     support_threshold: float = 0.43
     dense_floor: float = 0.80  # the embedder's similarity range (Embedder.similarity_floor/_span)
     dense_span: float = 0.10
-    proven_threshold: float = 0.9  # cosine between the new and the approved question
+    proven_threshold: float = 0.95  # e5 cosine between the new and the approved question (0.94: other country)
     max_question_chars: int = 8000
     sentences_per_question: int = 2
     next_sentence_ratio: float = 0.7  # a further sentence from another passage must score this share of the best

@@ -30,6 +30,7 @@ def main() -> None:
     from assistant.auth import AuthError
     from assistant.categorise.categories import CategoryError
     from assistant.domain import ConflictError, InputError, NotFoundError
+    from assistant.embeddings import MissingComponent
     from assistant.evaluate.cases import CaseError
     from assistant.knowledge.loaders import LoaderError
     from assistant.llm import LLMError
@@ -37,7 +38,7 @@ def main() -> None:
     from assistant.prompts import PromptError
 
     known = (CliError, InputError, CategoryError, LoaderError, LLMError, ModelError, PromptError, FileNotFoundError,
-             AuthError, ConflictError, NotFoundError, CaseError)
+             AuthError, ConflictError, NotFoundError, CaseError, MissingComponent)
     try:
         code = app(standalone_mode=False)  # returns typer.Exit's code instead of exiting
     except known as exc:
