@@ -20,7 +20,9 @@ RETURN_QUESTION = {"customer": "Erika Muster <erika@example.org>", "subject": "R
 @pytest.fixture
 def poisoned(tmp_path: Path, knowledge: Path) -> Kontor:
     (knowledge / "sonderregel.md").write_text(HOSTILE, encoding="utf-8")
-    return Kontor(tmp_path, knowledge)
+    kontor = Kontor(tmp_path, knowledge)
+    kontor.services.settings.support_threshold = 0.0  # the draft answers: what matters here is the promise in it
+    return kontor
 
 
 def test_a_promise_from_a_document_needs_an_explicit_confirmation(poisoned: Kontor) -> None:

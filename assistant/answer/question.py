@@ -39,7 +39,7 @@ class AnswerPolicy:
     # support = ½ · idf-weighted share of the question's words in the best passage + ½ · how close the best
     # sentence's meaning is (cosine mapped from [dense_floor, dense_floor + dense_span] to [0, 1]); below the
     # threshold the question is handed over. Calibrated by cross-validation: bench/handover_calibration.py.
-    support_threshold: float = 0.43
+    support_threshold: float = 0.47
     dense_floor: float = 0.80  # the embedder's similarity range (Embedder.similarity_floor/_span)
     dense_span: float = 0.10
     proven_threshold: float = 0.95  # e5 cosine between the new and the approved question (0.94: other country)

@@ -8,6 +8,8 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError
@@ -40,8 +42,19 @@ class Subject:
         return self.prompt.ref
 
 
-# Bump when the drafting code changes what a case yields, so cached results of the old code are not reused.
-PIPELINE_REVISION = "2026-12-01 letter per question"
+# The code that decides what a case yields: a change to any of it makes cached results of the old code stale.
+_PIPELINE_CODE = ("answer/*.py", "reading.py", "mailparts.py", "grounding.py", "knowledge/*.py", "categorise/*.py",
+                  "prompts.py", "templating.py")
+
+
+@lru_cache(maxsize=1)
+def pipeline_revision() -> str:
+    root = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for pattern in _PIPELINE_CODE:
+        for path in sorted(root.glob(pattern)):
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 class EvalRunner:
@@ -77,7 +90,7 @@ class EvalRunner:
         categories = file_sha256(self.services.settings.categories_file)
         letter = file_sha256(self.services.prompts.resolve("letter", "production").path)
         return [subject.task, subject.ref, subject.prompt_sha256, subject.model_sha256, knowledge.hexdigest(),
-                categories, letter, PIPELINE_REVISION]
+                categories, letter, pipeline_revision()]
 
     def _answer(self, subject: Subject, case: EvalCase) -> Record:
         services = self.services

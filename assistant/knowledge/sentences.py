@@ -86,4 +86,6 @@ def readable_row(sentence: str) -> str:
     if match is None:
         return sentence
     pairs = [pair.split(": ", 1) for pair in match.group(2).split("; ")]
-    return f"Für {match.group(1)} gilt: " + ", ".join(f"{k} {v}".strip() for k, v in pairs) + "."
+    # "Versandkostenfrei ab: keine Versandkostenfreiheit" reads as "keine Versandkostenfreiheit"
+    parts = [v if re.match(r"(?:kein|keine|nicht)\b", v, re.I) else f"{k} {v}" for k, v in pairs]
+    return f"Für {match.group(1)} gilt: " + ", ".join(p.strip() for p in parts) + "."
