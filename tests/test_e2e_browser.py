@@ -83,9 +83,9 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def _login(browser: object, base: str, name: str) -> object:
+def _login(browser: object, base: str, name: str, on_dialog: Any = None) -> object:
     page = browser.new_page(viewport={"width": 1280, "height": 860})  # type: ignore[attr-defined]
-    page.on("dialog", lambda dialog: pytest.fail(f"unexpected dialog: {dialog.message}"))
+    page.on("dialog", on_dialog or (lambda dialog: pytest.fail(f"unexpected dialog: {dialog.message}")))
     page.goto(f"{base}/posteingang")
     assert "/login" in page.url
     page.fill("#name", name)
@@ -260,3 +260,40 @@ def test_expert_writes_a_prompt_version_and_evaluates_it(server: tuple[str, Path
     report.screenshot(path=str(shots / "bericht.png"), full_page=True)
     page.goto(f"{base}/uebersicht")
     page.screenshot(path=str(shots / "uebersicht.png"), full_page=True)
+
+
+def test_a_promise_is_sent_only_after_the_second_click_that_names_it(server: tuple[str, Path],
+                                                                    browser: object) -> None:
+    base, _ = server
+    answers = iter([False, True])  # first "Abbrechen", then "OK"
+    seen: list[str] = []
+
+    def dialog(d: Any) -> None:
+        seen.append(d.message)
+        d.accept() if next(answers) else d.dismiss()
+
+    page = _login(browser, base, "anna", on_dialog=dialog)
+    csrf = page.get_attribute("meta[name=csrf-token]", "content")  # type: ignore[attr-defined]
+    created = page.request.post(f"{base}/api/tickets", headers={"X-CSRF-Token": csrf}, data={  # type: ignore[attr-defined]
+        "customer": "Petra Lang <petra.lang@example.org>", "subject": "Gutschein",
+        "body": "Guten Tag, wie lange ist ein Geschenkgutschein gültig?\n\nViele Grüße\nPetra Lang"})
+    ticket_id = created.json()["id"]
+    _drafted(page, base, ticket_id)
+    promise = "Als Entschuldigung erhalten Sie einen Gutschein über 20 €.\n\nMit freundlichen Grüßen"
+    text = page.input_value("#draft-text").replace("Mit freundlichen Grüßen", promise)  # type: ignore[attr-defined]
+    page.fill("#draft-text", text)  # type: ignore[attr-defined]
+    page.click("button[data-action=save]")  # type: ignore[attr-defined]
+    page.wait_for_selector("#message:has-text('Gespeichert')")  # type: ignore[attr-defined]
+    page.reload()  # type: ignore[attr-defined]
+    assert "Gutschein über 20 €" in page.inner_text("section.flags")  # type: ignore[attr-defined]
+    page.click("button[data-action=approve]")  # type: ignore[attr-defined]
+    page.wait_for_selector("#ticket-status:has-text('Freigegeben')")  # type: ignore[attr-defined]
+    page.click("button[data-action=send]")  # type: ignore[attr-defined]
+    page.wait_for_selector("#message:has-text('Nicht gesendet')")  # type: ignore[attr-defined]
+    assert "Rabatt oder Gutschein" in seen[0] and "Gutschein über 20 €" in seen[0]
+    status = page.request.get(f"{base}/api/tickets/{ticket_id}").json()["status"]  # type: ignore[attr-defined]
+    assert status == "approved"  # nothing was sent
+    page.click("button[data-action=send]")  # type: ignore[attr-defined]
+    page.wait_for_selector("#ticket-status:has-text('Gesendet')")  # type: ignore[attr-defined]
+    assert len(seen) == 2
+
