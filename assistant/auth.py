@@ -74,8 +74,10 @@ class Users:
             user = session.scalar(select(User).where(User.name == name, User.active.is_(True)))
             return Principal(user.id, user.name, user.role) if user else None  # type: ignore[arg-type]
 
-    def authenticate(self, name: str, password: str) -> Principal:
-        self._throttle.attempt(name)  # counted before checking, so parallel guesses are counted too
+    def authenticate(self, name: str, password: str, address: str = "") -> Principal:
+        """``address``: the client's; failures are counted per (name, address) and per address, so a stranger
+        guessing at "admin" from elsewhere never locks the real admin out."""
+        self._throttle.attempt(name, address)  # counted before checking, so parallel guesses are counted too
         with self.database.session() as session:
             user = session.scalar(select(User).where(User.name == name, User.active.is_(True)))
             try:
@@ -84,7 +86,7 @@ class Users:
                     raise VerificationError
             except (VerificationError, InvalidHashError):
                 raise AuthError("Benutzername oder Passwort falsch") from None
-            self._throttle.succeeded(name)
+            self._throttle.succeeded(name, address)
             return Principal(user.id, user.name, user.role)  # type: ignore[arg-type]
 
     def create_token(self, name: str, label: str = "cli") -> str:
@@ -139,26 +141,41 @@ class Users:
 
 
 class LoginThrottle:
-    """At most 5 failed logins per name in 5 minutes (in memory: a restart forgives)."""
+    """Failed logins in a sliding window (in memory: a restart forgives): at most ``per_name`` per name from one
+    address, and ``per_address`` per address over all names (password spraying)."""
 
-    def __init__(self, limit: int = 5, window_s: float = 300.0) -> None:
-        self.limit, self.window_s = limit, window_s
-        self._failures: dict[str, list[float]] = {}
+    def __init__(self, per_name: int = 5, per_address: int = 20, window_s: float = 300.0) -> None:
+        self.limits = {"name": per_name, "address": per_address}
+        self.window_s = window_s
+        self._failures: dict[tuple[str, ...], list[float]] = {}
         self._lock = threading.Lock()
 
-    def attempt(self, name: str) -> None:
-        """Count one login attempt; refuse when too many failed recently. Success clears the count."""
+    def attempt(self, name: str, address: str = "") -> None:
+        """Count one login attempt; refuse (with the seconds to wait) when too many failed recently."""
+        keys = {("name", name, address): self.limits["name"], ("address", address): self.limits["address"]}
+        now = time.monotonic()
         with self._lock:
-            recent = [t for t in self._failures.get(name, []) if time.monotonic() - t < self.window_s]
-            if len(recent) >= self.limit:
-                self._failures[name] = recent
-                raise ThrottledError("Zu viele Fehlversuche – bitte in einigen Minuten erneut versuchen")
-            self._failures[name] = [*recent, time.monotonic()]
+            for key, limit in keys.items():
+                recent = [t for t in self._failures.get(key, []) if now - t < self.window_s]
+                self._failures[key] = recent
+                if len(recent) >= limit:
+                    wait = int(self.window_s - (now - recent[0])) + 1
+                    raise ThrottledError("Zu viele Fehlversuche – bitte in einigen Minuten erneut versuchen", wait)
+            for key in keys:
+                self._failures[key].append(now)
 
-    def succeeded(self, name: str) -> None:
+    def succeeded(self, name: str, address: str = "") -> None:
+        """The right password clears this name's count from this address (the attempt is not a failure)."""
         with self._lock:
-            self._failures.pop(name, None)
+            self._failures.pop(("name", name, address), None)
+            failures = self._failures.get(("address", address))
+            if failures:
+                failures.pop()
 
 
 class ThrottledError(AuthError):
-    pass
+    """Too many failed logins: answered 429 with ``Retry-After``."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

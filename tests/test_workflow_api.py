@@ -15,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text, update
 
+from assistant.auth import AuthError, ThrottledError
 from assistant.config import PROJECT_ROOT, Settings
 from assistant.outbox import MaildirMailer
 from assistant.services import Services
@@ -212,7 +213,29 @@ def test_login_is_throttled_after_repeated_failures(lite: Kontor) -> None:
     for _ in range(5):
         assert lite.client.post("/api/session", json={"name": "eva", "password": "nein"}).status_code == 401
     throttled = lite.client.post("/api/session", json={"name": "eva", "password": "eva-passwort-123"})
-    assert throttled.status_code == 429
+    assert throttled.status_code == 429 and 250 <= int(throttled.headers["retry-after"]) <= 301
+
+
+def test_a_stranger_cannot_lock_out_a_named_account(lite: Kontor) -> None:
+    """The review: six wrong passwords for admin blocked the right password for five minutes, from anywhere."""
+    users = lite.services.users
+    for _ in range(6):
+        with pytest.raises(AuthError):
+            users.authenticate("adam", "geraten", "203.0.113.9")
+    assert users.authenticate("adam", "adam-passwort-123", "192.0.2.20").name == "adam"  # the admin's own desk
+    with pytest.raises(ThrottledError):
+        users.authenticate("adam", "adam-passwort-123", "203.0.113.9")  # the guessing address stays blocked
+
+
+def test_password_spraying_from_one_address_is_throttled(lite: Kontor) -> None:
+    users = lite.services.users
+    for number in range(20):
+        with pytest.raises(AuthError):
+            users.authenticate(f"name{number}", "Sommer2026!", "198.51.100.7")
+    with pytest.raises(ThrottledError) as caught:
+        users.authenticate("anna", "anna-passwort-123", "198.51.100.7")
+    assert caught.value.retry_after > 0
+    assert users.authenticate("anna", "anna-passwort-123", "198.51.100.8").name == "anna"
 
 
 # --- bad input -----------------------------------------------------------------------------------------------

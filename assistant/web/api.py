@@ -61,8 +61,8 @@ class RatingIn(BaseModel):
 
 
 @router.post("/session", tags=["session"])
-def login(body: Login, response: Response, services: Svc) -> dict[str, str]:
-    user = services.users.authenticate(body.name, body.password)
+def login(body: Login, request: Request, response: Response, services: Svc) -> dict[str, str]:
+    user = services.users.authenticate(body.name, body.password, request.client.host if request.client else "")
     secret, csrf = services.users.start_session(user)
     response.set_cookie(SESSION_COOKIE, secret, httponly=True, samesite="strict",
                         secure=services.settings.secure_cookies, max_age=12 * 3600)

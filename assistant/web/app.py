@@ -101,7 +101,8 @@ def _error_handlers(app: FastAPI) -> None:
     for error, status in _ERRORS:
         def handler(_: Request, exc: Exception, status: int = status) -> JSONResponse:
             extra = exc.extra if isinstance(exc, ConflictError) else {}  # e.g. the promises to confirm
-            return JSONResponse({"detail": str(exc), **extra}, status_code=status)
+            headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, ThrottledError) else None
+            return JSONResponse({"detail": str(exc), **extra}, status_code=status, headers=headers)
 
         app.add_exception_handler(error, handler)
 
