@@ -176,6 +176,43 @@ def test_refused_uploads_leave_nothing_behind(kontor: Kontor, name: str, data: b
     assert kontor.files() == before
 
 
+def _docx_bomb() -> bytes:
+    """A small .docx whose one member unpacks to 55 MB (the review used 1 GiB in 1 MB)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        archive.writestr("word/document.xml", "<w:document/>")
+        archive.writestr("word/media/image1.bin", b"\0" * (55 * 2**20))
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("name, data, reason", [
+    ("bombe.docx", _docx_bomb(), "entpackt zu groß"),
+    ("handbuch.pdf", b"%PDF-1.7\n" + b"MZ\x90\x00" * 200, "beschädigt"),
+])
+def test_hostile_documents_are_refused_before_they_join_the_knowledge(kontor: Kontor, name: str, data: bytes,
+                                                                       reason: str) -> None:
+    assert len(data) < 64 * 1024  # small on the wire: the danger is inside
+    before = kontor.files()
+    response = kontor.upload(name, data)
+    assert response.status_code == 422 and reason in response.json()["detail"], response.text
+    assert kontor.files() == before and not list(kontor.knowledge.glob(".upload-*"))
+
+
+def test_a_hostile_file_never_breaks_the_reindex_of_the_others(kontor: Kontor, tmp_path: Path) -> None:
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    for _ in range(501):
+        writer.add_blank_page(width=10, height=10)
+    with (kontor.knowledge / "tausend-seiten.pdf").open("wb") as handle:
+        writer.write(handle)
+    (kontor.knowledge / "bombe.docx").write_bytes(_docx_bomb())
+    report = kontor.services.ingestor.run([kontor.knowledge])
+    assert "zu viele Seiten" in report.failed["tausend-seiten.pdf"]
+    assert "entpackt zu groß" in report.failed["bombe.docx"]
+    assert any(h.source == "versand.md" for h in kontor.services.retriever.search("Versand Österreich", 3))  # others stay
+
+
 @pytest.mark.parametrize("name", ["../../etc/passwd.md", "..\\..\\windows\\win.ini.txt", "/etc/cron.d/job.md",
                                   "....//versand.md"])
 def test_path_tricks_in_the_file_name_cannot_escape(kontor: Kontor, tmp_path: Path, name: str) -> None:

@@ -7,6 +7,7 @@ raises ``LoaderError`` with a reason a person can act on.
 from __future__ import annotations
 
 import re
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,12 @@ class LoadedDocument:
 
 
 SUPPORTED_SUFFIXES = (".md", ".markdown", ".txt", ".html", ".htm", ".pdf", ".docx")
+# Bounds per file, so that one hostile file cannot exhaust the server (a 1 MB .docx with a 1 GiB member, a
+# 2 KB PDF with 10,000 pages) – checked before the heavy parsing, at upload and at every re-index.
+MAX_DOCX_UNPACKED = 50 * 2**20
+MAX_DOCX_MEMBERS = 2000
+MAX_PDF_PAGES = 500
+MAX_TEXT_CHARS = 2_000_000
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 
 
@@ -46,6 +53,8 @@ def load(path: Path) -> LoadedDocument:
     doc.sections = [s for s in doc.sections if s.text.strip()]
     if not doc.sections:
         raise LoaderError("Datei enthält keinen Text")
+    if sum(len(s.text) for s in doc.sections) > MAX_TEXT_CHARS:
+        raise LoaderError(f"Datei enthält zu viel Text (höchstens {MAX_TEXT_CHARS:,} Zeichen)".replace(",", "."))
     return doc
 
 
@@ -168,6 +177,10 @@ def _load_pdf(path: Path) -> LoadedDocument:
         raise LoaderError(f"PDF ist beschädigt ({exc})") from exc
     if reader.is_encrypted:
         raise LoaderError("PDF ist verschlüsselt")
+    if len(reader.pages) > MAX_PDF_PAGES:
+        raise LoaderError(f"PDF hat zu viele Seiten ({len(reader.pages)}, höchstens {MAX_PDF_PAGES})")
+    if not reader.pages:
+        raise LoaderError("PDF hat keine Seiten")
     meta_title = (reader.metadata.title if reader.metadata else None) or ""
     sections = [
         Section("", page.extract_text() or "", page=number)
@@ -181,6 +194,7 @@ def _load_docx(path: Path) -> LoadedDocument:
     import docx
     import docx.table
 
+    _check_archive(path)
     document = docx.Document(str(path))
     title = (document.core_properties.title or "").strip()
     sections: list[Section] = []
@@ -203,6 +217,18 @@ def _load_docx(path: Path) -> LoadedDocument:
     if parts:
         sections.append(Section(heading, "\n".join(parts)))
     return LoadedDocument(title or _title_from_name(path), sections)
+
+
+def _check_archive(path: Path) -> None:
+    """A .docx is a zip: refuse bombs by the sizes its directory declares, before anything is unpacked."""
+    with zipfile.ZipFile(path) as archive:
+        members = archive.infolist()
+    if len(members) > MAX_DOCX_MEMBERS:
+        raise LoaderError(f"DOCX enthält zu viele Teile ({len(members)}, höchstens {MAX_DOCX_MEMBERS})")
+    unpacked = sum(m.file_size for m in members)
+    if unpacked > MAX_DOCX_UNPACKED:
+        raise LoaderError(f"DOCX ist entpackt zu groß ({unpacked / 2**20:.0f} MB, höchstens "
+                          f"{MAX_DOCX_UNPACKED // 2**20} MB)")
 
 
 def _title_from_name(path: Path) -> str:

@@ -26,6 +26,7 @@ from assistant.domain import ConflictError, InputError, NotFoundError
 from assistant.evaluate.cases import CaseError, cases_for, load_cases
 from assistant.evaluate.evaluation import passed_gate
 from assistant.knowledge.ingest import SETTINGS_FILES
+from assistant.knowledge.loaders import LoaderError, load
 from assistant.progress import BackgroundWork
 from assistant.prompts import TASK_PARTS, PromptError, PromptReleases, check_prompt_part, parse_prompt_file
 from assistant.services import Services
@@ -103,8 +104,13 @@ def upload(file: UploadFile, user: Expert, services: Svc, bg: Bg) -> dict[str, A
     target = folder / safe_name(original)
     while target.exists():
         target = folder / safe_name(original)
-    partial = folder / f".upload-{secrets.token_hex(8)}.part"  # hidden: the indexer never sees half a file
+    partial = folder / f".upload-{secrets.token_hex(8)}{suffix}"  # hidden: the indexer never sees half a file
     partial.write_bytes(data)
+    try:  # more than the first bytes: the file must parse, within the bounds, before it joins the knowledge
+        load(partial)
+    except LoaderError as exc:
+        partial.unlink(missing_ok=True)
+        raise InputError(f"Die Datei kann nicht aufgenommen werden: {exc}") from exc
     os.replace(partial, target)
     _audit(services, user, "document_uploaded", source=target.name, original=original[:200], size=len(data))
     task = bg.reindex(services, queue=True)
