@@ -297,3 +297,30 @@ def test_a_promise_is_sent_only_after_the_second_click_that_names_it(server: tup
     page.wait_for_selector("#ticket-status:has-text('Gesendet')")  # type: ignore[attr-defined]
     assert len(seen) == 2
 
+
+def test_a_correction_after_approval_is_never_lost(server: tuple[str, Path], browser: object) -> None:
+    """Issue 13: Freigeben, then change the text, then Senden sent the old approved text and lost the correction."""
+    base, root = server
+    page = _login(browser, base, "anna")
+    csrf = page.get_attribute("meta[name=csrf-token]", "content")  # type: ignore[attr-defined]
+    created = page.request.post(f"{base}/api/tickets", headers={"X-CSRF-Token": csrf}, data={  # type: ignore[attr-defined]
+        "customer": "Lea Roth <lea.roth@example.org>", "subject": "Versand",
+        "body": "Guten Tag, was kostet der Versand nach Österreich?\n\nViele Grüße\nLea Roth"})
+    ticket_id = created.json()["id"]
+    _drafted(page, base, ticket_id)
+    page.click("button[data-action=approve]")  # type: ignore[attr-defined]
+    page.wait_for_selector("#ticket-status:has-text('Freigegeben')")  # type: ignore[attr-defined]
+    corrected = page.input_value("#draft-text") + "\n\nPS: Korrektur nach der Freigabe."  # type: ignore[attr-defined]
+    page.fill("#draft-text", corrected)  # type: ignore[attr-defined]
+    page.click("button[data-action=send]")  # type: ignore[attr-defined]
+    page.wait_for_selector("#message:has-text('erneut freigeben')")  # type: ignore[attr-defined]
+    ticket = page.request.get(f"{base}/api/tickets/{ticket_id}").json()  # type: ignore[attr-defined]
+    assert ticket["status"] == "drafted" and ticket["draft"]["text"] == corrected and ticket["outbox"] is None
+    page.click("button[data-action=approve]")  # type: ignore[attr-defined]
+    page.wait_for_selector("#ticket-status:has-text('Freigegeben')")  # type: ignore[attr-defined]
+    page.click("button[data-action=send]")  # type: ignore[attr-defined]
+    page.wait_for_selector("#ticket-status:has-text('Gesendet')")  # type: ignore[attr-defined]
+    sent = [BytesParser(policy=policy.default).parsebytes(p.read_bytes()) for p in
+            (root / "home" / "outbox" / "new").iterdir()]
+    assert any("Korrektur nach der Freigabe" in mail.get_content() for mail in sent)
+

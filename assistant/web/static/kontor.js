@@ -62,6 +62,15 @@ const actions = {
   save: async () => { say(await saveDraft() ? "Gespeichert." : "Keine Änderung."); },
   approve: async () => { await saveDraft(); await api("POST", `/api/drafts/${draftId}/approve`); location.reload(); },
   send: async () => {
+    // the browser never sends a text other than the one on the screen: a change after the approval is saved,
+    // which voids the approval, and the agent approves the new text first
+    if (await saveDraft()) {
+      say("Der Text wurde nach der Freigabe geändert und ist gespeichert – bitte erneut freigeben.", "error");
+      document.querySelector("button[data-action=send]").disabled = true;
+      document.querySelector("button[data-action=approve]").disabled = false;
+      document.getElementById("ticket-status").textContent = "Geändert – bitte freigeben";
+      return;
+    }
     let result;
     try {
       result = await api("POST", `/api/drafts/${draftId}/send`, { confirm: [] });
