@@ -22,11 +22,19 @@ from assistant import audit, jobs
 from assistant.answer.promises import describe
 from assistant.auth import ROLES, Principal
 from assistant.categorise.examples import ExampleStore
-from assistant.domain import ConflictError, Draft, DraftFlag, NotFoundError, check_transition, checked_text
+from assistant.domain import (
+    ConflictError,
+    Draft,
+    DraftFlag,
+    InputError,
+    NotFoundError,
+    check_transition,
+    checked_text,
+)
 from assistant.outbox import DeliveryError, Mailer, OutgoingMail
 from assistant.store.db import Database
 from assistant.store.tables import DraftRow, OutboxMessage, Review, Ticket, User, utcnow
-from assistant.tickets import latest_draft
+from assistant.tickets import latest_draft, valid_address
 
 log = logging.getLogger("kontor.review")
 MAX_ANSWER_CHARS = 20_000
@@ -127,6 +135,21 @@ class Workflow:
                          text_sha256=sha256(text), **_provenance(draft))  # type: ignore[arg-type]
             return draft
 
+    def set_recipient(self, ticket_id: int, address: str, user: Principal) -> Ticket:
+        """Correct the address the answer goes to (the sender could not be parsed, or the customer asked)."""
+        address = address.strip()
+        if not valid_address(address):
+            raise InputError("Das ist keine gültige E-Mail-Adresse (Beispiel: name@firma.de)")
+        with self.database.session() as session:
+            ticket = _ticket(session, ticket_id)
+            if ticket.status == "sent":
+                raise ConflictError("Die Antwort ist schon gesendet")
+            _refuse_while_sending(session, ticket.id)
+            ticket.customer_email = address
+            audit.record(session, user.name, "recipient_corrected", ticket_id=ticket.id,
+                         address_sha256=sha256(address.lower()))  # the audit log keeps no addresses
+            return ticket
+
     def approve(self, draft_id: int, user: Principal) -> DraftRow:
         if not user.has_role("agent"):
             raise ConflictError("Freigeben dürfen nur Kundendienst-Mitarbeitende")
@@ -134,6 +157,9 @@ class Workflow:
             draft, ticket = _current_draft(session, draft_id)
             if not draft.text.strip():
                 raise ConflictError("Ein leerer Entwurf kann nicht freigegeben werden")
+            if not valid_address(ticket.customer_email):
+                raise ConflictError("Für diesen Kunden ist keine gültige E-Mail-Adresse bekannt – bitte zuerst die "
+                                    "Empfängeradresse eintragen", {"field": "recipient"})
             if ticket.status == "approved" and _valid_approval(session, draft) is not None:
                 return draft  # already approved in exactly this form
             if ticket.status == "rejected" and not _edited_since_rejection(session, draft):

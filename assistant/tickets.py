@@ -4,6 +4,7 @@ its drafting job in one transaction, so a crash can never keep one without the o
 from __future__ import annotations
 
 import email
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy
@@ -62,7 +63,7 @@ class Intake:
                 known = session.scalar(select(Ticket).where(Ticket.message_id == message_id))
                 if known is not None:
                     return known, False
-            row = Ticket(customer=customer, customer_email=address if "@" in address else None,
+            row = Ticket(customer=customer, customer_email=address if valid_address(address) else None,
                          channel=ticket.channel, subject=subject, body=body, message_id=message_id,
                          received_at=received_at or datetime.now(UTC), status="new")
             session.add(row)
@@ -193,3 +194,14 @@ def counts_by_status(database: Database) -> dict[str, int]:
     with database.session() as session:
         rows = session.execute(select(Ticket.status, func.count(Ticket.id)).group_by(Ticket.status)).all()
     return {status: int(count) for status, count in rows}
+
+
+_ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
+                      r"[A-Za-z]{2,63}$")
+
+
+def valid_address(address: str | None) -> bool:
+    """An address a mail server accepts: local part, a domain with a dot, nothing else (a sender that cannot be
+    parsed would otherwise be retried for ever)."""
+    return bool(address) and len(address or "") <= 254 and bool(_ADDRESS.match(address or ""))
+

@@ -536,3 +536,21 @@ def test_huge_ids_are_a_clear_error_not_a_server_error(lite: Kontor, path: str) 
         method = "POST" if path.endswith("approve") else "GET"
         response = lite.call(method, path.format(n=n), role="admin")
         assert response.status_code in (404, 422) and "detail" in response.json(), (n, response.status_code)
+
+
+@pytest.mark.parametrize("customer", ["Max Mustermann", "max@", "Max <max@localhost>", "max mustermann@example.org"])
+def test_a_ticket_without_a_valid_address_is_corrected_before_approval(lite: Kontor, customer: str) -> None:
+    """The review: an unparsable sender could be approved, then retried for ever and never fixed."""
+    ticket = lite.drafted_ticket({**QUESTION, "customer": customer})
+    assert ticket["customer_email"] is None
+    refused = lite.call("POST", f"/api/drafts/{ticket['draft']['id']}/approve")
+    assert refused.status_code == 409 and refused.json()["field"] == "recipient"
+    path = f"/api/tickets/{ticket['id']}/recipient"
+    assert lite.call("PUT", path, json={"email": "max@@example"}).status_code == 422
+    assert lite.call("PUT", path, json={"email": "max@example.org"}).json()["customer_email"] == "max@example.org"
+    assert lite.call("POST", f"/api/drafts/{ticket['draft']['id']}/approve").status_code == 200
+    sent = lite.call("POST", f"/api/drafts/{ticket['draft']['id']}/send").json()
+    assert sent["status"] == "delivered" and sent["to"] == "max@example.org"
+    corrected = next(e for e in lite.audit(ticket["id"]) if e["action"] == "recipient_corrected")
+    assert "max@example.org" not in str(corrected)  # a hash, not the address
+    assert lite.call("PUT", path, json={"email": "neu@example.org"}).status_code == 409  # sent: too late

@@ -176,6 +176,16 @@ class SendIn(BaseModel):
         default_factory=list, max_length=5)
 
 
+class RecipientIn(BaseModel):
+    email: str = Field(min_length=3, max_length=254)
+
+
+@router.put("/tickets/{ticket_id}/recipient", tags=["tickets"])
+def set_recipient(ticket_id: Id, body: RecipientIn, user: Agent, services: Svc) -> dict[str, Any]:
+    services.workflow.set_recipient(ticket_id, body.email, user)
+    return ticket_view(services.database, ticket_id)
+
+
 @router.post("/drafts/{draft_id}/send", tags=["drafts"], responses={409: {"description": "unconfirmed promises "
                                                                              "(``flags``), or not approved"}})
 def send(draft_id: Id, user: Agent, services: Svc, body: SendIn | None = None) -> dict[str, Any]:

@@ -131,6 +131,11 @@ function showSide(pre, text, other, mark) {
 }
 
 const forms = {
+  recipient: async (form) => {
+    await api("PUT", `/api/tickets/${ticket.dataset.ticket}/recipient`, { email: new FormData(form).get("email") });
+    say("Empfängeradresse gespeichert.");
+    setTimeout(() => location.reload(), 800);
+  },
   rate: async (form) => {
     const data = new FormData(form);
     await api("POST", `/api/drafts/${draftId}/rating`, { score: Number(data.get("score")), comment: data.get("comment") || "" });
