@@ -95,6 +95,17 @@ def _login(browser: object, base: str, name: str, on_dialog: Any = None) -> obje
     return page
 
 
+def _new_ticket(page: object, base: str, customer: str, subject: str, body: str) -> int:
+    """A ticket posted through the API with the page's session and CSRF token; opened once drafted."""
+    csrf = page.get_attribute("meta[name=csrf-token]", "content")  # type: ignore[attr-defined]
+    response = page.request.post(f"{base}/api/tickets", headers={"X-CSRF-Token": csrf}, data={  # type: ignore[attr-defined]
+        "customer": customer, "subject": subject, "body": body})
+    assert response.status == 201, response.text()
+    ticket_id: int = response.json()["id"]
+    _drafted(page, base, ticket_id)
+    return ticket_id
+
+
 def _drafted(page: object, base: str, ticket_id: int) -> None:
     """Wait for the draft through the API (the page of a ticket being drafted reloads itself when it is done,
     which would race with looking at it), then open the ticket page."""
@@ -155,14 +166,9 @@ def test_each_paragraph_shows_its_question_and_sources(server: tuple[str, Path],
     its question and its sources beside it, the unanswered one as a hand-over; the letter itself has no [n]."""
     base, _ = server
     page = _login(browser, base, "anna")
-    csrf = page.get_attribute("meta[name=csrf-token]", "content")
     body = ("Guten Tag,\n\nwas kostet der Versand nach Österreich? Wie lange ist ein Geschenkgutschein gültig? "
             "Haben Sie außerdem Parkplätze für Wohnmobile an Ihrem Lager?\n\nViele Grüße\nJonas Weber")
-    response = page.request.post(f"{base}/api/tickets", headers={"X-CSRF-Token": csrf}, data={
-        "customer": "Jonas Weber <jonas.weber@example.org>", "subject": "Versand und Gutschein", "body": body})
-    assert response.status == 201, response.text()
-    ticket_id = response.json()["id"]
-    _drafted(page, base, ticket_id)
+    ticket_id = _new_ticket(page, base, "Jonas Weber <jonas.weber@example.org>", "Versand und Gutschein", body)
     draft = _draft(page, base, ticket_id)
     handed = [i for i, s in enumerate(draft["sections"]) if s["handover"]]
     answered = [i for i, s in enumerate(draft["sections"]) if not s["handover"]]
@@ -273,12 +279,8 @@ def test_a_promise_is_sent_only_after_the_second_click_that_names_it(server: tup
         d.accept() if next(answers) else d.dismiss()
 
     page = _login(browser, base, "anna", on_dialog=dialog)
-    csrf = page.get_attribute("meta[name=csrf-token]", "content")  # type: ignore[attr-defined]
-    created = page.request.post(f"{base}/api/tickets", headers={"X-CSRF-Token": csrf}, data={  # type: ignore[attr-defined]
-        "customer": "Petra Lang <petra.lang@example.org>", "subject": "Gutschein",
-        "body": "Guten Tag, wie lange ist ein Geschenkgutschein gültig?\n\nViele Grüße\nPetra Lang"})
-    ticket_id = created.json()["id"]
-    _drafted(page, base, ticket_id)
+    ticket_id = _new_ticket(page, base, "Petra Lang <petra.lang@example.org>", "Gutschein",
+                            "Guten Tag, wie lange ist ein Geschenkgutschein gültig?\n\nViele Grüße\nPetra Lang")
     promise = "Als Entschuldigung erhalten Sie einen Gutschein über 20 €.\n\nMit freundlichen Grüßen"
     text = page.input_value("#draft-text").replace("Mit freundlichen Grüßen", promise)  # type: ignore[attr-defined]
     page.fill("#draft-text", text)  # type: ignore[attr-defined]
@@ -302,12 +304,8 @@ def test_a_correction_after_approval_is_never_lost(server: tuple[str, Path], bro
     """Issue 13: Freigeben, then change the text, then Senden sent the old approved text and lost the correction."""
     base, root = server
     page = _login(browser, base, "anna")
-    csrf = page.get_attribute("meta[name=csrf-token]", "content")  # type: ignore[attr-defined]
-    created = page.request.post(f"{base}/api/tickets", headers={"X-CSRF-Token": csrf}, data={  # type: ignore[attr-defined]
-        "customer": "Lea Roth <lea.roth@example.org>", "subject": "Versand",
-        "body": "Guten Tag, was kostet der Versand nach Österreich?\n\nViele Grüße\nLea Roth"})
-    ticket_id = created.json()["id"]
-    _drafted(page, base, ticket_id)
+    ticket_id = _new_ticket(page, base, "Lea Roth <lea.roth@example.org>", "Versand",
+                            "Guten Tag, was kostet der Versand nach Österreich?\n\nViele Grüße\nLea Roth")
     page.click("button[data-action=approve]")  # type: ignore[attr-defined]
     page.wait_for_selector("#ticket-status:has-text('Freigegeben')")  # type: ignore[attr-defined]
     corrected = page.input_value("#draft-text") + "\n\nPS: Korrektur nach der Freigabe."  # type: ignore[attr-defined]
