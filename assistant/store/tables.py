@@ -64,6 +64,7 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)  # None: never (legacy rows)
 
 
 class BrowserSession(Base):
@@ -189,6 +190,8 @@ class AuditEntry(Base):
     model_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     sources: Mapped[list[Any]] = mapped_column(JSON, default=list)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    prev_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)  # hash chain: previous row's hash
+    row_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)  # of this row's content + prev_sha256
 
 
 class EvalRun(Base):
