@@ -7,9 +7,12 @@ KONTOR := $(VENV)/bin/kontor
 PYTHON ?= python3.11
 export KONTOR_HOME ?= $(CURDIR)/var
 export HF_HUB_OFFLINE := 1
-# Portable llama.cpp build: -march=native produces AMX kernels that segfault on these machines.
+# Portable llama.cpp build: -march=native produces AMX kernels that segfault on these machines, and AVX-512
+# only where this CPU has it (an AVX-512 build dies with "Illegal instruction" on an AVX2-only EPYC).
+HAS_AVX512 := $(shell grep -qw avx512f /proc/cpuinfo 2>/dev/null && echo ON || echo OFF)
+HAS_VNNI := $(shell grep -qw avx512_vnni /proc/cpuinfo 2>/dev/null && echo ON || echo OFF)
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
-  -DGGML_BMI2=ON -DGGML_AVX512=ON -DGGML_AVX512_VNNI=ON
+  -DGGML_BMI2=ON -DGGML_AVX512=$(HAS_AVX512) -DGGML_AVX512_VNNI=$(HAS_VNNI)
 
 .PHONY: setup run demo test eval check lint bench clean
 
@@ -20,7 +23,8 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet torch==2.13.0   # the CPU build on this machine; other pins pull CUDA
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) install --quiet "llama-cpp-python[server]==0.3.36"
+	# --no-cache-dir: a wheel cached from a build for another CPU must not be reused
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) install --quiet --no-cache-dir "llama-cpp-python[server]==0.3.36"
 	$(PIP) install --quiet -e '.[dev]'
 	touch $@
 

@@ -56,7 +56,8 @@ _DISCLAIMER = re.compile(
 )
 _ADJ = (
     r"(?:mit|den|viele[n]?|beste[n]?|liebe[n]?|herzliche[n]?|freundliche[n]?|sonnige[n]?|schöne[n]?|nette[n]?|"
-    r"(?:vielen|besten|herzlichen)\s+dank\s+und|danke\s+und|dank\s+und)"
+    r"(?:vielen|besten|herzlichen)\s+dank(?:\s+(?:vorab|im\s+voraus|schon\s+mal))?\s+und|danke\s+(?:vorab\s+)?und|"
+    r"dank\s+und)"
 )
 # Closing formulas; what follows them is signature. "Gruß Tobias Kranz" keeps the name on the same line.
 _CLOSING = re.compile(

@@ -169,6 +169,7 @@ class _Unit:
     para: int
     text: str
     kind: str  # question | request | wish | statement | thanks | filler
+    line: int = -1  # the list item ("1. …", "- …") it stands on; -1 in running text
 
 
 @dataclass
@@ -177,6 +178,7 @@ class _Draft:
     para: int
     before: list[str]
     after: list[str] = field(default_factory=list)
+    line: int = -1
 
 
 def read_mail(subject: str, body: str, sender_name: str | None = None) -> ReadMail:
@@ -230,9 +232,12 @@ def _own_text(text: str) -> tuple[str, str | None]:
 
 def _units(text: str) -> list[_Unit]:
     units: list[_Unit] = []
+    line = 0
     for para_index, para in enumerate(_PARAGRAPH.split(text)):
         for chunk in _chunks(para):
-            units.extend(_Unit(para_index, s, "") for s in _sentences(chunk))
+            item = line if _BULLET.match(chunk) else -1
+            units.extend(_Unit(para_index, s, "", item) for s in _sentences(chunk))
+            line += 1
     return units
 
 
@@ -308,6 +313,9 @@ def _questions(units: list[_Unit], body: str, title: str, notes: list[str]) -> l
     drafts: list[_Draft] = []
     pending: list[_Unit] = []
     for unit in units:
+        if unit.kind == "statement" and not pending and drafts and unit.line >= 0 and drafts[-1].line == unit.line:
+            drafts[-1].after.append(unit.text)  # "2. Geht Rechnung? Es wäre unsere erste Bestellung." explains 2.
+            continue
         if unit.kind == "statement":
             pending.append(unit)
             continue
@@ -318,13 +326,13 @@ def _questions(units: list[_Unit], body: str, title: str, notes: list[str]) -> l
             last.text, last.after = f"{last.text} {unit.text}", last.after + [u.text for u in pending]
         elif last and pending and _NEW_TOPIC.match(unit.text) and pending[0].para == last.para:
             last.after += [u.text for u in pending]
-            drafts.append(_Draft(unit.text, unit.para, []))
+            drafts.append(_Draft(unit.text, unit.para, [], line=unit.line))
         else:
             before = [u.text for u in pending]
             words = len(unit.text.split())
             if last and (words <= 4 or (words <= 6 and _PRONOUN.search(unit.text))):
-                before = [*last.before, last.text, *before]  # "Was kostet der?" needs the question before
-            drafts.append(_Draft(unit.text, unit.para, before))
+                before = [*last.before, last.text, *last.after, *before]  # "Was kostet der?" needs the question before
+            drafts.append(_Draft(unit.text, unit.para, before, line=unit.line))
         pending = []
     if drafts and pending:
         if pending[0].para != drafts[-1].para and _PROBLEM.search(" ".join(u.text for u in pending)):

@@ -546,3 +546,17 @@ def test_a_few_project_mails_exactly() -> None:
     assert by_name["10"].customer_name == "Klaus Richter"
     assert by_name["04"].customer_name == "Mehmet Yılmaz"
     assert by_name["12"].customer_name is None
+
+
+def test_a_closing_after_thanks_cuts_the_company_footer() -> None:
+    mail = read_mail("Anfrage", "Guten Tag,\n\n1. Gibt es Rabatt ab 1.000 €?\n\nVielen Dank vorab und freundliche Grüße\n\n"
+                     "Katharina Weiß\nEinkauf\n\nHotel Bergblick GmbH\nAm Kurpark 7 · 34537 Bad Wildungen\n"
+                     "Geschäftsführer: Frank Weiß · Amtsgericht Fritzlar HRB 2291")
+    assert texts(mail) == ["Gibt es Rabatt ab 1.000 €?"]
+    assert "Amtsgericht" not in mail.body and mail.customer_name == "Katharina Weiß"
+
+
+def test_a_statement_in_a_list_item_explains_that_item() -> None:
+    mail = read_mail("Fragen", "1. Welchen Rabatt gibt es?\n2. Können wir auf Rechnung kaufen? Es wäre unsere erste "
+                     "Bestellung.\n3. Sind die Geräte für Großküchen geeignet?")
+    assert [q.context for q in mail.questions] == ["", "Es wäre unsere erste Bestellung.", ""]

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from assistant.answer.letter import letter_topic, question_topic
-from assistant.knowledge.sentences import readable_row, sentences, split_sentences
+from assistant.evaluate.letter_form import letter_problems
+from assistant.knowledge.sentences import is_list, readable_list, readable_row, sentences, split_sentences
 
 
 def test_abbreviations_dates_and_ordinals_stay_inside_their_sentence() -> None:
@@ -53,3 +54,29 @@ def test_the_letter_names_the_subject_cleanly(subject: str, topic: str) -> None:
 def test_a_handed_over_question_is_named_by_its_nouns() -> None:
     assert question_topic("Können Sie die Rechnung an meine neue Adresse schicken?") == "Rechnung und Adresse"
     assert question_topic("Was kostet das?") == ""
+
+
+LIST_TEXT = """Firmenkunden können direkt bei uns auf Rechnung kaufen.
+
+Es gelten folgende Bedingungen:
+
+- Zahlungsziel: 30 Tage netto ab Rechnungsdatum
+
+- Skonto: 3 % bei Zahlung innerhalb von 10 Tagen
+
+Auf Wunsch fassen wir alle Bestellungen zusammen."""
+
+
+def test_a_list_with_its_lead_in_is_one_quotable_unit() -> None:
+    found = sentences(LIST_TEXT)
+    assert len(found) == 3 and is_list(found[1]) and found[1] in LIST_TEXT  # quotable as it stands
+    assert readable_list(found[1]) == ("Es gelten folgende Bedingungen:\n- Zahlungsziel: 30 Tage netto ab "
+                                       "Rechnungsdatum\n- Skonto: 3 % bei Zahlung innerhalb von 10 Tagen")
+    assert readable_list(found[0]) == found[0]  # prose stays prose
+
+
+def test_list_items_in_a_letter_are_whole_but_a_cut_one_is_not() -> None:
+    letter = ("Guten Tag Eva Berg,\n\nEs gelten folgende Bedingungen:\n- Zahlungsziel: 30 Tage netto\n"
+              "- Skonto: 3 % bei Zahlung innerhalb von 10 Tagen\n\nMit freundlichen Grüßen\nIhr Kundenservice")
+    assert letter_problems(letter) == []
+    assert letter_problems(letter.replace("- Skonto", "- bei Zahlung")) != []

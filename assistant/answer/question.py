@@ -22,7 +22,7 @@ from assistant.embeddings import Embedder
 from assistant.grounding import overlap, sentences, strip_citations, support, trim_passage, verify_sentence
 from assistant.knowledge.catalogue import Catalogue, ProvenAnswer
 from assistant.knowledge.retrieval import Retriever
-from assistant.knowledge.sentences import readable_row
+from assistant.knowledge.sentences import is_list, readable_list, readable_row
 from assistant.knowledge.text import content_terms, numbers, words
 from assistant.llm import LLM, count_tokens
 from assistant.prompts import PromptVersion
@@ -112,7 +112,9 @@ class QuestionAnswerer:
             for ask, ask_vector in zip(asks, ask_vectors, strict=True):
                 passages += self.retriever.search_with_vector(ask, ask_vector, 2)
             passages = list({p.chunk_id: p for p in passages}.values())
-        chosen, closest = self._choose(query, vector, passages, mail, used, list(zip(asks, ask_vectors, strict=True)))
+        focus = self._focus(question, query, vector)
+        chosen, closest = self._choose(query, vector, passages, mail, used, list(zip(asks, ask_vectors, strict=True)),
+                                       focus)
         _add(timings, "evidence_ms", step)
         if query != question.query:
             own = self.embedder.embed_query([question.query])[0]
@@ -133,9 +135,16 @@ class QuestionAnswerer:
 
     # --- the source sentences that answer the question ----------------------------------------------------------
 
+    def _focus(self, question: Question, query: str, vector: np.ndarray) -> tuple[str, np.ndarray]:
+        """The customer's own question, which the chosen sentences must answer; the context and subject in the
+        query only help to find the passages ("Was kostet das?" after "… per Express …")."""
+        if question.text == query:
+            return query, vector
+        return question.text, self.embedder.embed_query([question.text])[0]
+
     def _choose(
         self, query: str, vector: np.ndarray, passages: list[SearchHit], mail: str, used: set[str],
-        asks: list[tuple[str, np.ndarray]],
+        asks: list[tuple[str, np.ndarray]], focus: tuple[str, np.ndarray] | None = None,
     ) -> tuple[list[tuple[SearchHit, str, float]], float]:
         """The sentences that answer the question, and the closest meaning (cosine) any sentence had. A question
         with two asks ("Was kostet …, und wie lange dauert …?") gets the best sentence for each ask first."""
@@ -144,7 +153,7 @@ class QuestionAnswerer:
         if not candidates:
             return [], 0.0
         matrix = self.embedder.embed_passages([s for _, _, s in candidates])
-        scored = self._scored(query, vector, candidates, matrix)
+        scored = self._scored(query, vector, candidates, matrix, focus)
         closest = float((matrix @ vector).max())
         if len(asks) < 2:
             return self._best_sentences(scored, self._weights(query), query), closest
@@ -156,17 +165,24 @@ class QuestionAnswerer:
                 chosen.append(best)
         return chosen[: self.policy.sentences_per_question], closest
 
-    def _weights(self, text: str) -> dict[str, float]:
-        return {t: max(self.retriever.idf(t), 0.1) for t in set(content_terms(text))}
+    def _weights(self, text: str, focus: str | None = None) -> dict[str, float]:
+        """idf weights of the words; with a focus, words only the context has weigh less than the question's."""
+        own = set(content_terms(focus)) if focus else None
+        return {t: max(self.retriever.idf(t), 0.1) * (1.0 if own is None or t in own else _CONTEXT_WEIGHT)
+                for t in set(content_terms(text))}
 
     def _scored(
-        self, query: str, vector: np.ndarray, candidates: list[tuple[int, SearchHit, str]], matrix: np.ndarray
+        self, query: str, vector: np.ndarray, candidates: list[tuple[int, SearchHit, str]], matrix: np.ndarray,
+        focus: tuple[str, np.ndarray] | None = None,
     ) -> list[tuple[SearchHit, str, float]]:
         """Candidates by score: meaning (cosine, scaled within this question's candidates), the question's words
-        (rare ones weigh more, section titles count), a number the customer named, the passage's rank."""
+        (rare ones weigh more, section titles count), a number the customer named, the passage's rank. With a
+        focus, meaning and words count half for the question itself and half for the query with its context."""
         dense = matrix @ vector
+        if focus is not None and focus[0] != query:
+            dense = _FOCUS_SHARE * (matrix @ focus[1]) + (1 - _FOCUS_SHARE) * dense
         low, high = float(dense.min()), float(dense.max())
-        weights = self._weights(query)
+        weights = self._weights(query, focus[0] if focus is not None and focus[0] != query else None)
         asked_numbers = numbers(query)
         scored = []
         for (rank, hit, sentence), cosine in zip(candidates, dense, strict=True):
@@ -253,9 +269,9 @@ class QuestionAnswerer:
         quotes = [(hit, _best_quote(hit, text)) for text, hit in model_kept]
         for hit, sentence, _ in ordered:
             if not said or overlap(sentence, said) < 0.7:
-                parts.append(readable_row(sentence))
+                parts.append(readable_list(readable_row(sentence)))
                 quotes.append((hit, sentence))
-        answered.text = " ".join(parts)
+        answered.text = _joined(parts)
         unique = {(hit.chunk_id, quote): (hit, quote) for hit, quote in quotes}
         answered.quotes = list(unique.values())
         answered.kept = len(model_kept)
@@ -296,6 +312,9 @@ def _query(question: Question, subject: str, single: bool) -> str:
     return query
 
 
+_CONTEXT_WEIGHT = 0.4  # a context word counts this share of a question word when choosing sentences
+_FOCUS_SHARE = 0.5  # share of the question's own meaning (vs. the query with context) in the sentence score
+
 # "…, und wie lange dauert das?": a second ask joined by "und"/"oder" and a question word.
 _SECOND_ASK = re.compile(
     r",?\s+(?:und|oder|sowie)\s+(?=(?:wie|was|wann|wo|wohin|woher|welche[rsmn]?|wer|warum|wieso|ob|kann|können|"
@@ -329,6 +348,7 @@ def _asks(query: str) -> list[str]:
 
 _ENUMERATOR = re.compile(r"^(?:\(\d{1,2}\)|\d{1,2}\.(?=\s)|[a-z]\)|[-•*–])\s*")
 _WHOLE = re.compile(r"^[A-ZÄÖÜ0-9„\"(].{23,498}[.!?)“\"]$", re.S)
+_WHOLE_START = re.compile(r"^[A-ZÄÖÜ0-9„\"(]")
 
 
 def _clean(sentence: str) -> str:
@@ -344,6 +364,10 @@ _SIGNPOST = re.compile(r"^(?:Auf dieser Seite|Diese Seite|Hier (?:erfahren|finde
 def _usable(sentence: str) -> bool:
     """A whole sentence a letter can carry: capitalised start (a lower-case start is the tail of a sentence cut
     by a page break), a real ending, not a heading, a list intro or a signpost of the document."""
+    if is_list(sentence):  # a lead-in with its items, as the document lists them; each item a whole phrase
+        items = readable_list(sentence).split("\n")[1:]
+        return (bool(_WHOLE_START.match(sentence)) and len(sentence) <= 900 and not _SIGNPOST.match(sentence)
+                and all(_WHOLE_START.match(item[2:]) for item in items) and items[-1][-1:] not in ",;:")
     return bool(_WHOLE.match(sentence)) and not sentence.endswith(":") and not _SIGNPOST.match(sentence)
 
 
@@ -375,6 +399,15 @@ def _echo(sentence: str, mail: str) -> bool:
     mail_tokens = words(mail)
     mail_pairs = set(zip(mail_tokens, mail_tokens[1:], strict=False))
     return len(pairs & mail_pairs) / len(pairs) >= 0.6
+
+
+def _joined(parts: list[str]) -> str:
+    """Sentences of one paragraph joined by spaces; a list stands on its own lines."""
+    text = ""
+    for part in parts:
+        lines = "\n" in part or "\n" in text
+        text = part if not text else f"{text}{chr(10) if lines else ' '}{part}"
+    return text
 
 
 def _best_quote(hit: SearchHit, text: str) -> str:

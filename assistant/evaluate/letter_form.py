@@ -40,7 +40,13 @@ def body_sentences(text: str) -> list[str]:
 
 
 def _whole(sentence: str, first: bool) -> bool:
+    item = _LIST_ITEM.match(sentence)  # "- Skonto: 3 % bei Zahlung …": a list item as the document lists it
+    if item:
+        return bool(_SENTENCE_START.match(sentence[item.end():]))
     return bool(first or _SENTENCE_START.match(sentence)) and sentence.rstrip()[-1:] in ".!?:“\")"
+
+
+_LIST_ITEM = re.compile(r"^- (?=\S)")
 
 
 def echoed_sentences(text: str, mail: str) -> list[str]:

@@ -25,11 +25,67 @@ _TABLE_RULE = re.compile(r"^\s*\|?[\s:|-]+\|?\s*$")
 
 def sentences(text: str) -> list[str]:
     """Whole sentences: never split after an abbreviation or an ordinal ("1. Januar"); table rows become one
-    readable sentence each ("Für Österreich gilt: Versandkosten 5,90 €, Lieferzeit 3–5 Werktage.")."""
+    readable sentence each ("Für Österreich gilt: Versandkosten 5,90 €, Lieferzeit 3–5 Werktage."); a list with
+    its lead-in ("Es gelten folgende Bedingungen:" and its items) stays one unit, as it stands in the text."""
     found: list[str] = []
     for block, is_row in _blocks(text):
-        found.extend([block] if is_row else split_sentences(block))
+        if is_row:
+            found.append(block)
+            continue
+        for piece, is_list in _lists(block):
+            found.extend([piece] if is_list else split_sentences(piece))
     return [s.strip(" -•*\t") for s in found if len(s.strip(" -•*\t")) > 2]
+
+
+_ITEM = re.compile(r"^[ \t]*(?:[-•*–]|\d{1,2}[.)])[ \t]+\S")
+_MAX_LIST = 900  # characters; a longer list is read item by item
+
+
+def _lists(block: str) -> list[tuple[str, bool]]:
+    """The block cut into prose and lists (≥ 2 items, with the line before them when it ends with ":"); a list
+    piece is the exact text of the block, so it can be quoted."""
+    lines = block.split("\n")
+    items = [i for i, line in enumerate(lines) if _ITEM.match(line)]
+    runs: list[list[int]] = []
+    for i in items:  # items separated by blank lines only belong to one list
+        if runs and all(not line.strip() for line in lines[runs[-1][-1] + 1 : i]):
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    pieces: list[tuple[str, bool]] = []
+    start = 0
+    for run in (r for r in runs if len(r) >= 2):
+        first = run[0]
+        lead = max((j for j in range(start, first) if lines[j].strip()), default=None)
+        if lead is not None and lines[lead].rstrip().endswith(":") and all(not x.strip() for x in lines[lead+1:first]):
+            first = lead
+        unit = "\n".join(lines[first : run[-1] + 1])
+        if len(unit) > _MAX_LIST:
+            continue
+        pieces.append(("\n".join(lines[start:first]), False))
+        pieces.append((unit, True))
+        start = run[-1] + 1
+    pieces.append(("\n".join(lines[start:]), False))
+    return [(p, is_list) for p, is_list in pieces if p.strip()]
+
+
+def is_list(sentence: str) -> bool:
+    """A list unit of ``sentences`` (its first item marker may have been stripped with the lead-in missing)."""
+    return any(_ITEM.match(line) for line in sentence.split("\n")[1:])
+
+
+def readable_list(sentence: str) -> str:
+    """A list unit for a letter: its lead-in, then one line per item ("- Skonto: 3 % …"), no blank lines;
+    any other sentence unchanged."""
+    if not is_list(sentence):
+        return sentence
+    lines = [line.strip() for line in sentence.split("\n") if line.strip()]
+    lead = [] if lines[0].endswith(":") and not _ITEM.match(lines[0]) else None
+    items = lines[1:] if lead is not None else lines
+    return "\n".join(([lines[0]] if lead is not None else []) + [f"- {_ITEM_MARK.sub('', line)}" for line in items])
+
+
+_ITEM_MARK = re.compile(r"^(?:[-•*–]|\d{1,2}[.)])\s+")
 
 
 def split_sentences(text: str) -> list[str]:
