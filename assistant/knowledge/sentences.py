@@ -80,9 +80,9 @@ def readable_list(sentence: str) -> str:
     if not is_list(sentence):
         return sentence
     lines = [line.strip() for line in sentence.split("\n") if line.strip()]
-    lead = [] if lines[0].endswith(":") and not _ITEM.match(lines[0]) else None
-    items = lines[1:] if lead is not None else lines
-    return "\n".join(([lines[0]] if lead is not None else []) + [f"- {_ITEM_MARK.sub('', line)}" for line in items])
+    lead = lines[0].endswith(":") and not _ITEM.match(lines[0])
+    items = lines[1:] if lead else lines
+    return "\n".join(([lines[0]] if lead else []) + [f"- {_ITEM_MARK.sub('', line)}" for line in items])
 
 
 _ITEM_MARK = re.compile(r"^(?:[-•*–]|\d{1,2}[.)])\s+")
