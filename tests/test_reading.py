@@ -550,7 +550,8 @@ def test_a_few_project_mails_exactly() -> None:
 
 def test_a_closing_after_thanks_cuts_the_company_footer() -> None:
     mail = read_mail("Anfrage", "Guten Tag,\n\n1. Gibt es Rabatt ab 1.000 €?\n\n"
-                     "Vielen Dank vorab und freundliche Grüße\n\nKatharina Weiß\nEinkauf\n\nHotel Bergblick GmbH\nAm Kurpark 7 · 34537 Bad Wildungen\n"
+                     "Vielen Dank vorab und freundliche Grüße\n\nKatharina Weiß\nEinkauf\n\nHotel Bergblick GmbH\n"
+                     "Am Kurpark 7 · 34537 Bad Wildungen\n"
                      "Geschäftsführer: Frank Weiß · Amtsgericht Fritzlar HRB 2291")
     assert texts(mail) == ["Gibt es Rabatt ab 1.000 €?"]
     assert "Amtsgericht" not in mail.body and mail.customer_name == "Katharina Weiß"
