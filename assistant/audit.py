@@ -1,18 +1,38 @@
 """The append-only audit log: who did what, when, to which text, with which prompt, model and sources.
 
 There is no function here (or anywhere) that changes or removes an entry; the ORM refuses it and the database
-has triggers that refuse it (migration 0002), so even hand-written SQL cannot rewrite history.
+has triggers that refuse it (migration 0002), so even hand-written SQL cannot rewrite history. Someone who can
+drop the triggers could; so each entry also carries the SHA-256 of its content and of the entry before it
+(``row_sha256``, ``prev_sha256``), and ``verify`` finds the first link that no longer holds: a changed entry, a
+deleted one, or one inserted past this module.
+
+Entries hold ids and hashes, never customer text or addresses: the log outlives an erasure (assistant/privacy.py).
+
+The chain starts at the first hashed entry: entries written before migration 0005 have no hash, stay as they
+are and are counted apart. The chain proves that the entries are consistent, not that none were cut off at the
+end; ``verify`` names the newest hash, which an operator can note elsewhere (e.g. with each backup).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session
 
 from assistant.store.db import Database
-from assistant.store.tables import AuditEntry
+from assistant.store.tables import AuditEntry, utcnow
+
+# PostgreSQL: one transaction-level lock for every writer of the log ("KONTOR" in ASCII)
+_PG_LOCK = 0x4B4F4E544F52
+# SQLite: pysqlite starts a transaction at the first write, so a plain read could see a head another writer
+# is about to replace; an empty write first takes the single writer lock (BEGIN IMMEDIATE is no option here,
+# the caller's transaction may be open already).
+_SQLITE_LOCK = "UPDATE alembic_version SET version_num = version_num WHERE 0"
 
 
 class AuditViolation(RuntimeError):
@@ -30,11 +50,80 @@ def record(
     text_sha256: str | None = None, prompt_version: str | None = None, model_sha256: str | None = None,
     sources: list[str] | None = None, **detail: Any,
 ) -> None:
-    """Append one entry inside the caller's transaction: the entry exists exactly when the change does."""
-    session.add(AuditEntry(
-        actor=actor, action=action, ticket_id=ticket_id, draft_id=draft_id, text_sha256=text_sha256,
+    """Append one entry inside the caller's transaction: the entry exists exactly when the change does. The
+    lock taken here is held until that transaction ends, so two writers never chain to the same entry."""
+    entry = AuditEntry(
+        at=utcnow(), actor=actor, action=action, ticket_id=ticket_id, draft_id=draft_id, text_sha256=text_sha256,
         prompt_version=prompt_version, model_sha256=model_sha256, sources=sources or [], detail=detail,
-    ))
+    )
+    _lock(session)
+    entry.prev_sha256 = session.scalar(select(AuditEntry.row_sha256).order_by(AuditEntry.id.desc()).limit(1))
+    entry.row_sha256 = row_hash(entry)
+    session.add(entry)
+    session.flush()  # the next entry of this transaction chains to this one
+
+
+def _lock(session: Session) -> None:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK})
+    elif dialect == "sqlite":
+        session.execute(text(_SQLITE_LOCK))
+
+
+def row_hash(entry: AuditEntry) -> str:
+    """SHA-256 of the entry's content and its predecessor's hash, as canonical JSON (sorted keys, no spaces;
+    values as the JSON columns give them back, so the stored entry hashes to the same value)."""
+    content = {
+        "at": entry.at.astimezone(UTC).isoformat(), "actor": entry.actor, "action": entry.action,
+        "ticket_id": entry.ticket_id, "draft_id": entry.draft_id, "text_sha256": entry.text_sha256,
+        "prompt_version": entry.prompt_version,
+        "model_sha256": entry.model_sha256, "sources": entry.sources or [], "detail": entry.detail or {},
+        "prev_sha256": entry.prev_sha256,
+    }
+    canonical = json.dumps(json.loads(json.dumps(content)), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Verdict:
+    chained: int  # entries in the chain that were checked
+    unchained: int  # older entries before the chain began (no hash)
+    broken_at: int | None = None  # id of the first entry whose link does not hold
+    reason: str = ""
+    head: str | None = None  # hash of the newest entry
+
+    @property
+    def ok(self) -> bool:
+        return self.broken_at is None
+
+
+def verify(database: Database) -> Verdict:
+    """Walk the log in id order; the first entry that breaks the chain ends the walk."""
+    chained = unchained = 0
+    previous: str | None = None
+    with database.session() as session:
+        for entry in session.scalars(select(AuditEntry).order_by(AuditEntry.id).execution_options(yield_per=500)):
+            if entry.row_sha256 is None and entry.prev_sha256 is None and chained == 0:
+                unchained += 1
+                continue
+            reason = _broken_link(entry, previous)
+            if reason:
+                return Verdict(chained, unchained, entry.id, reason, previous)
+            chained += 1
+            previous = entry.row_sha256
+    return Verdict(chained, unchained, head=previous)
+
+
+def _broken_link(entry: AuditEntry, previous: str | None) -> str:
+    if entry.row_sha256 is None:
+        return "kein Hash – nach Beginn der Kette ohne Kontor eingefügt oder verändert"
+    if entry.prev_sha256 != previous:
+        return ("verweist nicht auf den Eintrag davor – ein Eintrag wurde gelöscht oder eingeschoben"
+                if previous is not None else "die Kette beginnt mit einem Verweis – der erste Eintrag fehlt")
+    if entry.row_sha256 != row_hash(entry):
+        return "Inhalt passt nicht zum Hash – der Eintrag wurde nachträglich verändert"
+    return ""
 
 
 def entries(database: Database, ticket_id: int | None = None, limit: int = 200) -> list[AuditEntry]:

@@ -4,6 +4,11 @@ message into the outbox — and it does so only for text a person approved in ex
 An approval stores the SHA-256 of the text it approved; an edit afterwards voids it (the ticket goes back to
 ``drafted``). Sending creates one outbox row per draft (unique), so a repeated or concurrent send returns
 the same message instead of a second mail. The ticket stays ``approved`` until the mail is delivered.
+
+A message still waiting in the outbox can be taken back (``cancel``): its row is deleted — from ``pending`` only,
+in one conditional statement, as delivery claims it from ``pending`` to ``sending``, so a message is either
+delivered or cancelled, never both — and the approval is void. The audit log keeps the cancelled message's
+Message-ID and text hash; a later send of the same draft makes a new row.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from collections.abc import Callable, Collection
 from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -180,8 +185,9 @@ class Workflow:
             session.add(Review(draft_id=draft.id, decision="rejected", comment=comment[:2000] or None,
                                reviewer_id=user.id))
             _move(ticket, "rejected")
+            # the comment is free text: it stays on the review row, which an erasure reaches
             audit.record(session, user.name, "rejected", ticket_id=ticket.id, draft_id=draft.id,
-                         text_sha256=sha256(draft.text), comment=comment[:2000], **_provenance(draft))  # type: ignore[arg-type]
+                         text_sha256=sha256(draft.text), **_provenance(draft))  # type: ignore[arg-type]
             return draft
 
     def rate(self, draft_id: int, score: int, comment: str, user: Principal) -> None:
@@ -272,6 +278,24 @@ class Workflow:
                          sources=draft.source_chunk_ids, approved_by_review=approval.id)
             return message.id
 
+    def cancel(self, draft_id: int, user: Principal) -> DraftRow:
+        """Take the draft's message back from the outbox before it is delivered (e.g. the server keeps refusing
+        it): never sent, approval void, the ticket open again for edit, reject and regenerate."""
+        with self.database.session() as session:
+            draft, ticket = _current_draft(session, draft_id)
+            taken = session.execute(
+                delete(OutboxMessage).where(OutboxMessage.draft_id == draft.id, OutboxMessage.status == "pending")
+                .returning(OutboxMessage.message_id, OutboxMessage.text_sha256, OutboxMessage.attempts)
+            ).one_or_none()
+            if taken is None:
+                raise ConflictError(_not_cancellable(session, draft.id))
+            session.add(Review(draft_id=draft.id, decision="cancelled", text_sha256=taken.text_sha256,
+                               reviewer_id=user.id))  # voids the approval: sending again needs a new one
+            _move(ticket, "drafted")
+            audit.record(session, user.name, "send_cancelled", ticket_id=ticket.id, draft_id=draft.id,
+                         text_sha256=taken.text_sha256, message_id=taken.message_id, attempts=taken.attempts)
+            return draft
+
     def deliver(self, outbox_id: int) -> OutboxMessage:
         """One delivery attempt, by whoever claims the message first (a request or the worker): success marks
         the ticket sent; failure schedules a retry with backoff. A claim is a lease: if the process dies
@@ -285,8 +309,8 @@ class Workflow:
                 ).values(status="sending", next_attempt_at=now + SENDING_LEASE)
             )
             message = session.get(OutboxMessage, outbox_id)
-            if message is None:
-                raise NotFoundError(f"Nachricht {outbox_id} gibt es nicht")
+            if message is None:  # taken back by a person before anyone claimed it
+                raise ConflictError("Die Antwort wurde aus dem Postausgang zurückgeholt und nicht gesendet")
             if claimed.rowcount != 1:  # type: ignore[attr-defined]  # delivered, waiting, or being sent
                 return message
             mail = OutgoingMail(
@@ -320,8 +344,9 @@ class Workflow:
             message.attempts += 1
             message.last_error = reason[:2000]
             message.next_attempt_at = datetime.now(UTC) + backoff(message.attempts)
+            # the reason may quote the address (a server's refusal): it stays in the outbox row's last_error
             audit.record(session, "system", "delivery_failed", ticket_id=message.ticket_id,
-                         draft_id=message.draft_id, attempt=message.attempts, reason=reason[:500])
+                         draft_id=message.draft_id, attempt=message.attempts)
             return message
 
     def deliver_due(self) -> int:
@@ -334,6 +359,8 @@ class Workflow:
         for outbox_id in due:
             try:
                 self.deliver(outbox_id)
+            except ConflictError:
+                log.info("outbox message %s was taken back before delivery", outbox_id)
             except Exception:  # noqa: BLE001 - logged; the lease makes it due again later
                 log.exception("delivery of outbox message %s failed unexpectedly", outbox_id)
         return len(due)
@@ -345,6 +372,15 @@ def _refuse_while_sending(session: Session, ticket_id: int) -> None:
         OutboxMessage.ticket_id == ticket_id, OutboxMessage.status.in_(("pending", "sending"))))
     if pending is not None:
         raise ConflictError("Die Antwort ist schon im Postausgang und wird zugestellt – Änderungen sind gesperrt")
+
+
+def _not_cancellable(session: Session, draft_id: int) -> str:
+    status = session.scalar(select(OutboxMessage.status).where(OutboxMessage.draft_id == draft_id))
+    if status == "delivered":
+        return "Die Antwort ist schon zugestellt – zurückholen geht nicht mehr"
+    if status == "sending":
+        return "Die Antwort wird gerade zugestellt – zurückholen geht nur, solange sie wartet"
+    return "Diese Antwort wartet nicht im Postausgang"
 
 
 def _flag_message(flags: list[DraftFlag]) -> str:
@@ -375,10 +411,10 @@ def _current_draft(session: Session, draft_id: int) -> tuple[DraftRow, Ticket]:
 
 
 def _valid_approval(session: Session, draft: DraftRow) -> Review | None:
-    """The approval that still holds: the last approve/edit act is an approval of exactly the current text,
-    by a user who may approve."""
+    """The approval that still holds: the last approve/edit/cancel act is an approval of exactly the current
+    text, by a user who may approve."""
     last = session.scalar(
-        select(Review).where(Review.draft_id == draft.id, Review.decision.in_(("approved", "edited")))
+        select(Review).where(Review.draft_id == draft.id, Review.decision.in_(("approved", "edited", "cancelled")))
         .order_by(Review.id.desc())
     )
     if last is None or last.decision != "approved" or last.text_sha256 != sha256(draft.text):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -81,6 +81,7 @@ class DocumentRecord:
 class Catalogue:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -122,6 +123,21 @@ class Catalogue:
                 "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 [("embedder_name", record.name), ("embedder_identity", record.identity)],
             )
+
+    def copy_to(self, path: Path) -> tuple[list[str], dict[str, int]]:
+        """A consistent copy (SQLite backup API, one read snapshot) for backups: the copy's chunk ids and row
+        counts, so the vectors saved next belong to exactly this state."""
+        # its own connection: the shared one may be inside another thread's write transaction
+        with closing(sqlite3.connect(self.path, timeout=30)) as source, closing(sqlite3.connect(path)) as copy:
+            source.backup(copy)
+            copy.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
+            ids = [row[0] for row in copy.execute("SELECT chunk_id FROM chunks ORDER BY chunk_id")]
+            counts = {table: int(copy.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+                      for table in ("documents", "chunks", "proven_answers")}
+        return ids, counts
+
+    def chunk_count(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
 
     def is_empty(self) -> bool:
         return self._db.execute("SELECT 1 FROM chunks LIMIT 1").fetchone() is None
@@ -183,3 +199,14 @@ class Catalogue:
     def proven_answers(self) -> list[ProvenAnswer]:
         rows = self._db.execute("SELECT * FROM proven_answers ORDER BY id").fetchall()
         return [ProvenAnswer(**dict(row)) for row in rows]
+
+    def remove_proven(self, ids: list[int]) -> None:
+        with self.transaction() as db:
+            db.executemany("DELETE FROM proven_answers WHERE id = ?", [(i,) for i in ids])
+
+    def compact(self) -> bool:
+        """Rebuild the file and empty the write-ahead log, so deleted text leaves the disk (assistant/privacy.py);
+        False when a reader kept the log from being emptied."""
+        self._db.execute("VACUUM")
+        busy = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        return busy is None or busy[0] == 0
