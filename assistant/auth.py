@@ -2,6 +2,11 @@
 
 Passwords are hashed with argon2 (argon2-cffi); API tokens and session cookies are random secrets of which
 only the SHA-256 is stored, so a copy of the database does not let anyone log in.
+
+Tokens expire (``token_days``; rows from before expiry existed count from their creation). Disabling a user or
+setting a password ends all of that user's browser sessions and revokes all their tokens, so a stolen session or
+token dies with the change; users who change their own password keep only the session they do it in. Every
+such change is audit-logged by name and id, never with a password or token.
 """
 
 from __future__ import annotations
@@ -12,18 +17,23 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, select
+from pydantic import BaseModel
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
 
+from assistant import audit
+from assistant.domain import ConflictError, InputError, NotFoundError
 from assistant.store.db import Database
 from assistant.store.tables import ApiToken, BrowserSession, User
 
 Role = Literal["agent", "expert", "admin"]
 ROLES: tuple[Role, ...] = ("agent", "expert", "admin")  # each includes the rights of the ones before it
 SESSION_HOURS = 12
+TOKEN_DAYS = 90
 _HASHER = PasswordHasher()
 _DUMMY_HASH = _HASHER.hash("kontor-no-such-user")  # unknown names cost as much time as known ones
 
@@ -38,20 +48,53 @@ class Principal:
     name: str
     role: Role
     csrf_token: str | None = None  # set when authenticated by browser session
+    session_id: int | None = None  # that session: kept when users change their own password
 
     def has_role(self, required: Role) -> bool:
         return ROLES.index(self.role) >= ROLES.index(required)
+
+
+class UserInfo(BaseModel):
+    """A user as the admin page, `kontor users list` and ``GET /api/users`` show it (no password hash)."""
+
+    id: int
+    name: str
+    role: str
+    active: bool
+    created_at: datetime
+    sessions: int  # browser sessions that have not expired
+
+
+class TokenInfo(BaseModel):
+    """An API token as listed: never the token itself, nor its hash."""
+
+    id: int
+    name: str
+    user: str
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+    status: Literal["valid", "expired", "revoked"]
 
 
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
+def _actor(actor: Principal | None) -> str:
+    return actor.name if actor else "cli"  # the command line has the database itself, no login
+
+
 class Users:
-    def __init__(self, database: Database, min_password_chars: int = 10) -> None:
+    def __init__(self, database: Database, min_password_chars: int = 10, token_days: int = TOKEN_DAYS) -> None:
         self.database = database
         self.min_password_chars = min_password_chars
+        self.token_days = token_days
         self._throttle = LoginThrottle()
+
+    def _check_password(self, password: str) -> None:
+        if len(password) < self.min_password_chars:
+            raise InputError(f"Das Passwort braucht mindestens {self.min_password_chars} Zeichen")
 
     def add(self, name: str, role: str, password: str) -> Principal:
         name = name.strip()
@@ -59,8 +102,7 @@ class Users:
             raise ValueError("Benutzername: 1–100 Zeichen ohne Leerzeichen")
         if role not in ROLES:
             raise ValueError(f"Unbekannte Rolle '{role}'. Erlaubt: {', '.join(ROLES)}")
-        if len(password) < self.min_password_chars:
-            raise ValueError(f"Das Passwort braucht mindestens {self.min_password_chars} Zeichen")
+        self._check_password(password)
         with self.database.session() as session:
             if session.scalar(select(User).where(User.name == name)) is not None:
                 raise ValueError(f"Benutzer '{name}' gibt es schon")
@@ -89,26 +131,124 @@ class Users:
             self._throttle.succeeded(name, address)
             return Principal(user.id, user.name, user.role)  # type: ignore[arg-type]
 
-    def create_token(self, name: str, label: str = "cli") -> str:
-        """A new personal API token; shown once, stored as its hash."""
+    def create_token(self, name: str, label: str = "cli", days: int | None = None,
+                     actor: Principal | None = None) -> str:
+        """A new personal API token, valid ``days`` (default ``token_days``); shown once, stored as its hash."""
+        label, days = label.strip(), days or self.token_days
+        if not label or len(label) > 100:
+            raise InputError("Bezeichnung des Tokens: 1–100 Zeichen")
+        if not 1 <= days <= 3650:
+            raise InputError("Gültigkeit eines Tokens: 1 bis 3650 Tage")
         token = "kt_" + secrets.token_urlsafe(32)
         with self.database.session() as session:
             user = session.scalar(select(User).where(User.name == name, User.active.is_(True)))
             if user is None:
                 raise ValueError(f"Benutzer '{name}' gibt es nicht")
-            session.add(ApiToken(user_id=user.id, name=label, token_hash=_digest(token)))
+            expires = datetime.now(UTC) + timedelta(days=days)
+            row = ApiToken(user_id=user.id, name=label, token_hash=_digest(token), expires_at=expires)
+            session.add(row)
+            session.flush()
+            audit.record(session, _actor(actor), "token_created", token_id=row.id, user=user.name, label=label,
+                         expires_at=expires.isoformat())
         return token
 
     def by_token(self, token: str) -> Principal:
         with self.database.session() as session:
-            row = session.execute(
-                select(User).join(ApiToken, ApiToken.user_id == User.id).where(
-                    ApiToken.token_hash == _digest(token), ApiToken.revoked_at.is_(None), User.active.is_(True)
-                )
-            ).scalar_one_or_none()
-        if row is None:
+            found = session.execute(
+                select(User, ApiToken).join(ApiToken, ApiToken.user_id == User.id).where(
+                    ApiToken.token_hash == _digest(token))
+            ).one_or_none()
+        if found is None or found[1].revoked_at is not None or not found[0].active:
             raise AuthError("Token ungültig")
-        return Principal(row.id, row.name, row.role)  # type: ignore[arg-type]
+        user, row = found
+        if self._expiry(row) <= datetime.now(UTC):
+            raise AuthError("Token abgelaufen – bitte ein neues erzeugen (kontor tokens create)")
+        return Principal(user.id, user.name, user.role)  # type: ignore[arg-type]
+
+    def _expiry(self, token: ApiToken) -> datetime:
+        """Rows from before tokens expired (no ``expires_at``) live ``token_days`` from their creation."""
+        return token.expires_at or token.created_at + timedelta(days=self.token_days)
+
+    def tokens(self) -> list[TokenInfo]:
+        with self.database.session() as session:
+            rows = session.execute(select(ApiToken, User.name).join(User, User.id == ApiToken.user_id)
+                                   .order_by(ApiToken.id)).all()
+        return [self._token_info(token, user) for token, user in rows]
+
+    def _token_info(self, token: ApiToken, user: str) -> TokenInfo:
+        expires = self._expiry(token)
+        status = "revoked" if token.revoked_at else "expired" if expires <= datetime.now(UTC) else "valid"
+        return TokenInfo(id=token.id, name=token.name, user=user, created_at=token.created_at, expires_at=expires,
+                         revoked_at=token.revoked_at, status=status)
+
+    def revoke_token(self, token_id: int, actor: Principal | None = None) -> TokenInfo:
+        """Revoke one token at once (revoking it again changes nothing)."""
+        with self.database.session() as session:
+            token = session.get(ApiToken, token_id)
+            if token is None:
+                raise NotFoundError(f"Token {token_id} gibt es nicht")
+            user = session.get(User, token.user_id)
+            assert user is not None
+            if token.revoked_at is None:
+                token.revoked_at = datetime.now(UTC)
+                audit.record(session, _actor(actor), "token_revoked", token_id=token.id, user=user.name,
+                             label=token.name)
+            return self._token_info(token, user.name)
+
+    # --- users: list, disable, enable, password ---------------------------------------------------------------
+
+    def users(self) -> list[UserInfo]:
+        now = datetime.now(UTC)
+        live = (select(func.count(BrowserSession.id)).where(BrowserSession.user_id == User.id,
+                                                           BrowserSession.expires_at > now).scalar_subquery())
+        with self.database.session() as session:
+            rows = session.execute(select(User, live).order_by(User.name)).all()
+        return [UserInfo(id=u.id, name=u.name, role=u.role, active=u.active, created_at=u.created_at, sessions=n)
+                for u, n in rows]
+
+    def set_active(self, ref: int | str, active: bool, actor: Principal | None = None) -> None:
+        """Enable or disable a user; disabling ends every session and revokes every token of that user."""
+        with self.database.session() as session:
+            user = _find(session, ref)
+            if not active and actor is not None and actor.id == user.id:
+                raise ConflictError("Sie können sich nicht selbst deaktivieren")
+            if user.active == active:
+                return
+            user.active = active
+            ended = _end_access(session, user.id) if not active else {}
+            audit.record(session, _actor(actor), "user_enabled" if active else "user_disabled", user=user.name,
+                         user_id=user.id, **ended)
+
+    def set_password(self, ref: int | str, password: str, actor: Principal | None = None) -> None:
+        """A new password. Every session and token of the user ends, except the session users change their
+        own password in."""
+        self._check_password(password)
+        with self.database.session() as session:
+            user = _find(session, ref)
+            user.password_hash = _HASHER.hash(password)
+            keep = actor.session_id if actor is not None and actor.id == user.id else None
+            ended = _end_access(session, user.id, keep_session=keep)
+            audit.record(session, _actor(actor), "password_changed", user=user.name, user_id=user.id, **ended)
+
+    def change_own_password(self, user: Principal, current: str, new: str, address: str = "") -> None:
+        """Only with the current password (throttled like a login): a session left open is not enough."""
+        try:
+            self.authenticate(user.name, current, address)
+        except ThrottledError:
+            raise
+        except AuthError:
+            raise InputError("Das bisherige Passwort stimmt nicht") from None
+        self.set_password(user.id, new, actor=user)
+
+    def end_other_sessions(self, user: Principal) -> int:
+        """Every browser session of this user except the current one ("Alle anderen Sitzungen beenden")."""
+        with self.database.session() as session:
+            query = delete(BrowserSession).where(BrowserSession.user_id == user.id)
+            if user.session_id is not None:
+                query = query.where(BrowserSession.id != user.session_id)
+            ended = int(session.execute(query).rowcount or 0)  # type: ignore[attr-defined]
+            audit.record(session, user.name, "sessions_ended", user=user.name, user_id=user.id, sessions=ended)
+        return ended
 
     def start_session(self, user: Principal) -> tuple[str, str]:
         """(cookie secret, CSRF token) for a browser login."""
@@ -131,13 +271,33 @@ class Users:
         if found is None or found[1].expires_at < datetime.now(UTC):
             raise AuthError("Sitzung abgelaufen – bitte neu anmelden")
         user, browser = found
-        return Principal(user.id, user.name, user.role, browser.csrf_token)  # type: ignore[arg-type]
+        return Principal(user.id, user.name, user.role, browser.csrf_token, browser.id)  # type: ignore[arg-type]
 
     def end_session(self, secret: str) -> None:
         with self.database.session() as session:
             browser = session.scalar(select(BrowserSession).where(BrowserSession.token_hash == _digest(secret)))
             if browser is not None:
                 session.delete(browser)
+
+
+def _find(session: Session, ref: int | str) -> User:
+    """A user by id (web) or name (command line), active or not."""
+    user = session.get(User, ref) if isinstance(ref, int) else session.scalar(select(User).where(User.name == ref))
+    if user is None:
+        raise NotFoundError(f"Benutzer '{ref}' gibt es nicht")
+    return user
+
+
+def _end_access(session: Session, user_id: int, keep_session: int | None = None) -> dict[str, Any]:
+    """End the user's browser sessions (but ``keep_session``) and revoke their tokens, in the caller's
+    transaction."""
+    sessions = delete(BrowserSession).where(BrowserSession.user_id == user_id)
+    if keep_session is not None:
+        sessions = sessions.where(BrowserSession.id != keep_session)
+    ended = session.execute(sessions).rowcount or 0  # type: ignore[attr-defined]
+    revoked = session.execute(update(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+                              .values(revoked_at=datetime.now(UTC))).rowcount or 0  # type: ignore[attr-defined]
+    return {"sessions_ended": int(ended), "tokens_revoked": int(revoked)}
 
 
 class LoginThrottle:

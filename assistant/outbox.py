@@ -18,6 +18,7 @@ import os
 import re
 import smtplib
 import ssl
+import time
 import uuid
 from dataclasses import dataclass, field
 from email import errors, policy
@@ -207,6 +208,38 @@ def make_mailer(settings: Settings) -> Mailer:
         security=getattr(settings, "smtp_security", "none"), timeout_s=getattr(settings, "smtp_timeout_s", 30.0),
         sender=getattr(settings, "mail_from", ""),
     )
+
+
+def clean_tmp(folder: Path, stale_after_s: float = 36 * 3600) -> list[Path]:
+    """Remove what a crash left half-written in ``folder/tmp``; called at start. A file of ours (named
+    ``<name>.<pid>.<hex>`` by ``MaildirMailer._store``) goes when its writer process is gone; any other file
+    after the maildir convention's 36 hours. The message itself is still pending and is delivered again."""
+    removed = []
+    tmp = Path(folder) / "tmp"
+    for path in sorted(tmp.iterdir()) if tmp.is_dir() else []:
+        try:
+            if path.is_file() and (not _writer_alive(path.name) or time.time() - path.stat().st_mtime > stale_after_s):
+                path.unlink()
+                removed.append(path)
+        except FileNotFoundError:  # finished by its writer meanwhile
+            continue
+    return removed
+
+
+def _writer_alive(name: str) -> bool:
+    parts = name.rsplit(".", 2)
+    if len(parts) != 3 or not parts[1].isdigit():
+        return True  # not ours: only its age counts
+    pid = int(parts[1])
+    if pid == os.getpid():
+        return False  # this process is starting: nothing of its own is being written yet
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # a process of another user holds that id
+    return True
 
 
 def _clean(text: str) -> str:
