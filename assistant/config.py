@@ -111,10 +111,21 @@ class Settings(BaseSettings):
     mail_from_name: str = "Kundenservice"
 
     # web and jobs
-    secure_cookies: bool = Field(False, description="cookies only over HTTPS; required in production")
+    secure_cookies: bool = Field(False, description="session cookie `__Host-…; Secure` (HTTPS only); required in "
+                                 "production, off for `make run` over http://127.0.0.1")
+    token_days: int = Field(90, ge=1, le=3650, description="lifetime of a new API token (`kontor tokens create`)")
     max_request_bytes: int = Field(1_000_000, ge=1024)
     max_ticket_chars: int = Field(20_000, ge=100)
-    run_worker: bool = Field(True, description="draft and deliver in a background thread of the web app")
+    run_worker: bool = Field(True, description="draft and deliver in a background thread of the web app, and "
+                             "purge by the retention periods once a day")
+
+    # retention in days, 0 = keep for ever (`kontor purge`; the web app once a day; assistant/retention.py)
+    retention_tickets_days: int = Field(365, ge=0, description="sent or rejected tickets untouched this long, with "
+                                        "drafts, reviews, outbox rows and mail files, jobs and the labelled examples "
+                                        "made from them (evaluation cases are anonymised and stay)")
+    retention_outbox_days: int = Field(90, ge=0, description="delivered mail files in the maildir outbox")
+    retention_logs_days: int = Field(30, ge=0, description="files in KONTOR_HOME/logs")
+    retention_eval_cache_days: int = Field(90, ge=0, description="cached evaluation results (recomputed when needed)")
 
     # categorisation
     categorise_min_examples: int = Field(50, ge=2, description="from this many examples the classifier leads")

@@ -27,6 +27,10 @@ def draft_ticket(services: Services, job: Job) -> None:
             return
         text = f"{ticket.subject}\n\n{ticket.body}"
         subject, body, customer = ticket.subject, ticket.body, parseaddr(ticket.customer)[0] or None
+    if problem := services.model_problem():  # a changed model file: to a person at once, not after 3 retries
+        log.warning("ticket %s not drafted: %s", job.ticket_id, problem)
+        services.workflow.give_up(job.ticket_id, f"Kein Entwurf möglich: {problem}")
+        return
     category = None
     try:
         result = services.categoriser.categorise(text[: services.settings.max_question_chars])

@@ -73,15 +73,40 @@ def sha256_file(path: Path, progress: Callable[[int], None] | None = None) -> st
     return digest.hexdigest()
 
 
-def verify_model(info: ModelInfo) -> None:
+# SHA-256 per (path, size, mtime, inode): the health check and the draft API ask on every request and must not
+# hash a multi-GB file each time; any write to the file changes the key. Loading the model always hashes anew.
+_HASHES: dict[tuple[str, int, int, int], str] = {}
+
+
+def verify_model(info: ModelInfo, cached: bool = False) -> None:
+    """ModelError unless the file is the registered one; ``cached`` reuses the hash of an unchanged file."""
     if not info.path.is_file():
         raise ModelError(f"Modelldatei fehlt: {info.path}")
-    actual = sha256_file(info.path)
+    stat = info.path.stat()
+    key = (str(info.path), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+    actual = _HASHES.get(key) if cached else None
+    if actual is None:
+        actual = _HASHES[key] = sha256_file(info.path)
     if actual != info.sha256:
         raise ModelError(
             f"Modelldatei {info.path.name} stimmt nicht mit der registrierten Prüfsumme überein "
             f"(erwartet {info.sha256[:12]}…, gefunden {actual[:12]}…)"
         )
+
+
+def model_problem(settings: Settings) -> str | None:
+    """Why the configured model file cannot be used (German, one line), or None; cheap for an unchanged file.
+    A model server (``llm_backend: openai``) owns its file: nothing to check here."""
+    if settings.llm_backend != "llama_cpp":
+        return None
+    try:
+        info = resolve_model(settings)
+        if not info.path.is_file():
+            return f"Modelldatei {info.path.name} des Modells „{info.name}“ fehlt"  # no path: health is public
+        verify_model(info, cached=True)
+    except ModelError as exc:
+        return str(exc)
+    return None
 
 
 def add_model(

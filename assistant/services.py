@@ -14,11 +14,13 @@ from assistant.categorise.categoriser import CategorisePolicy, Categoriser
 from assistant.categorise.examples import ExampleStore
 from assistant.config import Settings
 from assistant.embeddings import Embedder, make_embedder
+from assistant.health import Problem, index_problem, model_unusable
 from assistant.knowledge.catalogue import Catalogue
 from assistant.knowledge.ingest import Ingestor
 from assistant.knowledge.retrieval import Retriever
-from assistant.knowledge.vectors import VectorIndex
+from assistant.knowledge.vectors import VectorIndex, discard
 from assistant.llm import LLM, make_llm
+from assistant.models import model_problem
 from assistant.prompts import PromptLibrary, PromptVersion
 from assistant.store.db import Database, open_database
 
@@ -35,6 +37,7 @@ class Services:
     def __init__(self, settings: Settings, llm: LLM | None = None, embedder: Embedder | None = None) -> None:
         self.settings = settings
         settings.ensure_dirs()
+        self._llm_given = llm is not None
         if llm is not None:
             self.__dict__["llm"] = llm
         if embedder is not None:
@@ -76,7 +79,7 @@ class Services:
     def users(self) -> Users:
         from assistant.auth import Users
 
-        return Users(self.database)
+        return Users(self.database, token_days=self.settings.token_days)
 
     @cached_property
     def mailer(self) -> Mailer:
@@ -92,6 +95,16 @@ class Services:
         return Workflow(self.database, self.examples, lambda: self.mailer, (s.mail_from, s.mail_from_name),
                         wake_jobs=lambda: self.jobs.wake(),
                         promises=lambda text: promise_flags(text, self.documents_saying))
+
+    def model_problem(self) -> str | None:
+        """Why drafting cannot use the configured model file, or None: cheap (the file's hash is cached per size
+        and time); a model passed in (tests, benchmarks) is taken as it is."""
+        return None if self._llm_given else model_problem(self.settings)
+
+    def problems(self) -> list[Problem]:
+        """Damaged state with its repair command, for ``/api/health`` and the log at start."""
+        found = [index_problem(lambda: self.catalogue, lambda: self.vectors), model_unusable(self.model_problem())]
+        return [problem for problem in found if problem is not None]
 
     def documents_saying(self, phrase: str) -> int:
         """How many knowledge documents mention ``phrase`` (lower case): "usual terms" are said more than once."""
@@ -120,6 +133,13 @@ class Services:
     @cached_property
     def vectors(self) -> VectorIndex:
         return VectorIndex(self.settings.index_dir / "chroma")
+
+    def discard_vectors(self) -> None:
+        """Remove the vector index unopened (``kontor ingest --rebuild``): broken files can crash chromadb's native
+        code on open, and a rebuild recomputes every vector from the catalogue anyway."""
+        if "vectors" in self.__dict__:
+            raise RuntimeError("the vector index is open in this process")
+        discard(self.settings.index_dir / "chroma")
 
     @cached_property
     def embedder(self) -> Embedder:

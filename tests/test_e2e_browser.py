@@ -27,7 +27,8 @@ from tests.servers import free_port, start_kontor
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run", "--disable-quic", "--disable-dev-shm-usage"]
-PASSWORDS = {"anna": "anna-passwort-123", "eva": "eva-passwort-123"}
+PASSWORDS = {"anna": "anna-passwort-123", "eva": "eva-passwort-123", "adam": "adam-passwort-123",
+             "otto": "otto-passwort-123"}
 # CI installs chromium (.ci/run) and sets KONTOR_REQUIRE_BROWSER=1: there a missing browser fails instead of skipping
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists() and os.environ.get("KONTOR_REQUIRE_BROWSER") != "1",
                                 reason="Debian chromium fehlt (apt-get install chromium)")
@@ -54,8 +55,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     env = {**os.environ, "KONTOR_HOME": str(root / "home"), "KONTOR_PROMPTS_DIR": str(root / "prompts"),
            "KONTOR_EVAL_DIR": str(root / "eval"), "HF_HUB_OFFLINE": "1"}
     _kontor(env, "ingest")
-    for name, role in (("anna", "agent"), ("eva", "expert")):
+    for name, role in (("anna", "agent"), ("eva", "expert"), ("adam", "admin"), ("otto", "agent")):
         _kontor(env, "users", "add", name, "--role", role, "--password-stdin", stdin=PASSWORDS[name] + "\n")
+    _kontor(env, "tokens", "create", "otto", "--label", "ottos-skript")
     _kontor(env, "eval", "accept", "--task", "answer")
     _kontor(env, "tickets", "import", str(tickets))
     port = free_port()
@@ -322,3 +324,89 @@ def test_a_correction_after_approval_is_never_lost(server: tuple[str, Path], bro
             (root / "home" / "outbox" / "new").iterdir()]
     assert any("Korrektur nach der Freigabe" in mail.get_content() for mail in sent)
 
+
+
+def test_an_agent_takes_a_waiting_message_back_from_the_outbox(server: tuple[str, Path], browser: object) -> None:
+    """Issue 10, item 8: a message the outbox cannot deliver locked its ticket for ever. Here the outbox cannot
+    write (a file where the maildir keeps its tmp folder – the tests run as root, so file modes would not stop
+    it); the agent takes the message back, corrects the text, approves and sends: the corrected text goes out
+    exactly once, the first text never."""
+    base, root = server
+    page = _login(browser, base, "anna")
+    ticket_id = _new_ticket(page, base, "Jan Kühn <jan.kuehn@example.org>", "Versand",
+                            "Guten Tag, was kostet der Versand nach Österreich?\n\nViele Grüße\nJan Kühn")
+    first = page.input_value("#draft-text")  # type: ignore[attr-defined]
+    tmp = root / "home" / "outbox" / "tmp"
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.write_text("kein Ordner", encoding="utf-8")
+    try:
+        page.click("button[data-action=approve]")  # type: ignore[attr-defined]
+        page.wait_for_selector("#ticket-status:has-text('Freigegeben')")  # type: ignore[attr-defined]
+        page.click("button[data-action=send]")  # type: ignore[attr-defined]
+        page.wait_for_selector("#message:has-text('Noch nicht zugestellt')")  # type: ignore[attr-defined]
+        page.reload()  # type: ignore[attr-defined]
+        assert page.get_attribute("#draft-text", "readonly") is not None  # type: ignore[attr-defined]
+        assert "wartet auf Zustellung" in page.inner_text("#outbox-state")  # type: ignore[attr-defined]
+        page.click("button[data-action=cancel-send]")  # type: ignore[attr-defined]
+        page.wait_for_selector("#ticket-status:has-text('Entwurf bereit')")  # type: ignore[attr-defined]
+    finally:
+        tmp.unlink()
+        tmp.mkdir(mode=0o700)
+    assert page.get_attribute("#draft-text", "readonly") is None  # type: ignore[attr-defined]
+    assert page.locator("#outbox-state").count() == 0  # type: ignore[attr-defined]
+    corrected = first + "\n\nPS: Korrigiert, nachdem die Antwort im Postausgang hing."
+    page.fill("#draft-text", corrected)  # type: ignore[attr-defined]
+    page.click("button[data-action=approve]")  # type: ignore[attr-defined]
+    page.wait_for_selector("#ticket-status:has-text('Freigegeben')")  # type: ignore[attr-defined]
+    page.click("button[data-action=send]")  # type: ignore[attr-defined]
+    page.wait_for_selector("#ticket-status:has-text('Gesendet')")  # type: ignore[attr-defined]
+    mails = [BytesParser(policy=policy.default).parsebytes(p.read_bytes()) for p in
+             (root / "home" / "outbox" / "new").iterdir()]
+    to_jan = [m.get_content() for m in mails if m["To"].addresses[0].addr_spec == "jan.kuehn@example.org"]
+    assert to_jan == [corrected.replace("\r\n", "\n") + "\n"]
+    ticket = page.request.get(f"{base}/api/tickets/{ticket_id}").json()  # type: ignore[attr-defined]
+    assert ticket["status"] == "sent" and ticket["outbox"]["status"] == "delivered"
+
+
+def test_an_admin_revokes_a_token_disables_a_user_and_sets_a_password(server: tuple[str, Path],
+                                                                       browser: object) -> None:
+    base, _ = server
+    otto = _login(browser, base, "otto")
+    admin = _login(browser, base, "adam", on_dialog=lambda dialog: dialog.accept())  # the confirm questions
+    admin.goto(f"{base}/verwaltung")  # type: ignore[attr-defined]
+    token = admin.locator("#tokens tr", has_text="ottos-skript")  # type: ignore[attr-defined]
+    assert "gültig" in token.inner_text()
+    token.locator("button[data-action=revoke-token]").click()
+    admin.wait_for_selector("#tokens tr:has-text('ottos-skript') .token-status:has-text('widerrufen')")  # type: ignore[attr-defined]
+
+    row = "#users tr[data-user=otto]"
+    admin.click(f"{row} button[data-action=user-disable]")  # type: ignore[attr-defined]
+    admin.wait_for_selector(f"{row} .user-status:has-text('deaktiviert')")  # type: ignore[attr-defined]
+    otto.goto(f"{base}/posteingang")  # type: ignore[attr-defined]
+    assert "/login" in otto.url  # type: ignore[attr-defined]
+    admin.click(f"{row} button[data-action=user-enable]")  # type: ignore[attr-defined]
+    admin.wait_for_selector(f"{row} .user-status:has-text('aktiv')")  # type: ignore[attr-defined]
+    admin.fill(f"{row} input[name=password]", "otto-neues-passwort-1")  # type: ignore[attr-defined]
+    admin.fill(f"{row} input[name=repeat]", "otto-neues-passwort-1")  # type: ignore[attr-defined]
+    admin.click(f"{row} form button[type=submit]")  # type: ignore[attr-defined]
+    admin.wait_for_selector("#message:has-text('Passwort gesetzt')")  # type: ignore[attr-defined]
+
+    otto.fill("#name", "otto")  # type: ignore[attr-defined]
+    otto.fill("#password", "otto-neues-passwort-1")  # type: ignore[attr-defined]
+    otto.click("button[type=submit]")  # type: ignore[attr-defined]
+    otto.wait_for_selector("h1:text('Posteingang')")  # type: ignore[attr-defined]
+    assert admin.locator("nav a[href='/verwaltung']").count() == 1  # type: ignore[attr-defined]
+    assert otto.locator("nav a[href='/verwaltung']").count() == 0  # type: ignore[attr-defined]
+
+
+def test_a_user_ends_all_other_sessions(server: tuple[str, Path], browser: object) -> None:
+    base, _ = server
+    desk, laptop = _login(browser, base, "eva"), _login(browser, base, "eva")
+    desk.click("a[href='/konto']")  # type: ignore[attr-defined]
+    desk.click("button[data-action=end-other-sessions]")  # type: ignore[attr-defined]
+    desk.wait_for_selector("#message:has-text('andere Sitzung')")  # type: ignore[attr-defined]
+    laptop.goto(f"{base}/posteingang")  # type: ignore[attr-defined]
+    assert "/login" in laptop.url  # type: ignore[attr-defined]
+    desk.goto(f"{base}/posteingang")  # type: ignore[attr-defined]
+    assert "/posteingang" in desk.url  # type: ignore[attr-defined]

@@ -25,7 +25,8 @@ PATHS = [("GET", "/login", None), ("GET", "/posteingang", None), ("GET", "/poste
          ("GET", "/static/kontor.js", None), ("GET", "/api/health", None), ("GET", "/api/openapi.json", None),
          ("GET", "/api/tickets", None), ("GET", "/api/tickets", "agent"), ("GET", "/api/tickets/abc", "agent"),
          ("POST", "/api/session", None), ("GET", "/gibt-es-nicht", None), ("GET", "/api/docs", None),
-         ("GET", "/redoc", None)]
+         ("GET", "/redoc", None), ("GET", "/konto", "agent"), ("GET", "/verwaltung", "agent"),
+         ("GET", "/verwaltung", "admin")]
 
 
 @pytest.mark.parametrize("method, path, role", PATHS)

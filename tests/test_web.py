@@ -22,7 +22,7 @@ def test_home_page_is_german(fake_services: Services, knowledge: Path) -> None:
     client, _ = _client(fake_services, knowledge)
     page = client.get("/")
     assert page.status_code == 200 and "Back-Office-Assistent" in page.text and 'lang="de"' in page.text
-    assert client.get("/api/health").json() == {"status": "ok"}  # nothing about the company without a login
+    assert client.get("/api/health").json() == {"status": "ok", "problems": []}  # nothing about the company
 
 
 def test_ask_needs_a_login(fake_services: Services, knowledge: Path) -> None:

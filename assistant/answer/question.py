@@ -189,7 +189,7 @@ class QuestionAnswerer:
             lexical = _weighted_share(weights, f"{hit.section} {sentence}")
             meaning = (float(cosine) - low) / (high - low) if high > low else 1.0
             bonus = 0.15 if asked_numbers & numbers(sentence) else 0.0
-            scored.append((hit, sentence, (0.45 * lexical + 0.55 * meaning + bonus) * (1.0 - 0.03 * rank)))
+            scored.append((hit, sentence, (0.45 * lexical + 0.55 * meaning + bonus) * (1.0 - _RANK_PENALTY * rank)))
         scored.sort(key=lambda item: item[2], reverse=True)
         return scored
 
@@ -312,6 +312,7 @@ def _query(question: Question, subject: str, single: bool) -> str:
     return query
 
 
+_RANK_PENALTY = 0.03  # per rank of the sentence's passage in retrieval
 _CONTEXT_WEIGHT = 0.4  # a context word counts this share of a question word when choosing sentences
 _FOCUS_SHARE = 0.5  # share of the question's own meaning (vs. the query with context) in the sentence score
 

@@ -6,7 +6,17 @@ from typing import Annotated
 
 import typer
 
-from assistant.cli import categorise, evaluation, knowledge, models, workflow  # noqa: F401 - registers commands
+from assistant.cli import (  # noqa: F401 - registers commands
+    accounts,
+    audit,
+    backup,
+    categorise,
+    evaluation,
+    knowledge,
+    models,
+    privacy,
+    workflow,
+)
 from assistant.cli.common import CliError, app, err
 from assistant.config import Settings, load_settings
 

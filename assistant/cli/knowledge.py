@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -11,6 +11,10 @@ from rich.table import Table
 
 from assistant.cli.common import CliError, app, err, out, print_json, progress, require_text, run_batch, services
 from assistant.domain import Draft
+from assistant.knowledge.vectors import VectorIndexError
+
+if TYPE_CHECKING:
+    from assistant.services import Services
 
 proven_app = typer.Typer(help="Bewährte (freigegebene) Antworten.", no_args_is_help=True)
 app.add_typer(proven_app, name="proven")
@@ -25,12 +29,20 @@ def ingest(
         "(nötig nach einem Modellwechsel)",
     )] = False,
 ) -> None:
-    """Dokumente (md, txt, html, pdf, docx) in den Wissensindex aufnehmen – inkrementell."""
+    """Dokumente (md, txt, html, pdf, docx) in den Wissensindex aufnehmen – inkrementell; fehlende Vektoren
+    (gelöschte oder beschädigte Indexdateien) werden dabei ergänzt."""
     s = services()
-    roots = paths or [s.settings.knowledge_dir]
-    files, _ = s.ingestor.discover(roots)
     if rebuild:
-        s.ingestor.reset()
+        s.discard_vectors()  # before anything opens it: damaged files may crash chromadb
+    try:
+        ingestor = s.ingestor  # opens the vector index
+    except VectorIndexError as exc:
+        raise CliError(str(exc)) from None
+    roots = paths or [s.settings.knowledge_dir]
+    files, _ = ingestor.discover(roots)
+    if rebuild:
+        ingestor.reset()
+    missing = 0 if rebuild else _missing_vectors(s)
     # after a reset, documents indexed from other folders are re-embedded too: one step each
     total = len(files) + len(set(s.catalogue.documents()) - {f.source for f in files}) if rebuild else len(files)
     with progress() as bar:
@@ -46,8 +58,28 @@ def ingest(
         )
         for source, reason in report.failed.items():
             err.print(f"[yellow]Übersprungen:[/] {source}: {reason}")
+    _check_vectors(s, missing)
     if not files:
         raise CliError("Keine Dateien gefunden")
+
+
+def _missing_vectors(s: Services) -> int:
+    """Chunks without a vector before the run (deleted or damaged index files); the run recomputes them."""
+    missing = s.ingestor.missing_vectors()
+    if missing:
+        err.print(f"[yellow]Vektorindex unvollständig: {missing} von {s.catalogue.chunk_count()} Abschnitten ohne "
+                  "Vektor – werden neu berechnet[/]")
+    return missing
+
+
+def _check_vectors(s: Services, repaired: int) -> None:
+    """After the run every chunk has its vector, or the user learns the repair command."""
+    left, chunks = s.ingestor.missing_vectors(), s.catalogue.chunk_count()
+    if left:
+        raise CliError(f"Vektorindex weiterhin unvollständig: {left} von {chunks} Abschnitten ohne Vektor – "
+                       "bitte `kontor ingest --rebuild` ausführen")
+    if repaired:
+        err.print(f"[green]Vektorindex repariert: {s.vectors.count()} Vektoren für {chunks} Abschnitte[/]")
 
 
 @app.command()

@@ -43,10 +43,14 @@ def users_add(
 
 
 @tokens_app.command("create")
-def tokens_create(name: str, label: Annotated[str, typer.Option(help="wofür")] = "cli") -> None:
+def tokens_create(
+    name: str, label: Annotated[str, typer.Option(help="wofür")] = "cli",
+    days: Annotated[int | None, typer.Option("--days", help="gültig so viele Tage (Vorgabe: KONTOR_TOKEN_DAYS, 90)",
+                                             min=1, max=3650)] = None,
+) -> None:
     """Ein neues API-Token für NAME erzeugen; es wird genau einmal ausgegeben (eine Zeile)."""
     try:
-        token = services().users.create_token(name, label)
+        token = services().users.create_token(name, label, days)
     except ValueError as exc:
         raise CliError(str(exc)) from None
     sys.stdout.write(token + "\n")

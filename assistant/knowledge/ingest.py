@@ -98,6 +98,10 @@ class Ingestor:
             return True
         return False
 
+    def missing_vectors(self) -> int:
+        """Catalogue chunks without a vector (deleted or damaged index files): the next ``run`` recomputes them."""
+        return sum(len(chunks) for chunks in self._chunks_without_vectors().values())
+
     def reset(self) -> None:
         """Drop every vector and adopt the configured embedder; the next ``run`` recomputes them all."""
         self.vectors.reset()

@@ -3,6 +3,8 @@ chromadb's default embedding function would try to download a model."""
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +14,11 @@ if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
 
 _BATCH = 256  # chromadb fails with "too many SQL variables" on very large single calls
+_DATABASE = "chroma.sqlite3"
+
+
+class VectorIndexError(RuntimeError):
+    """The index files cannot be opened (German, one line, with the repair command)."""
 
 
 class VectorIndex:
@@ -22,11 +29,28 @@ class VectorIndex:
         except ImportError as exc:  # pragma: no cover - depends on the installation
             raise RuntimeError("chromadb fehlt: bitte `make setup` ausführen") from exc
         path.mkdir(parents=True, exist_ok=True)
-        self._client = chromadb.PersistentClient(
-            path=str(path), settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False)
-        )
+        self.path = path
         self._name = collection
-        self._collection = self._open()
+        try:
+            self._client = chromadb.PersistentClient(
+                path=str(path), settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+            )
+            self._collection = self._open()
+        except Exception as exc:  # chromadb's errors for broken files have no common base
+            _forget_failed_client(path)
+            raise VectorIndexError(f"Vektorindex nicht lesbar ({type(exc).__name__}: {str(exc)[:120]}) – "
+                                   "Reparatur: `kontor ingest --rebuild`") from exc
+        self._inode = _inode(path / _DATABASE)
+
+    def detached(self) -> str | None:
+        """Why the files this process opened are no longer the index on disk (deleted or replaced while Kontor
+        ran: this process would go on reading the old, invisible copy), or None."""
+        now = _inode(self.path / _DATABASE)
+        if now is None:
+            return "Die Dateien des Vektorindex wurden gelöscht, während Kontor lief"
+        if now != self._inode:
+            return "Die Dateien des Vektorindex wurden ersetzt, während Kontor lief"
+        return None
 
     def _open(self) -> Collection:
         return self._client.get_or_create_collection(
@@ -56,6 +80,14 @@ class VectorIndex:
     def all_ids(self) -> set[str]:
         return set(self._collection.get(include=[])["ids"])
 
+    def export(self, ids: list[str]) -> Iterator[tuple[list[str], np.ndarray, list[dict[str, Any]]]]:
+        """The vectors of these ids (those present), with metadata, in batches: for backups."""
+        for start in range(0, len(ids), _BATCH):
+            got = self._collection.get(ids=ids[start : start + _BATCH], include=["embeddings", "metadatas"])
+            if got["ids"]:
+                metadatas = [dict(m or {}) for m in (got.get("metadatas") or [])]
+                yield list(got["ids"]), np.asarray(got.get("embeddings"), dtype=np.float32), metadatas
+
     def query(self, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
         """Nearest chunks as (chunk_id, cosine similarity), best first."""
         total = self.count()
@@ -67,3 +99,24 @@ class VectorIndex:
         ids = result["ids"][0]
         distances = (result.get("distances") or [[]])[0]
         return [(cid, 1.0 - float(d)) for cid, d in zip(ids, distances, strict=True)]
+
+
+def discard(path: Path) -> None:
+    """Remove an index folder without opening it: broken files can crash chromadb's native code on open, and
+    ``kontor ingest --rebuild`` recomputes every vector from the catalogue anyway."""
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _forget_failed_client(path: Path) -> None:
+    """chromadb caches a client per folder and process even when it failed to start: every later open of the
+    folder (after ``--rebuild`` removed the broken files, say) would fail the same way."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    getattr(SharedSystemClient, "_identifier_to_system", {}).pop(str(path), None)
+
+
+def _inode(path: Path) -> int | None:
+    try:
+        return path.stat().st_ino
+    except FileNotFoundError:
+        return None

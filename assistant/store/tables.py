@@ -126,7 +126,8 @@ class Review(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     draft_id: Mapped[int] = mapped_column(ForeignKey("drafts.id"), index=True)
-    decision: Mapped[str] = mapped_column(String(20))  # approved | rejected | edited | rated | recategorised
+    # approved | rejected | edited | rated | recategorised | cancelled (taken back from the outbox)
+    decision: Mapped[str] = mapped_column(String(20))
     text_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     edited_text: Mapped[str | None] = mapped_column(Text, nullable=True)
     rating: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -150,7 +151,7 @@ class OutboxMessage(Base):
     subject: Mapped[str] = mapped_column(String(600))
     body: Mapped[str] = mapped_column(Text)
     text_sha256: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(20), index=True)  # pending | delivered
+    status: Mapped[str] = mapped_column(String(20), index=True)  # pending | sending | delivered (cancel deletes)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)

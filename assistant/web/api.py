@@ -16,10 +16,11 @@ from pydantic import BaseModel, Field
 from assistant import audit
 from assistant.auth import Principal
 from assistant.domain import NotFoundError, TicketStatus
+from assistant.models import ModelError
 from assistant.services import Services
 from assistant.store.tables import DraftRow
 from assistant.tickets import TicketIn, list_tickets, outbox_json, ticket_json, ticket_view
-from assistant.web.security import SESSION_COOKIE, require
+from assistant.web.security import cookie_name, require, same_origin
 
 router = APIRouter(prefix="/api")
 Agent = Annotated[Principal, Depends(require("agent"))]
@@ -60,20 +61,26 @@ class RatingIn(BaseModel):
     comment: str = Field("", max_length=2000)
 
 
-@router.post("/session", tags=["session"])
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+@router.post("/session", tags=["session"], dependencies=[Depends(same_origin)])  # no logging in from other sites
 def login(body: Login, request: Request, response: Response, services: Svc) -> dict[str, str]:
-    user = services.users.authenticate(body.name, body.password, request.client.host if request.client else "")
+    user = services.users.authenticate(body.name, body.password, client_address(request))
     secret, csrf = services.users.start_session(user)
-    response.set_cookie(SESSION_COOKIE, secret, httponly=True, samesite="strict",
+    # Strict: no other site's link or form carries it; Secure (and the __Host- name) over HTTPS
+    response.set_cookie(cookie_name(request), secret, httponly=True, samesite="strict", path="/",
                         secure=services.settings.secure_cookies, max_age=12 * 3600)
     return {"name": user.name, "role": user.role, "csrf_token": csrf}
 
 
 @router.delete("/session", tags=["session"], status_code=204)
 def logout(request: Request, response: Response, services: Svc, user: Agent) -> None:
-    if cookie := request.cookies.get(SESSION_COOKIE):
+    if cookie := request.cookies.get(cookie_name(request)):
         services.users.end_session(cookie)
-    response.delete_cookie(SESSION_COOKIE)
+    response.delete_cookie(cookie_name(request), path="/", secure=services.settings.secure_cookies,
+                           httponly=True, samesite="strict")
 
 
 @router.get("/me", tags=["session"])
@@ -121,8 +128,19 @@ async def live(ticket_id: Id, user: Agent, services: Svc) -> StreamingResponse:
     return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
 
-@router.post("/tickets/{ticket_id}/draft", status_code=202, tags=["tickets"])
-def regenerate(ticket_id: Id, user: Agent, services: Svc) -> dict[str, Any]:
+def _model_ready(services: Svc) -> None:
+    """Drafting needs the registered model file: a missing or changed one is a 503 with the reason, up front."""
+    if problem := services.model_problem():
+        raise ModelError(f"Entwürfe sind zurzeit nicht möglich: {problem}. Bitte die Administration informieren.")
+
+
+ModelReady = Annotated[None, Depends(_model_ready)]
+MODEL_503: dict[int | str, dict[str, Any]] = {503: {"description": "the model file is missing or not the registered "
+                                                                   "one (``detail`` in German)"}}
+
+
+@router.post("/tickets/{ticket_id}/draft", status_code=202, tags=["tickets"], responses=MODEL_503)
+def regenerate(ticket_id: Id, user: Agent, services: Svc, _: ModelReady) -> dict[str, Any]:
     services.workflow.regenerate(ticket_id, user)
     return {"queued": True, "ticket_id": ticket_id}
 
@@ -190,6 +208,14 @@ def set_recipient(ticket_id: Id, body: RecipientIn, user: Agent, services: Svc) 
                                                                              "(``flags``), or not approved"}})
 def send(draft_id: Id, user: Agent, services: Svc, body: SendIn | None = None) -> dict[str, Any]:
     return outbox_json(services.workflow.send(draft_id, user, body.confirm if body else []))
+
+
+@router.post("/drafts/{draft_id}/cancel", tags=["drafts"],
+             responses={409: {"description": "no message waits in the outbox (delivered, or being sent)"}})
+def cancel(draft_id: Id, user: Agent, services: Svc) -> dict[str, Any]:
+    """Take the answer back from the outbox before it is delivered; the text must be approved again."""
+    services.workflow.cancel(draft_id, user)
+    return _draft(services, draft_id)
 
 
 @router.post("/drafts/{draft_id}/rating", tags=["drafts"])

@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import quote
 
 from fastapi import FastAPI, HTTPException, Query, Request
@@ -15,18 +16,25 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from assistant import retention
 from assistant.auth import AuthError, ThrottledError
 from assistant.categorise.categories import CategoryError
 from assistant.config import Settings
 from assistant.domain import Categorisation, ConflictError, InputError, NotFoundError
+from assistant.health import index_problem, report
+from assistant.llm import LLMError
+from assistant.models import ModelError
+from assistant.outbox import clean_tmp
 from assistant.services import Services
 from assistant.tickets import TooLargeError
-from assistant.web import api_admin, pages
-from assistant.web.api import Agent, router
+from assistant.web import api_accounts, api_admin, pages
+from assistant.web.api import MODEL_503, Agent, ModelReady, router
+
+log = logging.getLogger("kontor.web")
 
 _ERRORS: list[tuple[type[Exception], int]] = [  # most specific first
     (TooLargeError, 413), (InputError, 422), (CategoryError, 422), (NotFoundError, 404), (ConflictError, 409),
-    (ThrottledError, 429), (AuthError, 401),
+    (ThrottledError, 429), (AuthError, 401), (ModelError, 503), (LLMError, 503),
 ]
 
 
@@ -34,35 +42,54 @@ class AskRequest(BaseModel):
     text: str = Field(min_length=1, max_length=8000)
 
 
+class ProblemOut(BaseModel):
+    part: Literal["index", "model"]
+    detail: str
+    repair: str
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok", "degraded"]
+    problems: list[ProblemOut] = Field(default_factory=list)
+
+
 def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     services = services or Services(settings)
 
+    purge = retention.DailyPurge(lambda: retention.purge(services))  # by the retention periods, daily
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        _check_at_start(services)
         if settings.run_worker:
             services.jobs.start()  # resumes jobs a crashed process left running
+            purge.start()
         yield
         if settings.run_worker:
             services.jobs.stop()
+            purge.stop()
 
     # No Swagger UI or ReDoc: both load scripts and fonts from third-party hosts. The spec itself is served
     # (JSON, no scripts) for any OpenAPI viewer the company runs itself.
     app = FastAPI(title="Kontor", version="0.1.0", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json",
                   lifespan=lifespan)
     app.state.services = services
+    app.state.purge = purge
     _error_handlers(app)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes,
                        uploads=max(settings.max_request_bytes, settings.max_file_bytes + 64 * 1024))
     app.include_router(router)
     app.include_router(api_admin.router)
+    app.include_router(api_accounts.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     _page_handlers(app)
 
     @app.get("/api/health")
-    def health() -> dict[str, str]:
-        return {"status": "ok"}  # for monitoring; says nothing about the company
+    def health() -> HealthOut:
+        """For monitoring: ``degraded`` names each damaged part and its repair; says nothing about the company."""
+        return HealthOut.model_validate(report(services.problems()))
 
     @app.get("/api/search")
     def search(
@@ -70,8 +97,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     ) -> list[dict[str, object]]:
         return [hit.contract() for hit in services.retriever.search(q, k)]
 
-    @app.post("/api/ask")
-    def ask(body: AskRequest, user: Agent) -> dict[str, object]:
+    @app.post("/api/ask", responses=MODEL_503)
+    def ask(body: AskRequest, user: Agent, _: ModelReady) -> dict[str, object]:
         return services.answerer().draft(body.text).model_dump(exclude={"sources"})
 
     @app.post("/api/categorise")
@@ -79,6 +106,16 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         return services.categoriser.categorise(body.text)
 
     return app
+
+
+def _check_at_start(services: Services) -> None:
+    """Damage a crash or a hand left behind: warn with the repair command, drop half-written outbox files."""
+    problem = index_problem(lambda: services.catalogue, lambda: services.vectors)
+    if problem is not None:
+        log.warning("%s – Reparatur: %s", problem.detail, problem.repair)
+    if services.settings.outbox_backend == "maildir":
+        for path in clean_tmp(services.settings.outbox_dir):
+            log.warning("outbox: removed %s, half-written before a crash (its message is delivered again)", path.name)
 
 
 def _page_handlers(app: FastAPI) -> None:
@@ -89,8 +126,10 @@ def _page_handlers(app: FastAPI) -> None:
         return RedirectResponse(f"/login?next={quote(exc.next_url)}", status_code=303)
 
     def forbidden(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, pages.PageForbidden)
+        who = "der Administration" if exc.role == "admin" else "dem Fachbereich"
         return pages.render(request, "error.html", None, code=403, title="Kein Zugriff",
-                            text="Diese Seite ist dem Fachbereich vorbehalten. Bitte wenden Sie sich an die "
+                            text=f"Diese Seite ist {who} vorbehalten. Bitte wenden Sie sich an die "
                                  "Administration, wenn Sie Zugriff brauchen.")
 
     app.add_exception_handler(pages.LoginRequired, login_first)

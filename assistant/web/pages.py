@@ -61,9 +61,9 @@ class PageForbidden(Exception):
 
 def page_user(role: Role) -> Any:
     def check(request: Request) -> Principal:
-        from assistant.web.security import SESSION_COOKIE
+        from assistant.web.security import cookie_name
 
-        cookie = request.cookies.get(SESSION_COOKIE)
+        cookie = request.cookies.get(cookie_name(request))
         try:
             if not cookie:
                 raise AuthError("Bitte anmelden")
@@ -79,6 +79,7 @@ def page_user(role: Role) -> Any:
 
 Agent = Annotated[Principal, Depends(page_user("agent"))]
 Expert = Annotated[Principal, Depends(page_user("expert"))]
+Admin = Annotated[Principal, Depends(page_user("admin"))]
 
 
 def _services(request: Request) -> Services:
@@ -163,6 +164,17 @@ def dashboard(request: Request, user: Expert, services: Svc) -> HTMLResponse:
 
     data = learning_loop(services.database)
     return render(request, "dashboard.html", user, data=data, plots=dashboard_plots(data))
+
+
+@router.get("/konto", response_class=HTMLResponse)
+def account(request: Request, user: Agent, services: Svc) -> HTMLResponse:
+    return render(request, "konto.html", user, min_chars=services.users.min_password_chars)
+
+
+@router.get("/verwaltung", response_class=HTMLResponse)
+def administration(request: Request, user: Admin, services: Svc) -> HTMLResponse:
+    return render(request, "verwaltung.html", user, users=services.users.users(), tokens=services.users.tokens(),
+                  min_chars=services.users.min_password_chars)
 
 
 def _age(moment: datetime | str) -> str:

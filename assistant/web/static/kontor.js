@@ -93,6 +93,25 @@ const actions = {
     const result = await api("POST", `/api/tickets/${ticket.dataset.ticket}/eval-case`);
     say(`Evaluationsfall ${result.case} angelegt (${result.file}).`);
   },
+  "cancel-send": async () => {
+    await api("POST", `/api/drafts/${draftId}/cancel`);  // refused (409) once the delivery has begun
+    location.reload();
+  },
+  "user-disable": async (button) => {
+    if (!confirm(`${button.dataset.name} deaktivieren? Alle Sitzungen enden, alle Tokens werden widerrufen.`)) return;
+    await api("POST", `/api/users/${button.dataset.user}/disable`);
+    location.reload();
+  },
+  "user-enable": async (button) => { await api("POST", `/api/users/${button.dataset.user}/enable`); location.reload(); },
+  "revoke-token": async (button) => {
+    if (!confirm(`Token ${button.dataset.token} (${button.dataset.name}) widerrufen?`)) return;
+    await api("POST", `/api/tokens/${button.dataset.token}/revoke`);
+    location.reload();
+  },
+  "end-other-sessions": async () => {
+    const { ended } = await api("DELETE", "/api/me/sessions");
+    say(ended === 1 ? "1 andere Sitzung beendet." : `${ended} andere Sitzungen beendet.`);
+  },
   regenerate: async () => { await api("POST", `/api/tickets/${ticket.dataset.ticket}/draft`); location.reload(); },
   reindex: async () => {
     const { task_id } = await api("POST", "/api/reindex");
@@ -130,7 +149,25 @@ function showSide(pre, text, other, mark) {
   }
 }
 
+function newPassword(data) {
+  if (data.get("repeat") !== (data.get("new") ?? data.get("password"))) throw new Error("Die beiden neuen Passwörter stimmen nicht überein.");
+}
+
 const forms = {
+  "own-password": async (form) => {
+    const data = new FormData(form);
+    newPassword(data);
+    await api("PUT", "/api/me/password", { current: data.get("current"), new: data.get("new") });
+    form.reset();
+    say("Passwort geändert. Ihre anderen Sitzungen sind beendet, Ihre API-Tokens widerrufen.");
+  },
+  "set-password": async (form) => {
+    const data = new FormData(form);
+    newPassword(data);
+    await api("PUT", `/api/users/${form.dataset.user}/password`, { password: data.get("password") });
+    form.reset();
+    say("Passwort gesetzt. Alle Sitzungen dieses Benutzers sind beendet, seine API-Tokens widerrufen.");
+  },
   recipient: async (form) => {
     await api("PUT", `/api/tickets/${ticket.dataset.ticket}/recipient`, { email: new FormData(form).get("email") });
     say("Empfängeradresse gespeichert.");
