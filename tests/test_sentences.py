@@ -80,3 +80,58 @@ def test_list_items_in_a_letter_are_whole_but_a_cut_one_is_not() -> None:
               "- Skonto: 3 % bei Zahlung innerhalb von 10 Tagen\n\nMit freundlichen Grüßen\nIhr Kundenservice")
     assert letter_problems(letter) == []
     assert letter_problems(letter.replace("- Skonto", "- bei Zahlung")) != []
+
+
+def test_the_first_word_of_a_question_is_no_topic() -> None:
+    assert question_topic("Geht Express auch an eine Packstation?") == "Express und Packstation"
+    assert question_topic("Versandkosten?") == "Versandkosten"
+
+
+def test_wrapped_pdf_lines_become_the_sentences_they_print() -> None:
+    from assistant.knowledge.loaders import unwrap_lines
+
+    page = ("§ 11 Streitbeilegung\n"
+            "Wir sind nicht bereit und nicht verpflichtet, an Streitbeilegungsverfahren vor einer\n"
+            "Verbraucherschlichtungsstelle teilzunehmen.\nTrocknen Sie die Pfanne sofort ab, damit sie\n"
+            "vollständig trocknet.\n–\nLagern Sie die Pfanne trocken.\nProblem\nLösung")
+    assert unwrap_lines(page).split("\n") == [
+        "§ 11 Streitbeilegung",
+        "Wir sind nicht bereit und nicht verpflichtet, an Streitbeilegungsverfahren vor einer "
+        "Verbraucherschlichtungsstelle teilzunehmen.",
+        "Trocknen Sie die Pfanne sofort ab, damit sie vollständig trocknet.",
+        "– Lagern Sie die Pfanne trocken.", "Problem", "Lösung"]
+
+
+def test_a_letter_carries_statements_not_the_documents_own_questions_or_bare_yes() -> None:
+    from assistant.answer.question import _standalone, _usable
+
+    assert not _usable("Sie suchen ein Geschenk für jemanden, der gern kocht und backt?")
+    assert not _usable("Ja, solange Ihre Bestellung noch nicht an den Versand übergeben wurde.")
+    faq = "Nein, Sonderrabatte für einzelne Personengruppen bieten wir nicht an."
+    assert _usable(faq)
+    assert _standalone(faq) == "Sonderrabatte für einzelne Personengruppen bieten wir nicht an."
+
+
+def test_another_countrys_answer_and_a_second_price_are_left_out() -> None:
+    from assistant.answer.question import _other_country, _two_prices, countries
+    from assistant.domain import SearchHit
+
+    places = countries("Lieferung nach Tirol\n\nMaria-Theresien-Straße 18 | 6020 Innsbruck | Österreich")
+    assert places == {"Österreich"}
+    assert _other_country("Die Frachtkosten für eine Palette innerhalb Deutschlands betragen 95,00 €.", places)
+    assert not _other_country("Für Palettenlieferungen nach Österreich und in die Schweiz gibt es ein Angebot.", places)
+    assert not _other_country("Die Frachtkosten betragen 95,00 €.", frozenset())
+    assert countries("Tel. +41 44 123 45 67") == {"Schweiz"}
+
+    def hit(chunk: str, text: str) -> SearchHit:
+        return SearchHit(chunk_id=chunk, source="a.md", title="A", section="", page=None, text=text, score=1.0,
+                         rank=1)
+
+    logo = "Für die Einrichtung berechnen wir einmalig 49,00 €, für die Gravur 3,50 € pro Stück."
+    private = "Die Gravur kostet 11,50 € pro Messer."
+    question = "Was kostet die Gravur?"
+    assert _two_prices((hit("b", private), private, 0.0), [(hit("a", logo), logo, 1.0)], question)
+    assert not _two_prices((hit("a", private), private, 0.0), [(hit("a", logo), logo, 1.0)], question)
+    express = "Der Expresszuschlag beträgt 9,90 €."
+    assert not _two_prices((hit("b", express), express, 0.0), [(hit("a", logo), logo, 1.0)],
+                           "Was kostet die Gravur und was kostet Express?")

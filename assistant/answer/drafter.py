@@ -8,7 +8,7 @@ import re
 import time
 
 from assistant.answer.letter import Paragraph, compose_letter
-from assistant.answer.question import Answered, AnswerPolicy, QuestionAnswerer, TokenSink
+from assistant.answer.question import Answered, AnswerPolicy, QuestionAnswerer, TokenSink, countries
 from assistant.domain import Citation, Draft, DraftSection, InputError, SearchHit, checked_text
 from assistant.embeddings import Embedder
 from assistant.knowledge.catalogue import Catalogue
@@ -51,7 +51,8 @@ class Answerer:
         mail = read_mail(subject, body[: self.policy.max_question_chars], customer)
         timings: dict[str, float] = {}
         usage: dict[str, int] = {}
-        answers = self._answers(mail, subject, on_token, timings, usage)
+        own = "\n".join(line for line in body.splitlines() if not line.lstrip().startswith(">"))
+        answers = self._answers(mail, subject, on_token, timings, usage, countries(f"{subject}\n{own}"))
         whole_handover = mail.concern is not None or mail.language != "de" or not answers or all(
             a.handover for a in answers)
         draft = self._letter(mail, subject, answers, whole_handover, agent)
@@ -68,14 +69,16 @@ class Answerer:
 
     def _answers(
         self, mail: ReadMail, subject: str, on_token: TokenSink | None, timings: dict[str, float],
-        usage: dict[str, int],
+        usage: dict[str, int], places: frozenset[str],
     ) -> list[Answered]:
+        """``places``: the countries subject and mail name, signature included ("6020 Innsbruck | Österreich")."""
         if mail.concern is not None or mail.language != "de" or mail.only_thanks:
             return []
         single, used = len(mail.questions) == 1, set[str]()
         answers = []
         for question in mail.questions:
-            answer = self.questions.answer(question, subject, mail.body, on_token, timings, usage, single, used)
+            answer = self.questions.answer(question, subject, mail.body, on_token, timings, usage, single, used,
+                                           places)
             used.update(sentence for _, sentence in answer.quotes)
             answers.append(answer)
         return answers

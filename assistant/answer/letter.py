@@ -55,7 +55,11 @@ def letter_topic(subject: str) -> str:
 
 def question_topic(question: str) -> str:
     """The question's nouns ("Rechnungsadresse"), to name a handed-over question without repeating it."""
-    nouns = [w for w in _NOUN.findall(question) if w.lower() not in _NOT_TOPIC and w.lower() not in GERMAN_STOPWORDS]
+    # the first word is capitalised because it starts the sentence ("Geht …", "Wenn …"), not because it is a noun
+    rest = question.split(None, 1)[1] if len(question.split(None, 1)) == 2 else question
+    nouns = [w for w in _NOUN.findall(rest) if w.lower() not in _NOT_TOPIC and w.lower() not in GERMAN_STOPWORDS]
+    if not nouns:
+        nouns = [w for w in _NOUN.findall(question) if w.lower() not in _NOT_TOPIC | GERMAN_STOPWORDS]
     unique = list(dict.fromkeys(nouns))[:3]
     if not unique:
         return ""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -44,9 +44,9 @@ class AnswerPolicy:
     dense_span: float = 0.10
     proven_threshold: float = 0.95  # e5 cosine between the new and the approved question (0.94: other country)
     max_question_chars: int = 8000
-    sentences_per_question: int = 2
+    sentences_per_question: int = 3
     next_sentence_ratio: float = 0.7  # a further sentence from another passage must score this share of the best
-    same_passage_ratio: float = 0.5  # … and one from the best sentence's own passage this share
+    same_passage_ratio: float = 0.4  # … and one from the best sentence's own passage this share
     generate: bool = True  # ask the model per question (its sentences survive only if verified)
 
 
@@ -84,8 +84,10 @@ class QuestionAnswerer:
     def answer(
         self, question: Question, subject: str, mail: str, on_token: TokenSink | None, timings: dict[str, float],
         usage: dict[str, int], single: bool = True, used: set[str] | None = None,
+        places: frozenset[str] = frozenset(),
     ) -> Answered:
-        """``used``: sentences earlier paragraphs of the same letter already say (never said twice)."""
+        """``used``: sentences earlier paragraphs of the same letter already say (never said twice); ``places``:
+        the countries the mail names (sentences about only other countries are left out)."""
         used = used if used is not None else set()
         query = _query(question, subject, single)
         if len({t for t in content_terms(query) if not t.isdigit()}) < 2:  # "Bestellung 12345", "Frage"
@@ -114,7 +116,7 @@ class QuestionAnswerer:
             passages = list({p.chunk_id: p for p in passages}.values())
         focus = self._focus(question, query, vector)
         chosen, closest = self._choose(query, vector, passages, mail, used, list(zip(asks, ask_vectors, strict=True)),
-                                       focus)
+                                       focus, places)
         _add(timings, "evidence_ms", step)
         if query != question.query:
             own = self.embedder.embed_query([question.query])[0]
@@ -145,11 +147,13 @@ class QuestionAnswerer:
     def _choose(
         self, query: str, vector: np.ndarray, passages: list[SearchHit], mail: str, used: set[str],
         asks: list[tuple[str, np.ndarray]], focus: tuple[str, np.ndarray] | None = None,
+        places: frozenset[str] = frozenset(),
     ) -> tuple[list[tuple[SearchHit, str, float]], float]:
         """The sentences that answer the question, and the closest meaning (cosine) any sentence had. A question
         with two asks ("Was kostet …, und wie lange dauert …?") gets the best sentence for each ask first."""
         candidates = [(rank, hit, s) for rank, hit in enumerate(passages) for s in map(_clean, sentences(hit.text))
-                      if _usable(s) and s not in used and not _echo(s, mail)]
+                      if _usable(s) and s not in used and not _echo(s, mail) and not _other_country(s, places)
+                      and not _two_prices((hit, s, 0.0), [(None, u, 0.0) for u in used], mail)]
         if not candidates:
             return [], 0.0
         matrix = self.embedder.embed_passages([s for _, _, s in candidates])
@@ -269,7 +273,7 @@ class QuestionAnswerer:
         quotes = [(hit, _best_quote(hit, text)) for text, hit in model_kept]
         for hit, sentence, _ in ordered:
             if not said or overlap(sentence, said) < 0.7:
-                parts.append(readable_list(readable_row(sentence)))
+                parts.append(readable_list(readable_row(_standalone(sentence))))
                 quotes.append((hit, sentence))
         answered.text = _joined(parts)
         unique = {(hit.chunk_id, quote): (hit, quote) for hit, quote in quotes}
@@ -312,7 +316,7 @@ def _query(question: Question, subject: str, single: bool) -> str:
     return query
 
 
-_RANK_PENALTY = 0.03  # per rank of the sentence's passage in retrieval
+_RANK_PENALTY = 0.1  # per rank of the sentence's passage in retrieval
 _CONTEXT_WEIGHT = 0.4  # a context word counts this share of a question word when choosing sentences
 _FOCUS_SHARE = 0.5  # share of the question's own meaning (vs. the query with context) in the sentence score
 
@@ -331,11 +335,49 @@ _ROW = re.compile(r"^([^–:;]{2,40}) – [^:;]{2,40}: ")
 def _fits(item: tuple[SearchHit, str, float], chosen: list[tuple[SearchHit, str, float]], query: str) -> bool:
     """A further sentence neither repeats a chosen one nor is another row of a chosen row's table whose key the
     customer did not name (asked about Österreich, the Deutschland row is no answer)."""
-    if any(overlap(item[1], c[1]) >= 0.7 for c in chosen):
+    if any(overlap(item[1], c[1]) >= 0.7 for c in chosen) or _two_prices(item, chosen, query):
         return False
     row = _ROW.match(item[1])
     sibling = any(c[0].chunk_id == item[0].chunk_id and _ROW.match(c[1]) for c in chosen)
     return not (row and sibling and row.group(1).lower() not in query.lower())
+
+
+# Words every price sentence has; two prices conflict only when they name the same asked thing ("Gravur").
+_PRICE_WORDS = frozenset(
+    ["kostet", "kosten", "preis", "preise", "betragen", "beträgt", "berechnen", "gebühr", "gebühren", "euro"])
+
+
+def _two_prices(
+    item: tuple[SearchHit, str, float], chosen: Sequence[tuple[SearchHit | None, str, float]], asked: str
+) -> bool:
+    """A price from another passage for the same asked thing as a chosen price (the private engraving's 11,50 €
+    beside the logo engraving's 3,50 €) would leave the customer with two prices: the better-scored one stays.
+    ``asked``: the question (within a paragraph) or the whole mail (against earlier paragraphs, hit None)."""
+    if "€" not in item[1]:
+        return False
+    terms = set(content_terms(item[1])) & (set(content_terms(asked)) - _PRICE_WORDS)
+    return any((c[0] is None or c[0].chunk_id != item[0].chunk_id) and c[1] not in item[0].text and "€" in c[1]
+               and terms & set(content_terms(c[1])) for c in chosen)
+
+
+# Countries the shop's documents distinguish; a sentence about another country than the customer's is no answer.
+_COUNTRY_NAMES = {"Deutschland": r"\bDeutschlands?\b", "Österreich": r"\bÖsterreichs?\b", "Schweiz": r"\bSchweiz\b"}
+_COUNTRY_HINTS = {"Deutschland": r"\bdeutschlandweit|\+49\b", "Österreich": r"\bösterreichisch|\+43\b|\.at\b",
+                  "Schweiz": r"\bSchweizer|\bschweizerisch|\+41\b|\.ch\b"}
+
+
+def countries(text: str, hints: bool = True) -> frozenset[str]:
+    """The countries a text names (with ``hints``: also a mail's phone prefix, domain or adjective)."""
+    found = {name for name, pattern in _COUNTRY_NAMES.items() if re.search(pattern, text)}
+    if hints:
+        found |= {name for name, pattern in _COUNTRY_HINTS.items() if re.search(pattern, text, re.I)}
+    return frozenset(found)
+
+
+def _other_country(sentence: str, places: frozenset[str]) -> bool:
+    """Asked from or about Austria, "innerhalb Deutschlands 95,00 €" is another country's answer."""
+    named = countries(sentence, hints=False)
+    return bool(places and named and not named & places)
 
 
 def _asks(query: str) -> list[str]:
@@ -369,7 +411,22 @@ def _usable(sentence: str) -> bool:
         items = readable_list(sentence).split("\n")[1:]
         return (bool(_WHOLE_START.match(sentence)) and len(sentence) <= 900 and not _SIGNPOST.match(sentence)
                 and all(_WHOLE_START.match(item[2:]) for item in items) and items[-1][-1:] not in ",;:")
-    return bool(_WHOLE.match(sentence)) and not sentence.endswith(":") and not _SIGNPOST.match(sentence)
+    if _ANSWER_WORD.match(sentence) and _SUBORDINATE.match(_ANSWER_WORD.sub("", sentence)):
+        return False  # "Ja, solange Ihre Bestellung …": the yes belongs to the FAQ heading, the rest is no sentence
+    return (bool(_WHOLE.match(sentence)) and not sentence.endswith((":", "?")) and not _SIGNPOST.match(sentence))
+    # a document's own question ("Sie suchen ein Geschenk …?") is a teaser, never an answer
+
+
+# An FAQ answer starts with the yes or no to its heading; in a letter the statement stands alone.
+_ANSWER_WORD = re.compile(r"^(?:Ja|Nein),\s+")
+_SUBORDINATE = re.compile(r"(?i)^(?:solange|sofern|soweit|wenn|falls|sobald|weil|da|dass|ob|bis|nachdem|bevor|"
+                          r"aber nur|allerdings nur|nur)\b")
+
+
+def _standalone(sentence: str) -> str:
+    """ "Nein, Sonderrabatte … bieten wir nicht an." → "Sonderrabatte … bieten wir nicht an." """
+    rest = _ANSWER_WORD.sub("", sentence)
+    return rest[:1].upper() + rest[1:] if rest != sentence else sentence
 
 
 def _weighted_share(weights: dict[str, float], text: str) -> float:

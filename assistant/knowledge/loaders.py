@@ -183,11 +183,34 @@ def _load_pdf(path: Path) -> LoadedDocument:
         raise LoaderError("PDF hat keine Seiten")
     meta_title = (reader.metadata.title if reader.metadata else None) or ""
     sections = [
-        Section("", page.extract_text() or "", page=number)
+        Section("", unwrap_lines(page.extract_text() or ""), page=number)
         for number, page in enumerate(reader.pages, start=1)
     ]
     first_line = next((ln.strip() for s in sections for ln in s.text.splitlines() if ln.strip()), "")
     return LoadedDocument(meta_title.strip() or first_line[:120] or _title_from_name(path), sections)
+
+
+# A PDF line that ends inside a sentence: the next line is its continuation (pypdf gives one line per printed
+# line, and the chunker would take each as a sentence of its own: "… vor einer" / "Verbraucherschlichtungsstelle …").
+_WRAPPED = re.compile(r"[a-zäöüß,]$")
+_CONTINUES = re.compile(r"^[a-zäöüß]")
+_DASH = re.compile(r"^[–•\-]$")  # a list dash printed on its own line
+
+
+def unwrap_lines(text: str) -> str:
+    """Lines of a PDF page joined back into the sentences they print: a line continues the one before when it
+    starts in lower case, or when the one before is a full-width line (≥ 50 characters) that stops mid-sentence;
+    a lone list dash joins its item. Headings and table cells are short and stay lines of their own."""
+    lines: list[str] = []
+    for line in (ln.strip() for ln in text.splitlines()):
+        previous = lines[-1] if lines else ""
+        if line and previous and not _DASH.match(previous) and (
+            _CONTINUES.match(line) or (len(previous) >= 50 and _WRAPPED.search(previous))
+        ) or line and previous and _DASH.match(previous):
+            lines[-1] = f"{previous} {line}"
+        else:
+            lines.append(line)
+    return "\n".join(lines)
 
 
 def _load_docx(path: Path) -> LoadedDocument:
