@@ -212,8 +212,12 @@ def test_the_same_search_results_and_proven_answers_come_back(restored: Restored
     assert copy.catalogue.chunk_count() == source.catalogue.chunk_count() > 100
     assert copy.vectors.count() == copy.catalogue.chunk_count()
     for query in SEARCHES:
-        expected = [(h.chunk_id, h.score) for h in source.retriever.search(query, 5)]
-        assert [(h.chunk_id, h.score) for h in copy.retriever.search(query, 5)] == expected
+        expected = source.retriever.search(query, 5)
+        found = copy.retriever.search(query, 5)
+        assert [h.chunk_id for h in found] == [h.chunk_id for h in expected]
+        # the restored vectors are the same, but the HNSW graph is rebuilt in another insertion order: its
+        # approximate neighbour list (and so the fused scores' normalisation) may differ in the third decimal
+        assert [h.score for h in found] == pytest.approx([h.score for h in expected], abs=0.01)
     assert [(p.question, p.answer) for p in copy.catalogue.proven_answers()] == [
         (p.question, p.answer) for p in source.catalogue.proven_answers()]
     assert copy.problems() == []  # /api/health would say ok
