@@ -87,7 +87,7 @@ class Settings(BaseSettings):
     # answering
     max_question_chars: int = Field(8000, ge=100)
     max_file_bytes: int = Field(25 * 1024 * 1024, ge=1024)
-    context_passages: int = Field(3, ge=1, le=10)
+    context_passages: int = Field(5, ge=1, le=10)
     support_threshold: float = Field(0.47, ge=0.0, le=1.0, description="below: the question is handed over "
                                      "(½ word support + ½ meaning; calibrated in bench/handover_calibration.py)")
     answer_generate: Literal["auto", "always", "never"] = Field(
