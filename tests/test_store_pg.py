@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import func, inspect, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from assistant.store.db import MIGRATIONS, Database, open_database
 from assistant.store.tables import LabelledExample
@@ -79,3 +79,21 @@ def test_open_database_twice_is_idempotent(pg_database_url: str) -> None:
             assert session.scalar(select(func.count()).select_from(LabelledExample)) == 2
     finally:
         second.engine.dispose()
+
+
+def test_truncate_of_the_audit_log_is_refused(pg_database_url: str) -> None:
+    """TRUNCATE fires no row trigger: migration 0006 adds a statement trigger beside UPDATE/DELETE's."""
+    from assistant import audit
+    from assistant.store.tables import AuditEntry
+
+    database = open_database(pg_database_url)
+    try:
+        with database.session() as session:
+            audit.record(session, "anna", "received", ticket_id=1)
+        for statement in ("TRUNCATE audit_log", "TRUNCATE TABLE audit_log RESTART IDENTITY CASCADE"):
+            with pytest.raises(DBAPIError, match="append-only"), database.engine.begin() as connection:
+                connection.execute(text(statement))
+        with database.session() as session:
+            assert session.scalar(select(func.count()).select_from(AuditEntry)) == 1
+    finally:
+        database.engine.dispose()

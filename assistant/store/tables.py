@@ -27,10 +27,16 @@ class Base(DeclarativeBase):
     pass
 
 
+# Rows that can be erased and whose ids people or the audit log name: SQLite must never hand an id out twice
+# (migration 0006); PostgreSQL sequences never do.
+NO_ID_REUSE = {"sqlite_autoincrement": True}
+
+
 class LabelledExample(Base):
     """A text with the category a person gave it: what the categoriser learns from."""
 
     __tablename__ = "labelled_examples"
+    __table_args__ = NO_ID_REUSE
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     text: Mapped[str] = mapped_column(Text)
@@ -80,6 +86,7 @@ class BrowserSession(Base):
 
 class Ticket(Base):
     __tablename__ = "tickets"
+    __table_args__ = NO_ID_REUSE
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     customer: Mapped[str] = mapped_column(String(300))  # name and/or e-mail address as given
@@ -98,6 +105,7 @@ class Ticket(Base):
 
 class DraftRow(Base):
     __tablename__ = "drafts"
+    __table_args__ = NO_ID_REUSE
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
@@ -123,6 +131,7 @@ class Review(Base):
     """A person's act on a draft: approve (binds to the text's SHA-256), reject, edit, rating, category."""
 
     __tablename__ = "reviews"
+    __table_args__ = NO_ID_REUSE
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     draft_id: Mapped[int] = mapped_column(ForeignKey("drafts.id"), index=True)
@@ -141,6 +150,7 @@ class OutboxMessage(Base):
     """One approved answer to deliver. One per draft (unique): sending twice cannot make a second mail."""
 
     __tablename__ = "outbox"
+    __table_args__ = NO_ID_REUSE
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     draft_id: Mapped[int] = mapped_column(ForeignKey("drafts.id"), unique=True)
@@ -163,6 +173,7 @@ class Job(Base):
     """Background work backed by the database, so a restart resumes it."""
 
     __tablename__ = "jobs"
+    __table_args__ = NO_ID_REUSE
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(30))  # draft | deliver
