@@ -273,6 +273,14 @@ def test_delete_removes_file_and_index_entries(kontor: Kontor, tmp_path: Path) -
     assert (tmp_path / "outside.md").is_file() and (kontor.knowledge / "company.yaml").is_file()
 
 
+@pytest.mark.parametrize("source", ["x" * 300, "ä" * 200, "a%00b.md", "%00"])
+def test_deleting_a_name_no_file_can_have_is_a_404(kontor: Kontor, source: str) -> None:
+    """Found by schemathesis: a name too long for the file system, or with a NUL byte, gave a 500."""
+    response = kontor.call("DELETE", f"/api/documents/{source}")
+    assert response.status_code == 404 and "gibt es im Wissensordner nicht" in response.json()["detail"]
+    assert {"versand.md", "zahlung.md"} <= set(kontor.documents())
+
+
 # --- prompts -----------------------------------------------------------------------------------------------------
 
 def test_prompt_versions_text_and_diff(kontor: Kontor) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import jsonschema
 from fastapi.testclient import TestClient
 
 from assistant.services import Services
@@ -40,3 +41,44 @@ def test_api_errors_are_json(fake_services: Services, knowledge: Path) -> None:
     assert response.status_code == 422 and response.json()["detail"] == "Die Frage ist leer."
     hits = client.get("/api/search", params={"q": "PayPal"}, headers=auth).json()
     assert hits[0]["source"] == "zahlung.md"
+
+
+def test_a_validation_error_is_a_german_sentence_and_the_fields_as_the_spec_says(
+    fake_services: Services, knowledge: Path,
+) -> None:
+    """The review: a 422 carried a string where the spec documented an array. Now the spec documents what the
+    server sends: ``detail`` one German sentence, ``errors`` the fields."""
+    client, auth = _client(fake_services, knowledge)
+    spec = client.get("/api/openapi.json").json()
+    schema = {"$ref": "#/components/schemas/HTTPValidationError", "components": spec["components"]}
+    huge = client.get(f"/api/tickets/{2**63}", headers=auth)
+    assert huge.status_code == 422 and huge.json() == {
+        "detail": "Ungültige Anfrage: „ticket_id“ im Pfad darf höchstens 2147483647 sein.",
+        "errors": [{"loc": ["path", "ticket_id"], "msg": "Input should be less than or equal to 2147483647",
+                    "type": "less_than_equal"}]}
+    blank = client.post("/api/ask", json={"text": "   "}, headers=auth)  # a rule beyond the schema: no fields
+    unreadable = client.post("/api/ask", content=b"\x80\x81", headers={**auth, "Content-Type": "application/json"})
+    assert unreadable.status_code == 422  # FastAPI's English 400 for bytes that are no UTF-8
+    assert unreadable.json()["detail"] == "Ungültige Anfrage: der Inhalt ist kein lesbares JSON oder Formular."
+    for response in (huge, blank, unreadable):
+        jsonschema.validate(response.json(), schema)
+    refused = client.post("/api/session", json={"name": "anna", "password": "x" * 1001}).json()
+    assert [set(e) for e in refused["errors"]] == [{"loc", "msg", "type"}]  # never ``input``: it may be a password
+
+
+def test_the_spec_lists_the_error_answers_and_the_event_stream(fake_services: Services, knowledge: Path) -> None:
+    """The review: status codes the routes return were missing from the spec, and ``/live`` was JSON there."""
+    client, _ = _client(fake_services, knowledge)
+    spec = client.get("/api/openapi.json").json()
+    operations = {f"{method.upper()} {path}": op for path, item in spec["paths"].items() for method, op in item.items()}
+    for name, operation in operations.items():
+        codes = set(operation["responses"])
+        assert name == "GET /api/health" or {"401", "403", "413"} <= codes, name
+        for code, answer in operation["responses"].items():
+            if code >= "400":
+                assert list(answer["content"]) == ["application/json"], (name, code)
+    assert {"404", "409", "422"} <= set(operations["POST /api/drafts/{draft_id}/send"]["responses"])
+    assert "Retry-After" in operations["POST /api/session"]["responses"]["429"]["headers"]
+    assert "409" in operations["POST /api/evaluations"]["responses"]
+    live = operations["GET /api/tickets/{ticket_id}/live"]["responses"]["200"]["content"]
+    assert list(live) == ["text/event-stream"] and "itemSchema" in live["text/event-stream"]

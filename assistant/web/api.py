@@ -1,16 +1,15 @@
 """The JSON API for tickets, drafts, review and audit. Thin routes: checks are dependencies, work is done by
-the workflow modules, errors are mapped to status codes in ``app.py``."""
+the workflow modules, errors are mapped to status codes (and documented) in ``errors.py``."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi import Path as FastApiPath
-from fastapi.responses import StreamingResponse
+from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel, Field
 
 from assistant import audit
@@ -20,9 +19,10 @@ from assistant.models import ModelError
 from assistant.services import Services
 from assistant.store.tables import DraftRow
 from assistant.tickets import TicketIn, list_tickets, outbox_json, ticket_json, ticket_view
+from assistant.web.errors import AUTHENTICATED, errors
 from assistant.web.security import cookie_name, require, same_origin
 
-router = APIRouter(prefix="/api")
+router = APIRouter(prefix="/api", responses=AUTHENTICATED)
 Agent = Annotated[Principal, Depends(require("agent"))]
 Expert = Annotated[Principal, Depends(require("expert"))]
 Admin = Annotated[Principal, Depends(require("admin"))]
@@ -65,7 +65,8 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
-@router.post("/session", tags=["session"], dependencies=[Depends(same_origin)])  # no logging in from other sites
+@router.post("/session", tags=["session"], responses=errors(429),
+             dependencies=[Depends(same_origin)])  # no logging in from other sites
 def login(body: Login, request: Request, response: Response, services: Svc) -> dict[str, str]:
     user = services.users.authenticate(body.name, body.password, client_address(request))
     secret, csrf = services.users.start_session(user)
@@ -102,30 +103,33 @@ def tickets(
     return [ticket_json(t) for t in list_tickets(services.database, status, category, limit)]
 
 
-@router.get("/tickets/{ticket_id}", tags=["tickets"])
+@router.get("/tickets/{ticket_id}", tags=["tickets"], responses=errors(404))
 def ticket(ticket_id: Id, user: Agent, services: Svc) -> dict[str, Any]:
     return ticket_view(services.database, ticket_id)
 
 
-@router.get("/tickets/{ticket_id}/live", tags=["tickets"])
-async def live(ticket_id: Id, user: Agent, services: Svc) -> StreamingResponse:
-    """The draft as the model writes it (server-sent events); ``event: done`` when it is stored."""
-
-    async def events() -> AsyncIterator[str]:
-        sent, waited = 0, 0.0
-        while waited < 600:
-            pieces, done = services.live.read(ticket_id, sent)
-            for piece in pieces:
-                yield f"data: {json.dumps(piece)}\n\n"
-            sent += len(pieces)
-            if done or (not pieces and ticket_view(services.database, ticket_id)["draft"] is not None):
-                yield "event: done\ndata: {}\n\n"
-                return
-            await asyncio.sleep(0.2)
-            waited += 0.2
-
+def _known_ticket(ticket_id: Id, services: Svc) -> int:
     ticket_view(services.database, ticket_id)  # 404 for an unknown ticket before the stream starts
-    return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+    return ticket_id
+
+
+@router.get("/tickets/{ticket_id}/live", tags=["tickets"], response_class=EventSourceResponse, responses=errors(404))
+async def live(
+    user: Agent, ticket_id: Annotated[int, Depends(_known_ticket)], services: Svc,  # the login is checked first
+) -> AsyncIterator[ServerSentEvent]:
+    """The draft as the model writes it (server-sent events, ``data`` a JSON string each); ``event: done`` when
+    it is stored."""
+    sent, waited = 0, 0.0
+    while waited < 600:
+        pieces, done = services.live.read(ticket_id, sent)
+        for piece in pieces:
+            yield ServerSentEvent(data=piece)
+        sent += len(pieces)
+        if done or (not pieces and ticket_view(services.database, ticket_id)["draft"] is not None):
+            yield ServerSentEvent(event="done", data={})
+            return
+        await asyncio.sleep(0.2)
+        waited += 0.2
 
 
 def _model_ready(services: Svc) -> None:
@@ -135,17 +139,16 @@ def _model_ready(services: Svc) -> None:
 
 
 ModelReady = Annotated[None, Depends(_model_ready)]
-MODEL_503: dict[int | str, dict[str, Any]] = {503: {"description": "the model file is missing or not the registered "
-                                                                   "one (``detail`` in German)"}}
 
 
-@router.post("/tickets/{ticket_id}/draft", status_code=202, tags=["tickets"], responses=MODEL_503)
+@router.post("/tickets/{ticket_id}/draft", status_code=202, tags=["tickets"], responses=errors(404, 409, 503))
 def regenerate(ticket_id: Id, user: Agent, services: Svc, _: ModelReady) -> dict[str, Any]:
     services.workflow.regenerate(ticket_id, user)
     return {"queued": True, "ticket_id": ticket_id}
 
 
-@router.post("/tickets/{ticket_id}/eval-case", status_code=201, tags=["evaluation"])
+@router.post("/tickets/{ticket_id}/eval-case", status_code=201, tags=["evaluation"],
+             responses=errors(404, (409, "the ticket is not reviewed yet, or its case exists (``case``)")))
 def to_eval_case(ticket_id: Id, user: Expert, services: Svc) -> dict[str, str]:
     """A reviewed ticket becomes an anonymised evaluation case (Fachbereich)."""
     from assistant.evaluate.from_ticket import case_from_ticket
@@ -154,7 +157,7 @@ def to_eval_case(ticket_id: Id, user: Expert, services: Svc) -> dict[str, str]:
     return {"case": path.stem, "file": f"eval/cases/{path.name}"}
 
 
-@router.put("/tickets/{ticket_id}/category", tags=["tickets"])
+@router.put("/tickets/{ticket_id}/category", tags=["tickets"], responses=errors(404))
 def recategorise(ticket_id: Id, body: CategoryIn, user: Agent, services: Svc) -> dict[str, Any]:
     return ticket_json(services.workflow.recategorise(ticket_id, body.category, user))
 
@@ -169,19 +172,20 @@ def _draft(services: Services, draft_id: int) -> dict[str, Any]:
     return draft if draft and draft["id"] == draft_id else {"id": draft_id, "ticket_id": ticket_id, "current": False}
 
 
-@router.put("/drafts/{draft_id}", tags=["drafts"])
+@router.put("/drafts/{draft_id}", tags=["drafts"], responses=errors(404, 409))
 def edit(draft_id: Id, body: TextIn, user: Agent, services: Svc) -> dict[str, Any]:
     services.workflow.edit(draft_id, body.text, user)
     return _draft(services, draft_id)
 
 
-@router.post("/drafts/{draft_id}/approve", tags=["drafts"])
+@router.post("/drafts/{draft_id}/approve", tags=["drafts"],
+             responses=errors(404, (409, "sent, empty, or no valid recipient (``field``: ``recipient``)")))
 def approve(draft_id: Id, user: Agent, services: Svc) -> dict[str, Any]:
     services.workflow.approve(draft_id, user)
     return _draft(services, draft_id)
 
 
-@router.post("/drafts/{draft_id}/reject", tags=["drafts"])
+@router.post("/drafts/{draft_id}/reject", tags=["drafts"], responses=errors(404, 409))
 def reject(draft_id: Id, user: Agent, services: Svc, body: RejectIn | None = None) -> dict[str, Any]:
     services.workflow.reject(draft_id, user, body.comment if body else "")
     return _draft(services, draft_id)
@@ -198,27 +202,27 @@ class RecipientIn(BaseModel):
     email: str = Field(min_length=3, max_length=254)
 
 
-@router.put("/tickets/{ticket_id}/recipient", tags=["tickets"])
+@router.put("/tickets/{ticket_id}/recipient", tags=["tickets"], responses=errors(404, (409, "already sent")))
 def set_recipient(ticket_id: Id, body: RecipientIn, user: Agent, services: Svc) -> dict[str, Any]:
     services.workflow.set_recipient(ticket_id, body.email, user)
     return ticket_view(services.database, ticket_id)
 
 
-@router.post("/drafts/{draft_id}/send", tags=["drafts"], responses={409: {"description": "unconfirmed promises "
-                                                                             "(``flags``), or not approved"}})
+@router.post("/drafts/{draft_id}/send", tags=["drafts"],
+             responses=errors(404, (409, "unconfirmed promises (``flags``, ``unconfirmed``), or not approved")))
 def send(draft_id: Id, user: Agent, services: Svc, body: SendIn | None = None) -> dict[str, Any]:
     return outbox_json(services.workflow.send(draft_id, user, body.confirm if body else []))
 
 
 @router.post("/drafts/{draft_id}/cancel", tags=["drafts"],
-             responses={409: {"description": "no message waits in the outbox (delivered, or being sent)"}})
+             responses=errors(404, (409, "no message waits in the outbox (delivered, or being sent)")))
 def cancel(draft_id: Id, user: Agent, services: Svc) -> dict[str, Any]:
     """Take the answer back from the outbox before it is delivered; the text must be approved again."""
     services.workflow.cancel(draft_id, user)
     return _draft(services, draft_id)
 
 
-@router.post("/drafts/{draft_id}/rating", tags=["drafts"])
+@router.post("/drafts/{draft_id}/rating", tags=["drafts"], responses=errors(404))
 def rate(draft_id: Id, body: RatingIn, user: Agent, services: Svc) -> dict[str, Any]:
     services.workflow.rate(draft_id, body.score, body.comment, user)
     return _draft(services, draft_id)

@@ -1,5 +1,5 @@
 """FastAPI app factory. Routes stay thin; the services object holds the parts; errors become JSON
-``{"detail": …}`` with the right status code."""
+``{"detail": …}`` with the right status code (``assistant.web.errors``)."""
 
 from __future__ import annotations
 
@@ -17,26 +17,16 @@ from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistant import retention
-from assistant.auth import AuthError, ThrottledError
-from assistant.categorise.categories import CategoryError
 from assistant.config import Settings
-from assistant.domain import Categorisation, ConflictError, InputError, NotFoundError
+from assistant.domain import Categorisation
 from assistant.health import index_problem, report
-from assistant.llm import LLMError
-from assistant.models import ModelError
 from assistant.outbox import clean_tmp
 from assistant.services import Services
-from assistant.tickets import TooLargeError
 from assistant.web import api_accounts, api_admin, pages
-from assistant.web.api import MODEL_503, Agent, ModelReady, router
+from assistant.web.api import Agent, ModelReady, router
+from assistant.web.errors import AUTHENTICATED, errors, install_errors
 
 log = logging.getLogger("kontor.web")
-
-_ERRORS: list[tuple[type[Exception], int]] = [  # most specific first
-    (TooLargeError, 413), (InputError, 422), (CategoryError, 422), (NotFoundError, 404), (ConflictError, 409),
-    (ThrottledError, 429), (AuthError, 401), (ModelError, 503), (LLMError, 503),
-]
-
 
 class AskRequest(BaseModel):
     text: str = Field(min_length=1, max_length=8000)
@@ -75,7 +65,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
                   lifespan=lifespan)
     app.state.services = services
     app.state.purge = purge
-    _error_handlers(app)
+    install_errors(app)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes,
                        uploads=max(settings.max_request_bytes, settings.max_file_bytes + 64 * 1024))
@@ -86,22 +76,22 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     _page_handlers(app)
 
-    @app.get("/api/health")
+    @app.get("/api/health", responses=errors(413))
     def health() -> HealthOut:
         """For monitoring: ``degraded`` names each damaged part and its repair; says nothing about the company."""
         return HealthOut.model_validate(report(services.problems()))
 
-    @app.get("/api/search")
+    @app.get("/api/search", responses=AUTHENTICATED)
     def search(
         user: Agent, q: Annotated[str, Query(min_length=1, max_length=2000)], k: Annotated[int, Query(ge=1, le=50)] = 5,
     ) -> list[dict[str, object]]:
         return [hit.contract() for hit in services.retriever.search(q, k)]
 
-    @app.post("/api/ask", responses=MODEL_503)
+    @app.post("/api/ask", responses={**AUTHENTICATED, **errors(503)})
     def ask(body: AskRequest, user: Agent, _: ModelReady) -> dict[str, object]:
         return services.answerer().draft(body.text).model_dump(exclude={"sources"})
 
-    @app.post("/api/categorise")
+    @app.post("/api/categorise", responses={**AUTHENTICATED, **errors(503)})  # 503: the model, if it is used
     def categorise(body: AskRequest, user: Agent) -> Categorisation:
         return services.categoriser.categorise(body.text)
 
@@ -134,16 +124,6 @@ def _page_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(pages.LoginRequired, login_first)
     app.add_exception_handler(pages.PageForbidden, forbidden)
-
-
-def _error_handlers(app: FastAPI) -> None:
-    for error, status in _ERRORS:
-        def handler(_: Request, exc: Exception, status: int = status) -> JSONResponse:
-            extra = exc.extra if isinstance(exc, ConflictError) else {}  # e.g. the promises to confirm
-            headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, ThrottledError) else None
-            return JSONResponse({"detail": str(exc), **extra}, status_code=status, headers=headers)
-
-        app.add_exception_handler(error, handler)
 
 
 # Every response: no inline script, no foreign origin, no framing, no sniffing, no referrer to other sites.

@@ -1,0 +1,175 @@
+"""Error answers of the JSON API and their documentation. Every error is ``{"detail": "<ein deutscher Satz>"}``;
+a validation error adds ``errors`` (which fields, in pydantic's terms, for programs), a 409 may add what it is
+about (``flags``, ``unconfirmed``, ``case``, ``field``). ``errors(…)`` documents the codes a route returns, and
+``install_errors`` makes the server and the OpenAPI spec agree on the 422."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from assistant.auth import AuthError, ThrottledError
+from assistant.categorise.categories import CategoryError
+from assistant.domain import ConflictError, InputError, NotFoundError
+from assistant.llm import LLMError
+from assistant.models import ModelError
+from assistant.tickets import TooLargeError
+
+Responses = dict[int | str, dict[str, Any]]
+
+_ERRORS: list[tuple[type[Exception], int]] = [  # most specific first
+    (TooLargeError, 413), (InputError, 422), (CategoryError, 422), (NotFoundError, 404), (ConflictError, 409),
+    (ThrottledError, 429), (AuthError, 401), (ModelError, 503), (LLMError, 503),
+]
+
+
+class ErrorOut(BaseModel):
+    """Every error answer; a 409 may carry more fields (e.g. ``flags`` and ``unconfirmed`` of a send)."""
+
+    model_config = ConfigDict(extra="allow")
+    detail: str = Field(description="one German sentence for people")
+
+
+class FieldError(BaseModel):
+    loc: list[str | int] = Field(description='where, e.g. ["path", "ticket_id"] or ["body", "text"]')
+    msg: str = Field(description="pydantic's (English) message")
+    type: str = Field(description="pydantic's error type, e.g. less_than_equal")
+
+
+class ValidationErrorOut(ErrorOut):
+    """422: ``detail`` names the fields in German; ``errors`` lists them (empty for a rule beyond the schema,
+    e.g. a text of blanks)."""
+
+    errors: list[FieldError] = Field(default_factory=list)
+
+
+_WHY = {
+    401: "not logged in, session or token expired or revoked, or name and password wrong",
+    403: "the role is missing, the CSRF token is wrong, or the request comes from another site",
+    404: "no such object",
+    409: "the object's state does not allow it",
+    413: "the request (over `max_request_bytes`), a file or a message is too large",
+    422: "invalid input",
+    429: "too many failed attempts from this address; wait `Retry-After` seconds",
+    503: "the model file is missing or not the registered one, or the model failed",
+}
+_SCHEMAS = {"ErrorOut": ErrorOut, "HTTPValidationError": ValidationErrorOut}  # FastAPI's name for its 422
+_RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
+
+
+def errors(*codes: int | tuple[int, str]) -> Responses:
+    """The documented error answers of a route: ``errors(404, (409, "why, for this route"))``."""
+    documented: Responses = {}
+    for entry in codes:
+        code, why = entry if isinstance(entry, tuple) else (entry, _WHY[entry])
+        # JSON also on a route that streams or sends HTML (FastAPI would give ``model`` the route's media type)
+        name = "HTTPValidationError" if code == 422 else "ErrorOut"
+        documented[code] = {"description": why,
+                            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}},
+                            **({"headers": _RETRY_AFTER} if code == 429 else {})}
+    return documented
+
+
+AUTHENTICATED = errors(401, 403, 413)  # every /api route but the health check (413: ``BodyLimit``, any route)
+
+
+def install_errors(app: FastAPI) -> None:
+    """The handlers for every error the API answers, and the spec's schemas for them."""
+    for error, status in _ERRORS:
+        app.add_exception_handler(error, _handler(status))
+    app.add_exception_handler(RequestValidationError, _invalid)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    plain = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            _document_schemas(plain())
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _handler(status: int) -> Callable[[Request, Exception], JSONResponse]:
+    def handler(_: Request, exc: Exception) -> JSONResponse:
+        extra = exc.extra if isinstance(exc, ConflictError) else {}  # e.g. the promises to confirm
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, ThrottledError) else None
+        return JSONResponse({"detail": str(exc), **extra}, status_code=status, headers=headers)
+
+    return handler
+
+
+def _invalid(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    found = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+             for e in exc.errors()]  # not ``input``: it would echo a password back
+    return JSONResponse({"detail": german(exc.errors()), "errors": found}, status_code=422)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """FastAPI answers a body it cannot read at all (bytes that are no UTF-8, a broken form) with an English 400,
+    but a broken JSON text with a 422: for the client both are the same mistake, so both are a German 422."""
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:
+        return JSONResponse({"detail": "Ungültige Anfrage: der Inhalt ist kein lesbares JSON oder Formular.",
+                             "errors": []}, status_code=422)
+    return await http_exception_handler(request, exc)
+
+
+def _document_schemas(spec: dict[str, Any]) -> None:
+    """The error schemas ``errors`` refers to. FastAPI documents its own 422 as ``{"detail": [errors]}`` under
+    ``HTTPValidationError``; that name now means ``ValidationErrorOut``, the answer ``_invalid`` gives."""
+    schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+    for name, model in _SCHEMAS.items():
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas[name] = schema
+    schemas.pop("ValidationError", None)  # FastAPI's item schema, no longer referenced
+
+
+# --- the German sentence ------------------------------------------------------------------------------------
+
+_PLACES = {"path": "im Pfad", "query": "in der Abfrage", "header": "im Kopf", "cookie": "im Cookie",
+           "body": "im Inhalt"}
+_SAYS = {
+    "missing": "fehlt", "extra_forbidden": "ist unbekannt", "json_invalid": "ist kein gültiges JSON",
+    "string_too_short": "ist zu kurz (mindestens {min_length} Zeichen)",
+    "string_too_long": "ist zu lang (höchstens {max_length} Zeichen)",
+    "too_short": "hat zu wenige Einträge (mindestens {min_length})",
+    "too_long": "hat zu viele Einträge (höchstens {max_length})",
+    "greater_than_equal": "muss mindestens {ge} sein", "less_than_equal": "darf höchstens {le} sein",
+    "greater_than": "muss größer als {gt} sein", "less_than": "muss kleiner als {lt} sein",
+    "int_parsing": "muss eine ganze Zahl sein", "int_type": "muss eine ganze Zahl sein",
+    "int_from_float": "muss eine ganze Zahl sein", "bool_parsing": "muss true oder false sein",
+    "bool_type": "muss true oder false sein", "string_type": "muss ein Text sein",
+    "list_type": "muss eine Liste sein", "model_attributes_type": "muss ein JSON-Objekt sein",
+    "dict_type": "muss ein JSON-Objekt sein", "string_pattern_mismatch": "hat nicht die erwartete Form",
+    "literal_error": "muss einer dieser Werte sein: {expected}", "enum": "muss einer dieser Werte sein: {expected}",
+    "value_error": "ist ungültig", "string_unicode": "muss ein Text in UTF-8 sein",
+}
+
+
+def german(found: Sequence[Any], at_most: int = 3) -> str:
+    """``Ungültige Anfrage: „ticket_id“ im Pfad darf höchstens 2147483647 sein.`` – at most three fields."""
+    parts = [_one(e) for e in found[:at_most]]
+    more = f" (und {len(found) - at_most} weitere Fehler)" if len(found) > at_most else ""
+    return f"Ungültige Anfrage: {'; '.join(parts) or 'unbekannter Fehler'}{more}."
+
+
+def _one(error: Any) -> str:
+    where, *names = [str(part) for part in error.get("loc") or ("body",)]
+    says = _SAYS.get(str(error.get("type")), "ist ungültig")
+    try:
+        says = says.format(**error.get("ctx", {})).replace("' or '", "' oder '")
+    except (KeyError, IndexError, ValueError):
+        says = "ist ungültig"
+    place = _PLACES.get(where, f"in {where}")
+    if error.get("type") == "json_invalid" or not names:  # the whole body (or a position in a broken JSON)
+        return f"der Inhalt {says}" if where == "body" else f"ein Wert {place} {says}"
+    return f"„{'.'.join(names)}“ {place} {says}"
