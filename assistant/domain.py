@@ -52,10 +52,11 @@ class SearchHit(BaseModel):
     text: str
     section: str = ""
     page: int | None = None
+    internal: bool = False  # from a document marked "nur intern": never quoted to a customer
 
     def contract(self) -> dict[str, object]:
         """The search JSON contract shared by the CLI and the API."""
-        return self.model_dump(include={"rank", "score", "source", "title", "chunk_id", "text"})
+        return self.model_dump(include={"rank", "score", "source", "title", "chunk_id", "text", "internal"})
 
 
 class Citation(BaseModel):

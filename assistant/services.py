@@ -107,8 +107,9 @@ class Services:
         return [problem for problem in found if problem is not None]
 
     def documents_saying(self, phrase: str) -> int:
-        """How many knowledge documents mention ``phrase`` (lower case): "usual terms" are said more than once."""
-        return len({c.source for c in self.catalogue.all_chunks() if phrase in c.text.lower()})
+        """How many knowledge documents mention ``phrase`` (lower case): "usual terms" are said more than once, in
+        documents a customer may be told (an internal one is no usual term)."""
+        return len({c.source for c in self.catalogue.all_chunks(include_internal=False) if phrase in c.text.lower()})
 
     @cached_property
     def intake(self) -> Intake:
@@ -155,7 +156,14 @@ class Services:
 
     @cached_property
     def retriever(self) -> Retriever:
+        """The knowledge search for staff: every document, internal ones marked."""
         return Retriever.from_settings(self.catalogue, self.vectors, self.embedder, self.settings)
+
+    @cached_property
+    def customer_retriever(self) -> Retriever:
+        """What customer drafts are made from: documents marked "nur intern" are not in it at all."""
+        return Retriever.from_settings(self.catalogue, self.vectors, self.embedder, self.settings,
+                                       include_internal=False)
 
     @cached_property
     def ingestor(self) -> Ingestor:
@@ -187,4 +195,5 @@ class Services:
         )
         prompt = self.prompts.resolve("answer", prompt_ref) if isinstance(prompt_ref, str) else prompt_ref
         letter = letter or self.prompts.resolve("letter", "production")
-        return Answerer(self.retriever, self.embedder, self.llm, prompt, letter, self.catalogue, self.company, policy)
+        return Answerer(self.customer_retriever, self.embedder, self.llm, prompt, letter, self.catalogue, self.company,
+                        policy)

@@ -46,7 +46,7 @@ def test_ingest_again_skips_everything(home: Path) -> None:
 def test_search_json_contract(home: Path) -> None:
     hits = json.loads(run(home, "search", "Was kostet der Versand nach Österreich?", "-k", "3", "--json").stdout)
     assert [h["rank"] for h in hits] == [1, 2, 3]
-    assert set(hits[0]) == {"rank", "score", "source", "title", "chunk_id", "text"}
+    assert set(hits[0]) == {"rank", "score", "source", "title", "chunk_id", "text", "internal"}
     assert any(h["source"] == "versand-und-lieferung.md" for h in hits)
 
 

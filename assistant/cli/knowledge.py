@@ -102,7 +102,8 @@ def search(
     table = Table("#", "Score", "Quelle", "Abschnitt", "Text")
     for h in hits:
         where = h.section + (f" (S. {h.page})" if h.page else "")
-        table.add_row(str(h.rank), f"{h.score:.2f}", h.source, where, h.text[:160].replace("\n", " "))
+        source = f"{h.source} (nur intern)" if h.internal else h.source
+        table.add_row(str(h.rank), f"{h.score:.2f}", source, where, h.text[:160].replace("\n", " "))
     out.print(table if hits else "Keine Treffer.")
 
 

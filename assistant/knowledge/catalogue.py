@@ -4,6 +4,10 @@ It is the source of truth for what is indexed: the lexical index is rebuilt from
 chunk is not in it are ignored, so a crash between the stores never surfaces half-indexed content. It also
 records which embedder computed the vectors: vectors of two models are not comparable, so a changed embedder
 is refused until ``kontor ingest --rebuild``.
+
+A document in a folder named ``intern`` (``knowledge/intern/…``) is marked internal: it is indexed and found by
+the knowledge search, but customer drafts never see it (``all_chunks(include_internal=False)``). The mark
+follows the path, so it survives every re-index and cannot be lost by a copy of the catalogue alone.
 """
 
 from __future__ import annotations
@@ -13,14 +17,16 @@ from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from assistant.domain import Chunk, ConflictError
+
+INTERNAL_FOLDER = "intern"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
     source TEXT PRIMARY KEY, sha256 TEXT NOT NULL, size INTEGER NOT NULL, title TEXT NOT NULL,
-    chunks INTEGER NOT NULL, indexed_at TEXT NOT NULL
+    chunks INTEGER NOT NULL, indexed_at TEXT NOT NULL, internal INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS chunks (
     chunk_id TEXT PRIMARY KEY, source TEXT NOT NULL, ordinal INTEGER NOT NULL, title TEXT NOT NULL,
@@ -76,6 +82,12 @@ class DocumentRecord:
     title: str
     chunks: int
     indexed_at: str
+    internal: bool = False
+
+
+def is_internal(source: str) -> bool:
+    """Whether a document is for staff only: one of the folders it lies in is named ``intern`` (any case)."""
+    return any(part.lower() == INTERNAL_FOLDER for part in PurePath(source).parts[:-1])
 
 
 class Catalogue:
@@ -86,6 +98,30 @@ class Catalogue:
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
+        self._mark_internal()
+
+    def _mark_internal(self) -> None:
+        """Bring every document's mark in line with its path: a catalogue from before the mark gets the column,
+        and no document in an ``intern`` folder reaches a customer draft before the next re-index."""
+        if self._marks_agree():
+            return
+        with self.transaction() as db:  # checked again inside: another process may have done it meanwhile
+            if not self._marks_agree():
+                if "internal" not in self._document_columns():
+                    db.execute("ALTER TABLE documents ADD COLUMN internal INTEGER NOT NULL DEFAULT 0")
+                rows = db.execute("SELECT source, internal FROM documents").fetchall()
+                db.executemany("UPDATE documents SET internal = ? WHERE source = ?",
+                               [(is_internal(r["source"]), r["source"]) for r in rows
+                                if bool(r["internal"]) != is_internal(r["source"])])
+
+    def _document_columns(self) -> set[str]:
+        return {row["name"] for row in self._db.execute("PRAGMA table_info(documents)")}
+
+    def _marks_agree(self) -> bool:
+        if "internal" not in self._document_columns():
+            return False
+        rows = self._db.execute("SELECT source, internal FROM documents").fetchall()
+        return all(bool(r["internal"]) == is_internal(r["source"]) for r in rows)
 
     def close(self) -> None:
         self._db.close()
@@ -150,14 +186,19 @@ class Catalogue:
 
     def documents(self) -> dict[str, DocumentRecord]:
         rows = self._db.execute("SELECT * FROM documents ORDER BY source").fetchall()
-        return {row["source"]: DocumentRecord(**dict(row)) for row in rows}
+        return {row["source"]: DocumentRecord(**{**dict(row), "internal": bool(row["internal"])}) for row in rows}
+
+    def internal_sources(self) -> set[str]:
+        return {row["source"] for row in self._db.execute("SELECT source FROM documents WHERE internal = 1")}
 
     def chunk_ids(self, source: str) -> set[str]:
         rows = self._db.execute("SELECT chunk_id FROM chunks WHERE source = ?", (source,))
         return {row["chunk_id"] for row in rows}
 
-    def all_chunks(self) -> list[Chunk]:
-        rows = self._db.execute("SELECT * FROM chunks ORDER BY source, ordinal").fetchall()
+    def all_chunks(self, include_internal: bool = True) -> list[Chunk]:
+        """``include_internal=False``: what a customer may be told (one statement, so one consistent state)."""
+        where = "" if include_internal else "WHERE source NOT IN (SELECT source FROM documents WHERE internal = 1) "
+        rows = self._db.execute(f"SELECT * FROM chunks {where}ORDER BY source, ordinal").fetchall()
         return [Chunk(**dict(row)) for row in rows]
 
     def get_chunks(self, chunk_ids: list[str]) -> dict[str, Chunk]:
@@ -177,8 +218,9 @@ class Catalogue:
                 [(c.chunk_id, c.source, c.ordinal, c.title, c.section, c.page, c.text) for c in chunks],
             )
             db.execute(
-                "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?)",
-                (source, sha256, size, title, len(chunks), now),
+                "INSERT OR REPLACE INTO documents(source, sha256, size, title, chunks, indexed_at, internal) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (source, sha256, size, title, len(chunks), now, is_internal(source)),
             )
 
     def remove_document(self, source: str) -> None:

@@ -7,6 +7,9 @@ questions and checked on the other half; with the multilingual e5 embedder the d
 
 The dense channel refuses an index built with another embedder (EmbedderMismatch names
 ``kontor ingest --rebuild``): cosine between two models' vectors means nothing.
+
+A retriever with ``include_internal=False`` (the one customer drafts use) knows nothing of internal documents
+(catalogue.py): their chunks are in none of its indexes, so no channel can return them.
 """
 
 from __future__ import annotations
@@ -45,9 +48,10 @@ class FusionWeights:
 class Retriever:
     def __init__(
         self, catalogue: Catalogue, vectors: VectorIndex, embedder: Embedder, candidates: int = 50,
-        weights: FusionWeights | None = None,
+        weights: FusionWeights | None = None, include_internal: bool = True,
     ) -> None:
         self.catalogue = catalogue
+        self.include_internal = include_internal
         self.vectors = vectors
         self.embedder = embedder
         self.candidates = candidates
@@ -58,14 +62,18 @@ class Retriever:
         self._bm25: LexicalIndex | None = None
         self._ngram: LexicalIndex | None = None
         self._position: dict[str, int] = {}
+        self._internal: set[str] = set()  # sources of the internal documents among _chunks
+        self._hidden = 0  # chunks left out (internal): the vector index still holds them
         self._df: Counter[str] = Counter()
         self._checked_version = -1  # catalogue version whose embedder matched the configured one
 
     @classmethod
     def from_settings(
-        cls, catalogue: Catalogue, vectors: VectorIndex, embedder: Embedder, settings: Settings
+        cls, catalogue: Catalogue, vectors: VectorIndex, embedder: Embedder, settings: Settings,
+        include_internal: bool = True,
     ) -> Retriever:
-        return cls(catalogue, vectors, embedder, settings.candidates, FusionWeights.from_settings(settings))
+        return cls(catalogue, vectors, embedder, settings.candidates, FusionWeights.from_settings(settings),
+                   include_internal)
 
     def refresh(self) -> None:
         """Rebuild the in-memory lexical indexes if the catalogue changed since the last query."""
@@ -73,7 +81,9 @@ class Retriever:
         if version == self._version:
             return
         with self._lock:
-            chunks = self.catalogue.all_chunks()
+            chunks = self.catalogue.all_chunks(self.include_internal)
+            self._internal = self.catalogue.internal_sources() if self.include_internal else set()
+            self._hidden = 0 if self.include_internal else self.catalogue.chunk_count() - len(chunks)
             ids = [c.chunk_id for c in chunks]
             texts = [c.index_text() for c in chunks]
             self._bm25 = LexicalIndex(ids, texts, content_terms)
@@ -140,9 +150,10 @@ class Retriever:
             self._checked_version = version
 
     def _dense_scores(self, vector: np.ndarray) -> np.ndarray:
-        """Cosine for chromadb's top N; chunks outside it get the lowest returned value (an upper bound)."""
-        nearest = [(self._position[cid], sim) for cid, sim in self.vectors.query(vector, self.candidates)
-                   if cid in self._position]  # vectors not in the catalogue are ignored
+        """Cosine for chromadb's top N; chunks outside it get the lowest returned value (an upper bound). The
+        index holds the left-out chunks too: asking for that many more keeps N of ours."""
+        nearest = [(self._position[cid], sim) for cid, sim in self.vectors.query(vector, self.candidates + self._hidden)
+                   if cid in self._position]  # vectors not in the catalogue (or left out) are ignored
         floor = min((sim for _, sim in nearest), default=0.0)
         dense = np.full(len(self._chunks), floor, dtype=np.float32)
         for position, sim in nearest:
@@ -166,7 +177,7 @@ class Retriever:
         chunk = self._chunks[position]
         return SearchHit(
             rank=rank, score=round(score, 4), source=chunk.source, title=chunk.title, chunk_id=chunk.chunk_id,
-            text=chunk.text, section=chunk.section, page=chunk.page,
+            text=chunk.text, section=chunk.section, page=chunk.page, internal=chunk.source in self._internal,
         )
 
 

@@ -4,6 +4,7 @@ Long work (re-indexing, evaluation) runs in a background thread and reports thro
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import re
@@ -14,7 +15,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -25,6 +26,7 @@ from assistant.dashboard import dashboard_plots, learning_loop
 from assistant.domain import ConflictError, InputError, NotFoundError
 from assistant.evaluate.cases import CaseError, cases_for, load_cases
 from assistant.evaluate.evaluation import passed_gate
+from assistant.knowledge.catalogue import INTERNAL_FOLDER, is_internal
 from assistant.knowledge.ingest import SETTINGS_FILES
 from assistant.knowledge.loaders import LoaderError, load
 from assistant.progress import BackgroundWork
@@ -33,9 +35,10 @@ from assistant.services import Services
 from assistant.store.tables import EvalRun
 from assistant.tickets import TooLargeError
 from assistant.web.api import MAX_ID, Agent, Id, Svc
+from assistant.web.errors import AUTHENTICATED, errors
 from assistant.web.security import require
 
-router = APIRouter(prefix="/api")
+router = APIRouter(prefix="/api", responses=AUTHENTICATED)
 Expert = Annotated[Principal, Depends(require("expert"))]
 UPLOAD_TYPES = {".md": "Markdown-Text", ".txt": "Text", ".html": "HTML-Text", ".pdf": "PDF", ".docx": "Word-Dokument"}
 _PART_MARK = re.compile(r"^\[(system|user|letter)\]\s*$", re.M)
@@ -61,7 +64,7 @@ def _audit(services: Services, user: Principal, action: str, **detail: Any) -> N
         audit.record(session, user.name, action, **detail)
 
 
-@router.get("/tasks/{task_id}", tags=["admin"])
+@router.get("/tasks/{task_id}", tags=["admin"], responses=errors(404))
 def task_status(task_id: str, user: Expert, bg: Bg) -> dict[str, Any]:
     task = bg.tasks.get(task_id)
     if task is None:
@@ -75,17 +78,21 @@ def task_status(task_id: str, user: Expert, bg: Bg) -> dict[str, Any]:
 def documents(user: Agent, services: Svc) -> list[dict[str, Any]]:
     known = services.catalogue.documents()
     listed = [{"source": d.source, "title": d.title, "chunks": d.chunks, "size": d.size, "sha256": d.sha256,
-               "indexed": True, "indexed_at": d.indexed_at} for d in known.values()]
+               "indexed": True, "indexed_at": d.indexed_at, "internal": d.internal} for d in known.values()]
     services.settings.knowledge_dir.mkdir(parents=True, exist_ok=True)
     for item in services.ingestor.discover([services.settings.knowledge_dir])[0]:
         if item.source not in known:
             listed.append({"source": item.source, "title": item.path.name, "chunks": 0,
-                           "size": item.path.stat().st_size, "sha256": None, "indexed": False, "indexed_at": None})
+                           "size": item.path.stat().st_size, "sha256": None, "indexed": False, "indexed_at": None,
+                           "internal": is_internal(item.source)})
     return sorted(listed, key=lambda d: d["source"])
 
 
 @router.post("/documents", status_code=201, tags=["knowledge"])
-def upload(file: UploadFile, user: Expert, services: Svc, bg: Bg) -> dict[str, Any]:
+def upload(
+    file: UploadFile, user: Expert, services: Svc, bg: Bg,
+    internal: Annotated[bool, Form(description="nur intern: gefunden, aber nie einem Kunden zitiert")] = False,
+) -> dict[str, Any]:
     limit = services.settings.max_file_bytes
     data = file.file.read(limit + 1)
     if len(data) > limit:
@@ -99,12 +106,13 @@ def upload(file: UploadFile, user: Expert, services: Svc, bg: Bg) -> dict[str, A
         raise InputError("Die Datei ist leer")
     if not _content_fits(suffix, data):
         raise InputError(f"Dateityp nicht erlaubt: der Inhalt ist kein {UPLOAD_TYPES[suffix]} (Endung {suffix})")
-    folder = services.settings.knowledge_dir
+    root = services.settings.knowledge_dir
+    folder = root / INTERNAL_FOLDER if internal else root  # the folder is the mark: it survives every re-index
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / safe_name(original)
     while target.exists():
         target = folder / safe_name(original)
-    partial = folder / f".upload-{secrets.token_hex(8)}{suffix}"  # hidden: the indexer never sees half a file
+    partial = root / f".upload-{secrets.token_hex(8)}{suffix}"  # hidden: the indexer never sees half a file
     partial.write_bytes(data)
     try:  # more than the first bytes: the file must parse, within the bounds, before it joins the knowledge
         load(partial)
@@ -112,9 +120,11 @@ def upload(file: UploadFile, user: Expert, services: Svc, bg: Bg) -> dict[str, A
         partial.unlink(missing_ok=True)
         raise InputError(f"Die Datei kann nicht aufgenommen werden: {exc}") from exc
     os.replace(partial, target)
-    _audit(services, user, "document_uploaded", source=target.name, original=original[:200], size=len(data))
+    source = target.relative_to(root).as_posix()
+    _audit(services, user, "document_uploaded", source=source, original=original[:200], size=len(data),
+           sha256=hashlib.sha256(data).hexdigest(), internal=internal)
     task = bg.reindex(services, queue=True)
-    return {"source": target.name, "queued": True, "task_id": task.id}
+    return {"source": source, "internal": internal, "queued": True, "task_id": task.id}
 
 
 def safe_name(original: str) -> str:
@@ -144,14 +154,18 @@ def _content_fits(suffix: str, data: bytes) -> bool:
     return b"\x00" not in data
 
 
-@router.delete("/documents/{source:path}", tags=["knowledge"])
+@router.delete("/documents/{source:path}", tags=["knowledge"], responses=errors(404))
 def delete_document(source: str, user: Expert, services: Svc, bg: Bg) -> dict[str, Any]:
     folder = services.settings.knowledge_dir.resolve()
-    path = (folder / source).resolve()  # follows "..", symlinks: what would really be deleted
+    try:
+        path = (folder / source).resolve()  # follows "..", symlinks: what would really be deleted
+        exists = path.is_file()
+    except (OSError, ValueError):  # a name no file can have (too long for the file system, a NUL byte)
+        raise NotFoundError(f"Dokument '{source[:200]}' gibt es im Wissensordner nicht") from None
     if not path.is_relative_to(folder) or path == folder or path.name in SETTINGS_FILES:
         raise NotFoundError(f"Dokument '{source}' gibt es im Wissensordner nicht")
     source = path.relative_to(folder).as_posix()  # the catalogue's name for it ("./a.md" is "a.md")
-    if source not in services.catalogue.documents() and not path.is_file():
+    if source not in services.catalogue.documents() and not exists:
         raise NotFoundError(f"Dokument '{source}' gibt es im Wissensordner nicht")
     path.unlink(missing_ok=True)
     queued = False
@@ -167,7 +181,7 @@ def delete_document(source: str, user: Expert, services: Svc, bg: Bg) -> dict[st
     return {"source": source, "deleted": True, "queued": queued}
 
 
-@router.post("/reindex", status_code=202, tags=["knowledge"])
+@router.post("/reindex", status_code=202, tags=["knowledge"], responses=errors((409, "a rebuild is running")))
 def reindex(user: Expert, services: Svc, bg: Bg) -> dict[str, str]:
     """Re-index everything; after a change of embedding model this is the rebuild (``kontor ingest --rebuild``)."""
     if services.ingestor.needs_rebuild():
@@ -205,7 +219,7 @@ def _file(services: Services, task: str, version: int) -> Path:
     return path
 
 
-@router.get("/prompts", tags=["prompts"])
+@router.get("/prompts", tags=["prompts"], responses=errors((422, "a prompt file does not parse")))
 def prompts(user: Expert, services: Svc) -> dict[str, list[dict[str, Any]]]:
     try:
         labels, lock = services.prompts.labels(), PromptReleases(services.prompts).lock()
@@ -217,7 +231,7 @@ def prompts(user: Expert, services: Svc) -> dict[str, list[dict[str, Any]]]:
         raise InputError(str(exc)) from exc
 
 
-@router.get("/prompts/{task}/diff", tags=["prompts"])
+@router.get("/prompts/{task}/diff", tags=["prompts"], responses=errors(404))
 def prompt_diff(
     task: str, a: Annotated[int, Query(ge=1, le=MAX_ID)], b: Annotated[int, Query(ge=1, le=MAX_ID)], user: Expert,
     services: Svc,
@@ -227,12 +241,12 @@ def prompt_diff(
             "b": new.read_text(encoding="utf-8")}
 
 
-@router.get("/prompts/{task}/{version}", tags=["prompts"])
+@router.get("/prompts/{task}/{version}", tags=["prompts"], responses=errors(404))
 def prompt_text(task: str, version: Id, user: Expert, services: Svc) -> dict[str, Any]:
     return {"task": task, "version": version, "text": _file(services, task, version).read_text(encoding="utf-8")}
 
 
-@router.post("/prompts/{task}", status_code=201, tags=["prompts"])
+@router.post("/prompts/{task}", status_code=201, tags=["prompts"], responses=errors(404))
 def new_prompt(task: str, body: PromptIn, user: Expert, services: Svc) -> dict[str, Any]:
     _file(services, task, body.from_version)
     names = sorted(TASK_PARTS.get(task, {"system", "user"}), reverse=True)
@@ -275,7 +289,8 @@ def _write_version(services: Services, task: str, body: PromptIn, parts: dict[st
     return version
 
 
-@router.post("/prompts/{task}/{version}/promote", tags=["prompts"])
+@router.post("/prompts/{task}/{version}/promote", tags=["prompts"],
+             responses=errors(404, (409, "no passed evaluation of exactly this version")))
 def promote(task: str, version: Id, user: Expert, services: Svc) -> dict[str, Any]:
     _file(services, task, version)
     with _PROMPT_WRITES:
@@ -297,7 +312,8 @@ class EvaluationIn(BaseModel):
     prompt: str = Field("candidate", pattern=r"^(production|candidate|v?\d{1,4})$")
 
 
-@router.post("/evaluations", status_code=202, tags=["evaluation"])
+@router.post("/evaluations", status_code=202, tags=["evaluation"],
+             responses=errors((409, "an evaluation is running")))
 def start_evaluation(body: EvaluationIn, user: Expert, services: Svc, bg: Bg) -> dict[str, str]:
     try:
         subject = services.prompts.resolve(body.task, body.prompt)
@@ -328,7 +344,7 @@ def _report_file(run: EvalRun) -> Path | None:
     return path if path is not None and path.is_file() else None
 
 
-@router.get("/evaluations/{run_id}/report", response_class=HTMLResponse, tags=["evaluation"])
+@router.get("/evaluations/{run_id}/report", response_class=HTMLResponse, tags=["evaluation"], responses=errors(404))
 def evaluation_report(run_id: Id, user: Expert, services: Svc) -> HTMLResponse:
     with services.database.session() as session:
         run = session.get(EvalRun, run_id)

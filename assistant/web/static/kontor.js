@@ -180,7 +180,7 @@ const forms = {
   },
   upload: async (form) => {
     const result = await api("POST", "/api/documents", new FormData(form));
-    say(`${result.source} hochgeladen – wird indexiert …`);
+    say(`${result.source} hochgeladen${result.internal ? " (nur intern)" : ""} – wird indexiert …`);
     if (result.task_id) waitForTask(result.task_id, () => location.reload()); else setTimeout(() => location.reload(), 1500);
   },
   "new-prompt": async (form) => {
