@@ -10,7 +10,9 @@ Entries hold ids and hashes, never customer text or addresses: the log outlives 
 
 The chain starts at the first hashed entry: entries written before migration 0005 have no hash, stay as they
 are and are counted apart. The chain proves that the entries are consistent, not that none were cut off at the
-end; ``verify`` names the newest hash, which an operator can note elsewhere (e.g. with each backup).
+end or that the whole chain was not recomputed; ``verify`` names the newest hash, which each backup's manifest
+keeps (``audit_head``), and ``verify(expect=…)`` checks that an entry with a hash noted earlier is still in the
+chain, unchanged. ``verify`` also reports append-only triggers that are missing or disabled.
 """
 
 from __future__ import annotations
@@ -92,27 +94,64 @@ class Verdict:
     broken_at: int | None = None  # id of the first entry whose link does not hold
     reason: str = ""
     head: str | None = None  # hash of the newest entry
+    missing_triggers: tuple[str, ...] = ()  # append-only triggers that are gone or disabled
+    expected_missing: str | None = None  # the hash given as `expect` that no entry of the chain has
 
     @property
     def ok(self) -> bool:
-        return self.broken_at is None
+        return self.broken_at is None and not self.missing_triggers and self.expected_missing is None
 
 
-def verify(database: Database) -> Verdict:
-    """Walk the log in id order; the first entry that breaks the chain ends the walk."""
+# The append-only triggers the migrations create (0002, 0006), each with a text its body must contain.
+_TRIGGERS = {
+    "sqlite": {"audit_log_no_update": "RAISE(ABORT", "audit_log_no_delete": "RAISE(ABORT"},
+    "postgresql": {"audit_log_append_only": "RAISE EXCEPTION", "audit_log_no_truncate": "RAISE EXCEPTION"},
+}
+
+
+def verify(database: Database, expect: str | None = None) -> Verdict:
+    """Walk the log in id order; the first entry that breaks the chain ends the walk. ``expect``: a hash noted
+    outside the database earlier (a backup's ``audit_head``); the chain must hold an entry with exactly that
+    hash – a chain rewritten from an older entry on, or cut off, no longer does."""
     chained = unchained = 0
     previous: str | None = None
+    found = expect is None
     with database.session() as session:
+        missing = missing_triggers(session)
         for entry in session.scalars(select(AuditEntry).order_by(AuditEntry.id).execution_options(yield_per=500)):
             if entry.row_sha256 is None and entry.prev_sha256 is None and chained == 0:
                 unchained += 1
                 continue
             reason = _broken_link(entry, previous)
             if reason:
-                return Verdict(chained, unchained, entry.id, reason, previous)
+                return Verdict(chained, unchained, entry.id, reason, previous, missing)
             chained += 1
             previous = entry.row_sha256
-    return Verdict(chained, unchained, head=previous)
+            found = found or entry.row_sha256 == expect
+    return Verdict(chained, unchained, head=previous, missing_triggers=missing,
+                   expected_missing=None if found else expect)
+
+
+def missing_triggers(session: Session) -> tuple[str, ...]:
+    """Names of the append-only triggers on audit_log that do not exist, are disabled, or no longer refuse."""
+    dialect = session.get_bind().dialect.name
+    expected = _TRIGGERS.get(dialect, {})
+    if dialect == "sqlite":
+        rows = session.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
+                                    "AND tbl_name = 'audit_log'"))
+    elif dialect == "postgresql":
+        rows = session.execute(text(
+            "SELECT t.tgname, p.prosrc FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid "
+            "WHERE t.tgrelid = 'audit_log'::regclass AND NOT t.tgisinternal AND t.tgenabled <> 'D'"))
+    else:
+        return ()
+    present = {name: body or "" for name, body in rows}
+    return tuple(name for name, needle in expected.items() if needle not in present.get(name, ""))
+
+
+def head(session: Session) -> str | None:
+    """The hash of the newest entry (None before the first hashed one)."""
+    return session.scalar(select(AuditEntry.row_sha256).order_by(AuditEntry.id.desc()).limit(1))
 
 
 def _broken_link(entry: AuditEntry, previous: str | None) -> str:

@@ -87,6 +87,7 @@ def backup(settings: Settings, target: Path, catalogue: Catalogue, vectors: Vect
                if not _inside(part.path, settings.home)]
     meter = Meter(progress, sum(_size(p) for p in (sqlite_file(settings), settings.index_dir))
                    + sum(_size(p) for p, _ in home_files) + sum(_size(p) for _, fs in outside for p, _ in fs))
+    audit_head = _audit_head(settings.database)  # in the snapshot taken next, as the log only grows
     db, index_counts, files = _copy_stores(settings, target, catalogue, vectors, meter)
     for source, rel in home_files:
         _copy_into(files, source, target, f"home/{rel}", meter)
@@ -97,6 +98,7 @@ def backup(settings: Settings, target: Path, catalogue: Catalogue, vectors: Vect
         for source, rel in part_files:
             _copy_into(files, source, target, f"folders/{part.name}/{rel}".rstrip("/"), meter)
     manifest = _manifest(settings, db, index_counts, folders, files, time.monotonic() - started)
+    manifest["audit_head"] = audit_head
     _write_manifest(target, manifest)
     return manifest
 
@@ -201,6 +203,19 @@ def copy_file(source: Path, dest: Path, tick: Callable[[int], None]) -> dict[str
         stat = os.fstat(src.fileno())  # the file we read, even if it was moved away meanwhile
     os.utime(dest, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     return {"sha256": digest.hexdigest(), "size": size}
+
+
+def _audit_head(url: str) -> str | None:
+    """The newest hash of the audit chain: an anchor outside the database, for `kontor audit verify --expect`."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            value = connection.scalar(text("SELECT row_sha256 FROM audit_log ORDER BY id DESC LIMIT 1"))
+    finally:
+        engine.dispose()
+    return str(value) if value else None
 
 
 def _manifest(settings: Settings, db: dump.DatabaseCopy, index: dict[str, int], folders: dict[str, Any],

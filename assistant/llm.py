@@ -4,6 +4,7 @@ any OpenAI-compatible HTTP server (llama.cpp server, vLLM, Ollama)."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterator
 from typing import Any, Protocol, TypedDict
@@ -62,12 +63,22 @@ class LlamaCppLLM:
             model_path=str(info.path), n_ctx=n_ctx, n_threads=n_threads or None, verbose=False, seed=42,
         )
         self._lock = threading.Lock()
+        self.control_texts = _control_texts(llama_cpp, self._model)
+        self._control = _alternation(self.control_texts)
+
+    def defuse(self, messages: list[Message]) -> list[Message]:
+        """Every control token of this model's vocabulary (`<|im_start|>`, but also SmolLM2's `<repo_name>`,
+        `<file_sep>` …, or whatever the registered model has) in a message text gets a zero-width joiner
+        after its first character, so llama.cpp tokenises it as text: only the chat template it applies
+        opens and closes turns. The prompt renderer's list of common markers does the same for every backend;
+        this one is exact for the loaded vocabulary."""
+        return [{**m, "content": defuse_control_texts(m["content"], self._control)} for m in messages]
 
     def stream(self, messages: list[Message], params: GenerationParams) -> Iterator[str]:
         with self._lock:
             self._model.set_seed(params.seed)
             chunks = self._model.create_chat_completion(
-                messages=list(messages), stream=True, **_sampling(params)  # type: ignore[arg-type]
+                messages=self.defuse(messages), stream=True, **_sampling(params)  # type: ignore[arg-type]
             )
             for chunk in chunks:
                 delta: Any = chunk["choices"][0]["delta"]  # type: ignore[index]
@@ -78,7 +89,7 @@ class LlamaCppLLM:
         with self._lock:
             self._model.set_seed(params.seed)
             result = self._model.create_chat_completion(
-                messages=list(messages),  # type: ignore[arg-type]
+                messages=self.defuse(messages),  # type: ignore[arg-type]
                 response_format={"type": "json_object", "schema": schema},
                 **_sampling(params),
             )
@@ -91,6 +102,38 @@ class LlamaCppLLM:
         """Forget the cached prompt prefix (benchmarks compare cold calls)."""
         with self._lock:
             self._model.reset()
+
+
+def _control_texts(llama_cpp: Any, model: Any) -> list[str]:
+    """The texts of the vocabulary's control (and unknown) tokens: those llama.cpp turns into special tokens
+    when it tokenises a rendered chat prompt. Texts shorter than two characters cannot be split and are no
+    markers (none of the shipped vocabularies has one)."""
+    vocab = model._model.vocab
+    special = llama_cpp.LLAMA_TOKEN_ATTR_CONTROL | llama_cpp.LLAMA_TOKEN_ATTR_UNKNOWN
+    texts = set()
+    for token in range(model.n_vocab()):
+        if llama_cpp.llama_vocab_get_attr(vocab, token) & special:
+            piece = model.detokenize([token], special=True).decode("utf-8", errors="ignore")
+            if len(piece) >= 2:
+                texts.add(piece)
+    return sorted(texts, key=lambda t: (-len(t), t))
+
+
+def _alternation(texts: list[str]) -> re.Pattern[str] | None:
+    return re.compile("|".join(re.escape(t) for t in texts)) if texts else None
+
+
+def defuse_control_texts(text: str, pattern: re.Pattern[str] | None) -> str:
+    """Insert a zero-width joiner after the first character of each control-token text; repeated until none is
+    left, since a marker's tail may itself be another marker (bounded: each round splits at least one)."""
+    if pattern is None:
+        return text
+    for _ in range(100):
+        defused = pattern.sub(lambda m: m.group()[0] + "\u200d" + m.group()[1:], text)
+        if defused == text:
+            return text
+        text = defused
+    raise LLMError("Steuerzeichen des Modells ließen sich nicht entschärfen")
 
 
 class OpenAICompatibleLLM:

@@ -185,17 +185,78 @@ def _docx_bomb() -> bytes:
     return buffer.getvalue()
 
 
+def _pdf_with_pages(levels: int) -> bytes:
+    """About 1 KB with 10**levels pages (the review's 1.9 KB PDF had 10,000): each node of the page tree lists the
+    same child ten times, so the file stays tiny however many pages it declares."""
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>"]
+    for level in range(levels):  # objects 2 … levels+1: the page tree
+        number, child = level + 2, level + 3
+        parent = f" /Parent {number - 1} 0 R" if level else ""
+        kids = " ".join([f"{child} 0 R"] * 10)
+        objects.append(f"<< /Type /Pages{parent} /Kids [{kids}] /Count {10 ** (levels - level)} >>".encode())
+    content = b"BT /F1 8 Tf 1 1 Td (Seite) Tj ET"
+    font = levels + 4
+    objects.append(f"<< /Type /Page /Parent {levels + 1} 0 R /MediaBox [0 0 10 10] /Contents {levels + 3} 0 R "
+                   f"/Resources << /Font << /F1 {font} 0 R >> >> >>".encode())
+    objects.append(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content))
+    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    out, offsets = bytearray(b"%PDF-1.4\n"), []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
 @pytest.mark.parametrize("name, data, reason", [
     ("bombe.docx", _docx_bomb(), "entpackt zu groß"),
+    ("zehntausend-seiten.pdf", _pdf_with_pages(4), "zu viele Seiten (10000"),
     ("handbuch.pdf", b"%PDF-1.7\n" + b"MZ\x90\x00" * 200, "beschädigt"),
+    ("programm.pdf", b"%PDF-1.7\n\x7fELF\x02\x01\x01" + bytes(range(256)) * 40, "beschädigt"),
 ])
 def test_hostile_documents_are_refused_before_they_join_the_knowledge(kontor: Kontor, name: str, data: bytes,
                                                                        reason: str) -> None:
+    import tracemalloc
+
     assert len(data) < 64 * 1024  # small on the wire: the danger is inside
     before = kontor.files()
-    response = kontor.upload(name, data)
+    tracemalloc.start()
+    try:
+        response = kontor.upload(name, data)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
     assert response.status_code == 422 and reason in response.json()["detail"], response.text
+    assert peak < 20 * 2**20, peak  # refused before the heavy work: the 55 MB member was never unpacked
     assert kontor.files() == before and not list(kontor.knowledge.glob(".upload-*"))
+
+
+def test_a_pdf_whose_content_blows_up_is_a_422_and_a_skipped_file_in_the_reindex(
+    kontor: Kontor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 10, item 5: a 10 KB PDF whose one page expands to 4 MB of text operators costs its CPU budget
+    (2 s here, in a child process), then a German 422 at upload, and a reported failure in a re-index."""
+    import time
+
+    from assistant.knowledge import loaders
+    from tests.test_loaders import _hostile_pdf
+
+    monkeypatch.setattr(loaders, "PDF_CPU_SECONDS", 2)
+    bomb = tmp_path / "bombe.pdf"
+    _hostile_pdf(bomb, 600_000)
+    before = kontor.files()
+    started = time.monotonic()
+    response = kontor.upload("bombe.pdf", bomb.read_bytes())
+    assert response.status_code == 422 and "PDF ist zu aufwendig zu lesen" in response.json()["detail"]
+    assert time.monotonic() - started < 8
+    assert kontor.files() == before and not list(kontor.knowledge.glob(".upload-*"))
+    (kontor.knowledge / "bombe.pdf").write_bytes(bomb.read_bytes())
+    report = kontor.services.ingestor.run([kontor.knowledge])
+    assert "zu aufwendig" in report.failed["bombe.pdf"]
+    assert any(h.source == "versand.md" for h in kontor.services.retriever.search("Versand Österreich", 3))
 
 
 def test_a_hostile_file_never_breaks_the_reindex_of_the_others(kontor: Kontor, tmp_path: Path) -> None:
@@ -400,7 +461,9 @@ def test_evaluation_run_through_the_api_and_its_report(kontor: Kontor) -> None:
 
     report = kontor.call("GET", result["report"])
     assert report.status_code == 200 and report.headers["content-type"].startswith("text/html")
-    assert "model_citation_rate" in report.text and "default-src 'none'" in report.headers["content-security-policy"]
+    policy = report.headers["content-security-policy"]
+    assert "model_citation_rate" in report.text and "default-src 'none'" in policy
+    assert "frame-ancestors 'none'" in policy and report.headers["x-frame-options"] == "DENY"
     runs = kontor.call("GET", "/api/evaluations").json()
     assert runs[0]["id"] == result["run_id"] and runs[0]["prompt_ref"] == "answer@v2"
     assert runs[0]["gate_passed"] is False and runs[0]["metrics"]["model_citation_rate"] == 0.0

@@ -165,3 +165,71 @@ def test_concurrent_writers_keep_one_chain(database: Database) -> None:
     with database.session() as session:
         links = list(session.scalars(select(AuditEntry.prev_sha256)))
     assert len(set(links)) == len(links)  # no fork: every entry has its own predecessor
+
+
+def _kontor_verify_expect(database: Database, expect: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KONTOR_HOME": str(Path(database.url.removeprefix("sqlite:///")).parent)
+           if database.url.startswith("sqlite") else os.environ["KONTOR_HOME"],
+           "KONTOR_DATABASE_URL": database.url, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-m", "assistant", "audit", "verify", "--expect", expect],
+                          capture_output=True, text=True, env=env, cwd=PROJECT_ROOT, timeout=120)
+
+
+def test_a_dropped_or_disabled_trigger_alone_is_reported(database: Database) -> None:
+    """Issue 10, audit anchoring: dropping the append-only triggers changes no entry, but verify names them."""
+    _write(database, 2)
+    assert audit.verify(database).ok
+    sqlite = database.engine.dialect.name == "sqlite"
+    _sql(database, "DROP TRIGGER audit_log_no_delete" if sqlite else "DROP TRIGGER audit_log_no_truncate ON audit_log")
+    verdict = audit.verify(database)
+    assert verdict.broken_at is None and not verdict.ok
+    assert verdict.missing_triggers == (("audit_log_no_delete",) if sqlite else ("audit_log_no_truncate",))
+    result = _kontor_verify(database)
+    assert result.returncode == 1
+    assert "Trigger fehlt oder ist abgeschaltet: " + verdict.missing_triggers[0] in result.stderr
+    if sqlite:  # a trigger of that name that no longer refuses counts as missing
+        _sql(database, "DROP TRIGGER audit_log_no_update",
+             "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log BEGIN SELECT 1; END")
+        assert audit.verify(database).missing_triggers == ("audit_log_no_update", "audit_log_no_delete")
+    else:  # a disabled trigger is as good as none
+        _sql(database, "ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only")
+        assert audit.verify(database).missing_triggers == ("audit_log_append_only", "audit_log_no_truncate")
+
+
+def test_a_rewritten_chain_is_caught_against_a_hash_noted_earlier(database: Database) -> None:
+    """The attacker drops the triggers, changes an entry, recomputes every hash from there to the end and puts the
+    triggers back: the chain verifies, but the last hash noted earlier (e.g. in a backup) is no longer in it."""
+    ids = _write(database, 4)
+    noted = audit.verify(database).head
+    assert noted is not None
+    _write(database, 1)  # the log grows after the note: the noted entry is still there
+    result = _kontor_verify_expect(database, noted)
+    assert result.returncode == 0, result.stderr
+    assert f"Erwarteter Hash {noted} ist unverändert Teil der Kette" in result.stdout
+
+    _drop_triggers(database)
+    _sql(database, f"UPDATE audit_log SET actor = 'mallory' WHERE id = {ids[1]}")
+    with database.session() as session:
+        rows = list(session.scalars(select(AuditEntry).order_by(AuditEntry.id)))
+        previous = rows[0].row_sha256
+        fixes = []
+        for row in rows[1:]:
+            row.prev_sha256 = previous
+            previous = audit.row_hash(row)
+            fixes.append(f"UPDATE audit_log SET prev_sha256 = '{row.prev_sha256}', row_sha256 = '{previous}' "
+                         f"WHERE id = {row.id}")
+        session.expunge_all()
+    _sql(database, *fixes)
+    if database.engine.dialect.name == "sqlite":
+        _sql(database, *(f"CREATE TRIGGER audit_log_no_{verb.lower()} BEFORE {verb} ON audit_log "
+                         "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END" for verb in ("UPDATE", "DELETE")))
+    else:
+        _sql(database, "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log "
+                       "FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()")
+    assert audit.verify(database).ok  # the rewritten chain holds together by itself
+    verdict = audit.verify(database, expect=noted)
+    assert not verdict.ok and verdict.expected_missing == noted and verdict.broken_at is None
+    result = _kontor_verify_expect(database, noted)
+    assert result.returncode == 1
+    assert f"Der erwartete Hash {noted} kommt in der Audit-Kette nicht vor" in result.stderr
+    assert _kontor_verify_expect(database, "kein-hash").returncode == 1

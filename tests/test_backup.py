@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, make_url, select, text
 from sqlalchemy.exc import DBAPIError
 
+from assistant import audit
 from assistant.config import PROJECT_ROOT, Settings
 from assistant.services import Services
 from assistant.store.tables import AuditEntry, DraftRow, Ticket
@@ -193,6 +194,13 @@ def test_the_backup_ran_while_the_app_was_writing(restored: Restored) -> None:
     assert len(restored.after.tickets) > len(restored.before.tickets)
 
 
+def test_the_backup_and_the_restored_data_are_readable_by_kontor_alone(restored: Restored) -> None:
+    """A backup holds every customer's mail: folder 0700, files 0600, like the data directory it came from."""
+    for root in (restored.backup, restored.services.settings.home):
+        found = [root, *root.rglob("*")]
+        assert len(found) > 50 and [str(p) for p in found if p.stat().st_mode & 0o077] == []
+
+
 def test_every_ticket_draft_and_audit_row_comes_back(restored: Restored) -> None:
     back, before, after = state(restored.services), restored.before, restored.after
     # everything that existed when the backup started, and nothing that never existed
@@ -243,6 +251,18 @@ def test_the_restored_audit_log_is_still_append_only(restored: Restored) -> None
         with pytest.raises(DBAPIError), engine.begin() as connection:
             connection.execute(text(statement))
     assert len(state(restored.services).audit) == restored.manifest["database"]["counts"]["audit_log"]
+    verdict = audit.verify(restored.services.database)
+    assert verdict.ok and not verdict.missing_triggers
+
+
+def test_each_backup_is_an_anchor_for_the_audit_chain(restored: Restored) -> None:
+    """The manifest keeps the newest audit hash of the snapshot: `kontor audit verify --expect` finds it in the
+    restored log and in the live one, which has grown since."""
+    head = restored.manifest["audit_head"]
+    assert head and len(head) == 64
+    assert audit.verify(restored.services.database, expect=head).ok
+    assert audit.verify(restored.office.services.database, expect=head).ok
+    assert not audit.verify(restored.office.services.database, expect="0" * 64).ok
 
 
 def test_restore_refuses_a_data_directory_or_database_that_is_not_empty(restored: Restored) -> None:

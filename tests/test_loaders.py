@@ -89,6 +89,28 @@ def test_bad_files_raise_a_clear_error(tmp_path: Path, name: str, content: bytes
         load(path)
 
 
+def test_the_bounds_on_members_and_text_hold(tmp_path: Path) -> None:
+    """Issue 10, item 5: a .docx of many parts and a file with more text than the bound are refused whole."""
+    import zipfile
+
+    from assistant.knowledge.loaders import MAX_DOCX_MEMBERS, MAX_TEXT_CHARS
+
+    parts = tmp_path / "teile.docx"
+    with zipfile.ZipFile(parts, "w") as archive:
+        archive.writestr("word/document.xml", "<w:document/>")
+        for number in range(MAX_DOCX_MEMBERS):
+            archive.writestr(f"m/{number}", b"")
+    with pytest.raises(LoaderError, match=f"zu viele Teile \\({MAX_DOCX_MEMBERS + 1}, höchstens"):
+        load(parts)
+    sentence = "Der Versand nach Österreich kostet 5,90 €. "
+    long = tmp_path / "lang.md"
+    long.write_text("# Lang\n\n" + sentence * (MAX_TEXT_CHARS // len(sentence) + 10), encoding="utf-8")
+    with pytest.raises(LoaderError, match="zu viel Text"):
+        load(long)
+    long.write_text("# Lang\n\n" + sentence * (MAX_TEXT_CHARS // len(sentence) - 10), encoding="utf-8")
+    assert load(long).sections  # just within the bound
+
+
 def test_chunks_are_bounded_and_ids_stable(tmp_path: Path) -> None:
     path = tmp_path / "lang.md"
     path.write_text("# Lang\n\n" + " ".join(f"Satz Nummer {i} über Pfannen." for i in range(200)), encoding="utf-8")
@@ -97,3 +119,82 @@ def test_chunks_are_bounded_and_ids_stable(tmp_path: Path) -> None:
     assert len(first) > 3
     assert all(len(c.text) <= 500 for c in first)
     assert [c.chunk_id for c in first] == [c.chunk_id for c in again]
+
+
+def _hostile_pdf(path: Path, operators: int, pages: int = 1, form_draws: int = 0) -> None:
+    """A small PDF whose Flate-compressed page content expands to `operators` text operators, drawn on
+    `pages` pages that share the one stream – or, with `form_draws`, a form XObject holding them drawn that
+    many times."""
+    from pypdf import PdfWriter
+    from pypdf.generic import ArrayObject, DecodedStreamObject, DictionaryObject, NameObject, NumberObject
+
+    writer = PdfWriter()
+    font = writer._add_object(DictionaryObject({
+        NameObject("/Type"): NameObject("/Font"), NameObject("/Subtype"): NameObject("/Type1"),
+        NameObject("/BaseFont"): NameObject("/Helvetica")}))
+    text = b"BT /F1 12 Tf " + b"(x) Tj " * operators + b"ET"
+    resources = DictionaryObject({NameObject("/Font"): DictionaryObject({NameObject("/F1"): font})})
+    if form_draws:
+        form = DecodedStreamObject()
+        form.set_data(text)
+        form.update({NameObject("/Type"): NameObject("/XObject"), NameObject("/Subtype"): NameObject("/Form"),
+                     NameObject("/BBox"): ArrayObject([NumberObject(0)] * 2 + [NumberObject(200)] * 2),
+                     NameObject("/Resources"): resources})
+        resources = DictionaryObject({**resources, NameObject("/XObject"): DictionaryObject(
+            {NameObject("/X"): writer._add_object(form.flate_encode())})})
+        text = b"/X Do " * form_draws
+    content = DecodedStreamObject()
+    content.set_data(text)
+    shared = writer._add_object(content.flate_encode())
+    for _ in range(pages):
+        page = writer.add_blank_page(200, 200)
+        page[NameObject("/Resources")] = resources
+        page[NameObject("/Contents")] = shared
+    with path.open("wb") as handle:
+        writer.write(handle)
+
+
+@pytest.mark.parametrize(("operators", "pages", "form_draws"), [
+    (600_000, 1, 0),  # one page, 4 MB of `(x) Tj` in a 10 KB file
+    (100_000, 500, 0),  # 500 pages drawing one 700 KB stream
+    (100_000, 1, 1000),  # one page drawing a form of 700 KB a thousand times
+])
+def test_a_pdf_whose_content_blows_up_is_refused_in_seconds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, operators: int, pages: int, form_draws: int,
+) -> None:
+    """Issue 10, item 5: the text extraction runs in a child process with a CPU-time, memory and wall-clock
+    limit, so a hostile PDF costs its budget (here 2 s of CPU), not minutes to hours, and is refused in German."""
+    import time
+
+    from assistant.knowledge import loaders
+
+    path = tmp_path / "bombe.pdf"
+    _hostile_pdf(path, operators, pages, form_draws)
+    assert path.stat().st_size < 100_000  # kilobytes, not megabytes
+    monkeypatch.setattr(loaders, "PDF_CPU_SECONDS", 2)
+    started = time.monotonic()
+    with pytest.raises(LoaderError, match="PDF ist zu aufwendig zu lesen: der Text ließ sich nicht mit 2 s "
+                                          "Rechenzeit und 1024 MB Speicher auslesen"):
+        load(path)
+    assert time.monotonic() - started < 8
+    monkeypatch.setattr(loaders, "PDF_WALL_SECONDS", 1)  # the wall clock catches a child that sleeps or waits
+    monkeypatch.setattr(loaders, "PDF_CPU_SECONDS", 100)
+    started = time.monotonic()
+    with pytest.raises(LoaderError, match="zu aufwendig.*nach 1 s abgebrochen"):
+        load(path)
+    assert time.monotonic() - started < 5
+
+
+def test_a_small_pdf_still_loads_in_the_child_and_the_demo_pdfs_are_unchanged(tmp_path: Path) -> None:
+    from assistant.config import PROJECT_ROOT
+    from assistant.knowledge.loaders import MAX_TEXT_CHARS, _parse_pdf
+
+    path = tmp_path / "klein.pdf"
+    _hostile_pdf(path, 2000)
+    doc = load(path)
+    assert [s.page for s in doc.sections] == [1] and doc.sections[0].text.count("x") == 2000
+    demo = sorted((PROJECT_ROOT / "knowledge").glob("*.pdf"))
+    assert demo
+    for pdf in demo:  # the child gives exactly what parsing in this process gives
+        here = _parse_pdf(pdf, MAX_TEXT_CHARS)
+        assert load(pdf) == type(here)(here.title, [s for s in here.sections if s.text.strip()])

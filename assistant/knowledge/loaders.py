@@ -6,7 +6,11 @@ raises ``LoaderError`` with a reason a person can act on.
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sys
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,6 +41,12 @@ MAX_DOCX_UNPACKED = 50 * 2**20
 MAX_DOCX_MEMBERS = 2000
 MAX_PDF_PAGES = 500
 MAX_TEXT_CHARS = 2_000_000
+# A PDF's page content is compressed and may be shared (500 pages drawing one 4 MB stream, a form drawn 10,000
+# times): a 10 KB file can keep pypdf's text extraction busy for hours before the text bound is reached. So a
+# PDF is read in a child process with a CPU-time and a memory limit and a wall-clock timeout.
+PDF_CPU_SECONDS = 20
+PDF_MEMORY_BYTES = 1024 * 2**20
+PDF_WALL_SECONDS = 60
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 
 
@@ -168,6 +178,48 @@ def _load_html(path: Path) -> LoadedDocument:
 
 
 def _load_pdf(path: Path) -> LoadedDocument:
+    """Parse the PDF in a child process bounded in CPU time, memory and wall-clock time (see PDF_CPU_SECONDS)."""
+    budget = (f"{PDF_CPU_SECONDS} s Rechenzeit und {PDF_MEMORY_BYTES // 2**20} MB Speicher")
+    too_costly = (f"PDF ist zu aufwendig zu lesen: der Text ließ sich nicht mit {budget} auslesen "
+                  "(vermutlich stark gepackte oder vielfach wiederholte Seiteninhalte)")
+    package_root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+    command = [sys.executable, "-c", "from assistant.knowledge.loaders import _pdf_child; _pdf_child()",
+               str(path), str(PDF_CPU_SECONDS), str(PDF_MEMORY_BYTES), str(MAX_TEXT_CHARS)]
+    try:
+        result = subprocess.run(command, capture_output=True, timeout=PDF_WALL_SECONDS, env=env, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise LoaderError(f"{too_costly}; nach {PDF_WALL_SECONDS} s abgebrochen") from exc
+    if result.returncode != 0 or not result.stdout:
+        raise LoaderError(too_costly)
+    answer = json.loads(result.stdout)
+    if "error" in answer:
+        raise LoaderError(answer["error"] if answer.get("kind") != "memory" else too_costly)
+    sections = [Section("", text, page=page) for page, text in answer["sections"]]
+    return LoadedDocument(answer["title"], sections)
+
+
+def _pdf_child() -> None:
+    """Runs in the child: limits first, then the parse; the answer is JSON on stdout. Exceeding the CPU limit
+    ends the process (SIGXCPU), exceeding the memory limit raises MemoryError."""
+    import resource
+
+    path, cpu, memory, max_chars = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    try:
+        doc = _parse_pdf(path, max_chars)
+        answer: dict[str, object] = {"title": doc.title, "sections": [(s.page, s.text) for s in doc.sections]}
+    except LoaderError as exc:
+        answer = {"error": str(exc)}
+    except MemoryError:
+        answer = {"error": "memory", "kind": "memory"}
+    except Exception as exc:  # parsers raise many types for corrupt files
+        answer = {"error": f"Datei ist beschädigt oder nicht lesbar ({type(exc).__name__}: {exc})"}
+    sys.stdout.write(json.dumps(answer))
+
+
+def _parse_pdf(path: Path, max_chars: int) -> LoadedDocument:
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
@@ -182,10 +234,12 @@ def _load_pdf(path: Path) -> LoadedDocument:
     if not reader.pages:
         raise LoaderError("PDF hat keine Seiten")
     meta_title = (reader.metadata.title if reader.metadata else None) or ""
-    sections = [
-        Section("", unwrap_lines(page.extract_text() or ""), page=number)
-        for number, page in enumerate(reader.pages, start=1)
-    ]
+    sections, total = [], 0
+    for number, page in enumerate(reader.pages, start=1):
+        sections.append(Section("", unwrap_lines(page.extract_text() or ""), page=number))
+        total += len(sections[-1].text)
+        if total > max_chars:  # stop at the bound, not after the last page
+            raise LoaderError(f"Datei enthält zu viel Text (höchstens {max_chars:,} Zeichen)".replace(",", "."))
     first_line = next((ln.strip() for s in sections for ln in s.text.splitlines() if ln.strip()), "")
     return LoadedDocument(meta_title.strip() or first_line[:120] or _title_from_name(path), sections)
 

@@ -44,7 +44,8 @@ UPLOAD_TYPES = {".md": "Markdown-Text", ".txt": "Text", ".html": "HTML-Text", ".
 _PART_MARK = re.compile(r"^\[(system|user|letter)\]\s*$", re.M)
 _PROMPT_WRITES = threading.Lock()  # numbering a new version and writing labels must not interleave
 _ATTACH = threading.Lock()
-REPORT_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"  # the report is self-contained
+REPORT_CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; "
+              "form-action 'none'; frame-ancestors 'none'")  # the report is self-contained
 
 
 def background(request: Request) -> BackgroundWork:

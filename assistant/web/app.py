@@ -66,7 +66,6 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.state.services = services
     app.state.purge = purge
     install_errors(app)
-    app.add_middleware(SecurityHeaders)
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes,
                        uploads=max(settings.max_request_bytes, settings.max_file_bytes + 64 * 1024))
     app.include_router(router)
@@ -75,6 +74,10 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     _page_handlers(app)
+    # The security headers wrap the whole stack, Starlette's own error middleware included: BodyLimit's 413 and
+    # even a bare 500 carry them (``add_middleware`` would put them inside both).
+    build_stack = app.build_middleware_stack
+    app.build_middleware_stack = lambda: SecurityHeaders(build_stack())  # type: ignore[method-assign]
 
     @app.get("/api/health", responses=errors(413))
     def health() -> HealthOut:
