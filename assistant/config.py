@@ -94,7 +94,8 @@ class Settings(BaseSettings):
         "auto", description="ask the model per question; auto = not for the tiny embedded model, whose sentences "
         "measurably add nothing (bench/RESULTS.md)")
     proven_threshold: float = Field(0.95, ge=0.0, le=1.0, description="e5 cosine between a new and an approved "
-                                    "question; e5 puts different countries' shipping questions at 0.94")
+                                    "question, one of the conditions for reusing an approved answer "
+                                    "(assistant/answer/proven.py; measured in bench/proven_answers.py)")
 
     # store
     database_url: str = Field("", description="SQLAlchemy URL; empty = SQLite file kontor.db in KONTOR_HOME")

@@ -3,8 +3,10 @@
 The one place that knows where customer data lives. A customer is found by the address they wrote from (or that
 an agent entered as recipient); from their tickets follow the drafts, reviews (edits, ratings and comments),
 outbox rows and maildir files, jobs, the evaluation cases made from the tickets (with the evaluation cache and
-the reports that show them), the labelled examples made from their texts, proven answers and log lines that
-name them. Retention (assistant/retention.py) erases old tickets with the same code.
+the reports that show them), the labelled examples made from their texts, proven answers learned from their
+tickets or naming them, and log lines that name them. Retention (assistant/retention.py) erases old tickets with
+the same code, but keeps the proven answers learned from them: they carry no personal data (learning refuses
+what does, assistant/answer/learning.py) and are the company's approved wording.
 
 Not here, by design: the vector and lexical indexes hold the knowledge documents only (tickets and answers are
 never indexed; proven answers live in the catalogue and are embedded at query time). The audit log keeps its
@@ -86,7 +88,7 @@ def find_customer(services: Services, address: str) -> Footprint:
     with services.database.session() as session:
         footprint = _footprint(services, session, _tickets_of(session, needle), [needle])
         footprint.examples = sorted({*footprint.examples, *_examples_naming(session, needle)})
-    footprint.proven = _proven(services, footprint.marks)
+    footprint.proven = _proven(services, footprint.tickets, footprint.marks)
     return footprint
 
 
@@ -135,11 +137,13 @@ def _cases(services: Services, session: Session, tickets: list[int]) -> list[str
     return sorted(found)
 
 
-def _proven(services: Services, marks: list[str]) -> list[int]:
-    """Proven answers (entered by hand) that name the customer by address or full name."""
+def _proven(services: Services, tickets: list[int], marks: list[str]) -> list[int]:
+    """Proven answers learned from the customer's tickets (their question is the customer's wording), and any
+    (entered by hand) that name the customer by address or full name."""
     names = [m.lower() for m in marks if "@" in m or " " in m.strip()]
-    return [p.id for p in services.catalogue.proven_answers()
-            if any(n in f"{p.question}\n{p.answer}".lower() for n in names)]
+    naming = {p.id for p in services.catalogue.proven_answers()
+              if any(n in f"{p.question}\n{p.answer}".lower() for n in names)}
+    return sorted(naming | set(services.catalogue.proven_of(tickets=tickets)))
 
 
 # --- export ---------------------------------------------------------------------------------------------------

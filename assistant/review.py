@@ -5,6 +5,10 @@ An approval stores the SHA-256 of the text it approved; an edit afterwards voids
 ``drafted``). Sending creates one outbox row per draft (unique), so a repeated or concurrent send returns
 the same message instead of a second mail. The ticket stays ``approved`` until the mail is delivered.
 
+An approval teaches: each paragraph that answered a question from the documents becomes a proven answer
+(assistant/answer/learning.py); when the approval no longer holds (an edit, a reject, a message taken back) what
+it taught is withdrawn. Both are audit-logged with ids and hashes.
+
 A message still waiting in the outbox can be taken back (``cancel``): its row is deleted — from ``pending`` only,
 in one conditional statement, as delivery claims it from ``pending`` to ``sending``, so a message is either
 delivered or cancelled, never both — and the approval is void. The audit log keeps the cancelled message's
@@ -24,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from assistant import audit, jobs
+from assistant.answer.learning import Approved, ProvenLearner
 from assistant.answer.promises import describe
 from assistant.auth import ROLES, Principal
 from assistant.categorise.examples import ExampleStore
@@ -58,8 +63,10 @@ def backoff(attempts: int) -> timedelta:
 class Workflow:
     def __init__(self, database: Database, examples: ExampleStore, mailer: Callable[[], Mailer],
                  sender: tuple[str, str], wake_jobs: Callable[[], None] = lambda: None,
-                 promises: Callable[[str], list[DraftFlag]] = lambda _: []) -> None:
+                 promises: Callable[[str], list[DraftFlag]] = lambda _: [],
+                 proven: ProvenLearner | None = None) -> None:
         self.database = database
+        self.proven = proven  # learns proven answers from approvals; None: nothing is learned
         self.promises = promises  # the promises in a text that need a person's explicit confirmation
         self.examples = examples
         self.mailer = mailer
@@ -134,6 +141,7 @@ class Workflow:
             draft.flags = [f.model_dump() for f in self.promises(text)]  # an added promise is flagged too
             if ticket.status == "approved":
                 _move(ticket, "drafted")  # the approval was for the old text
+                self._withdraw(session, draft, ticket, user)
             session.add(Review(draft_id=draft.id, decision="edited", text_sha256=sha256(text), edited_text=text,
                                reviewer_id=user.id))
             audit.record(session, user.name, "edited", ticket_id=ticket.id, draft_id=draft.id,
@@ -158,24 +166,45 @@ class Workflow:
     def approve(self, draft_id: int, user: Principal) -> DraftRow:
         if not user.has_role("agent"):
             raise ConflictError("Freigeben dürfen nur Kundendienst-Mitarbeitende")
-        with self.database.session() as session:
-            draft, ticket = _current_draft(session, draft_id)
-            if not draft.text.strip():
-                raise ConflictError("Ein leerer Entwurf kann nicht freigegeben werden")
-            if not valid_address(ticket.customer_email):
-                raise ConflictError("Für diesen Kunden ist keine gültige E-Mail-Adresse bekannt – bitte zuerst die "
-                                    "Empfängeradresse eintragen", {"field": "recipient"})
-            if ticket.status == "approved" and _valid_approval(session, draft) is not None:
-                return draft  # already approved in exactly this form
-            if ticket.status == "rejected" and not _edited_since_rejection(session, draft):
-                raise ConflictError("Nach dem Verwerfen bitte zuerst die Antwort von Hand schreiben")
-            if ticket.status != "approved":  # approved without a valid approval (e.g. approver removed): re-approve
-                _move(ticket, "approved")
-            digest = sha256(draft.text)
-            session.add(Review(draft_id=draft.id, decision="approved", text_sha256=digest, reviewer_id=user.id))
-            audit.record(session, user.name, "approved", ticket_id=ticket.id, draft_id=draft.id, text_sha256=digest,
-                         **_provenance(draft))  # type: ignore[arg-type]
-            return draft
+        learned: list[int] = []
+        try:
+            with self.database.session() as session:
+                draft, ticket, new = _approval(session, draft_id, user)
+                if new:
+                    learned = self._learn(session, draft, ticket, user)
+                return draft
+        except BaseException:
+            if self.proven is not None:
+                self.proven.forget(learned)  # the approval did not happen, so it taught nothing
+            raise
+
+    def _learn(self, session: Session, draft: DraftRow, ticket: Ticket, user: Principal) -> list[int]:
+        """The approved draft's answers become proven answers; the audit log names them by id and hash. A draft
+        once rejected teaches nothing, even when the hand-written text that replaced it is approved."""
+        if self.proven is None or draft.handover or _was_rejected(session, draft):
+            return []
+        learned = self.proven.learn(Approved(
+            ticket_id=ticket.id, draft_id=draft.id, approved_by=user.name, customer=ticket.customer,
+            customer_email=ticket.customer_email or "", subject=ticket.subject, body=ticket.body,
+            generated=draft.generated_text, text=draft.text, sections=draft.sections or [],
+            citations=draft.citations or [],
+        ))
+        if learned.ids:
+            audit.record(session, user.name, "proven_learned", ticket_id=ticket.id, draft_id=draft.id,
+                         text_sha256=sha256(draft.text), proven=learned.ids,
+                         question_sha256=[sha256(lesson.question) for lesson in learned.lessons],
+                         answer_sha256=[sha256(lesson.answer) for lesson in learned.lessons],
+                         skipped=dict(learned.skipped))
+        return learned.ids
+
+    def _withdraw(self, session: Session, draft: DraftRow, ticket: Ticket, user: Principal) -> None:
+        """The draft's approval no longer holds: neither does what it taught."""
+        if self.proven is None:
+            return
+        removed = self.proven.withdraw(draft.id)
+        if removed:
+            audit.record(session, user.name, "proven_withdrawn", ticket_id=ticket.id, draft_id=draft.id,
+                         proven=removed)
 
     def reject(self, draft_id: int, user: Principal, comment: str = "") -> DraftRow:
         with self.database.session() as session:
@@ -185,6 +214,7 @@ class Workflow:
             session.add(Review(draft_id=draft.id, decision="rejected", comment=comment[:2000] or None,
                                reviewer_id=user.id))
             _move(ticket, "rejected")
+            self._withdraw(session, draft, ticket, user)
             # the comment is free text: it stays on the review row, which an erasure reaches
             audit.record(session, user.name, "rejected", ticket_id=ticket.id, draft_id=draft.id,
                          text_sha256=sha256(draft.text), **_provenance(draft))  # type: ignore[arg-type]
@@ -292,6 +322,7 @@ class Workflow:
             session.add(Review(draft_id=draft.id, decision="cancelled", text_sha256=taken.text_sha256,
                                reviewer_id=user.id))  # voids the approval: sending again needs a new one
             _move(ticket, "drafted")
+            self._withdraw(session, draft, ticket, user)
             audit.record(session, user.name, "send_cancelled", ticket_id=ticket.id, draft_id=draft.id,
                          text_sha256=taken.text_sha256, message_id=taken.message_id, attempts=taken.attempts)
             return draft
@@ -423,6 +454,32 @@ def _valid_approval(session: Session, draft: DraftRow) -> Review | None:
     if reviewer is None or not reviewer.active or reviewer.role not in ROLES:
         return None
     return last
+
+
+def _approval(session: Session, draft_id: int, user: Principal) -> tuple[DraftRow, Ticket, bool]:
+    """Approve the current text; False when it is approved in exactly this form already."""
+    draft, ticket = _current_draft(session, draft_id)
+    if not draft.text.strip():
+        raise ConflictError("Ein leerer Entwurf kann nicht freigegeben werden")
+    if not valid_address(ticket.customer_email):
+        raise ConflictError("Für diesen Kunden ist keine gültige E-Mail-Adresse bekannt – bitte zuerst die "
+                            "Empfängeradresse eintragen", {"field": "recipient"})
+    if ticket.status == "approved" and _valid_approval(session, draft) is not None:
+        return draft, ticket, False
+    if ticket.status == "rejected" and not _edited_since_rejection(session, draft):
+        raise ConflictError("Nach dem Verwerfen bitte zuerst die Antwort von Hand schreiben")
+    if ticket.status != "approved":  # approved without a valid approval (e.g. approver removed): re-approve
+        _move(ticket, "approved")
+    digest = sha256(draft.text)
+    session.add(Review(draft_id=draft.id, decision="approved", text_sha256=digest, reviewer_id=user.id))
+    audit.record(session, user.name, "approved", ticket_id=ticket.id, draft_id=draft.id, text_sha256=digest,
+                 **_provenance(draft))  # type: ignore[arg-type]
+    return draft, ticket, True
+
+
+def _was_rejected(session: Session, draft: DraftRow) -> bool:
+    return session.scalar(select(Review.id).where(Review.draft_id == draft.id, Review.decision == "rejected")
+                          .limit(1)) is not None
 
 
 def _edited_since_rejection(session: Session, draft: DraftRow) -> bool:

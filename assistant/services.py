@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import yaml
 
 from assistant.answer import Answerer, AnswerPolicy
+from assistant.answer.learning import ProvenLearner
 from assistant.answer.promises import promise_flags
 from assistant.categorise.categories import CategorySet, load_categories
 from assistant.categorise.categoriser import CategorisePolicy, Categoriser
@@ -94,7 +95,8 @@ class Services:
         s = self.settings
         return Workflow(self.database, self.examples, lambda: self.mailer, (s.mail_from, s.mail_from_name),
                         wake_jobs=lambda: self.jobs.wake(),
-                        promises=lambda text: promise_flags(text, self.documents_saying))
+                        promises=lambda text: promise_flags(text, self.documents_saying),
+                        proven=ProvenLearner(self.catalogue))
 
     def model_problem(self) -> str | None:
         """Why drafting cannot use the configured model file, or None: cheap (the file's hash is cached per size

@@ -63,8 +63,8 @@ def test_cancel_then_edit_approve_send_delivers_the_new_text_exactly_once(kontor
     kontor.services.workflow.deliver_due()
     assert _bodies(kontor) == [CORRECTED + "\n"]
     actions = [e["action"] for e in kontor.audit(draft["ticket_id"])]
-    assert actions[-7:] == ["send_requested", "delivery_failed", "send_cancelled", "edited", "approved",
-                            "send_requested", "sent"]
+    assert actions[-9:] == ["send_requested", "delivery_failed", "proven_withdrawn", "send_cancelled", "edited",
+                            "approved", "proven_learned", "send_requested", "sent"]  # cancel withdraws what it taught
     [entry] = [e for e in kontor.audit(draft["ticket_id"]) if e["action"] == "send_cancelled"]
     assert entry["actor"] == "anna" and entry["text_sha256"] != kontor.outbox_rows()[0].text_sha256
     assert entry["detail"]["message_id"].startswith("<kontor-") and entry["detail"]["attempts"] == 1

@@ -135,3 +135,39 @@ def test_another_countrys_answer_and_a_second_price_are_left_out() -> None:
     express = "Der Expresszuschlag beträgt 9,90 €."
     assert not _two_prices((hit("b", express), express, 0.0), [(hit("a", logo), logo, 1.0)],
                            "Was kostet die Gravur und was kostet Express?")
+
+
+def test_items_without_their_lead_in_are_no_answer_but_whole_sentences_are() -> None:
+    from assistant.answer.question import _usable
+
+    assert not _usable("Risse und Brüche im Guss\n- Verzug des Pfannenbodens um mehr als 1 mm\n- Lunker")
+    assert _usable("Die Garantie umfasst:\n- Risse und Brüche im Guss\n- Verzug des Pfannenbodens um mehr als 1 mm")
+    assert _usable("Reinigen Sie die Pfanne warm.\n– Verwenden Sie kein Spülmittel. Ein Tropfen schadet nicht.")
+
+
+def test_a_sentence_that_leans_on_the_one_before_brings_it_along() -> None:
+    from assistant.answer.question import _with_antecedents
+    from assistant.domain import SearchHit
+
+    text = ("Nach fünf Fehlversuchen wird Ihr Konto für 30 Minuten gesperrt. Danach können Sie sich wieder anmelden. "
+            "Der Link ist 24 Stunden gültig.")
+    hit = SearchHit(chunk_id="a", source="a.md", title="A", text=text, score=1.0, rank=1)
+    chosen = _with_antecedents([(hit, "Danach können Sie sich wieder anmelden.", 1.0),
+                                (hit, "Der Link ist 24 Stunden gültig.", 0.9)], set())
+    assert [c[1] for c in chosen] == ["Nach fünf Fehlversuchen wird Ihr Konto für 30 Minuten gesperrt.",
+                                      "Danach können Sie sich wieder anmelden.", "Der Link ist 24 Stunden gültig."]
+    first = SearchHit(chunk_id="b", source="a.md", title="A", text="Danach können Sie sich wieder anmelden.",
+                      score=1.0, rank=1)  # its antecedent is in another chunk: left out …
+    assert _with_antecedents([(first, "Danach können Sie sich wieder anmelden.", 1.0),
+                              (hit, "Der Link ist 24 Stunden gültig.", 0.9)], set()) == [
+        (hit, "Der Link ist 24 Stunden gültig.", 0.9)]
+    # … unless it is all there is
+    assert len(_with_antecedents([(first, "Danach können Sie sich wieder anmelden.", 1.0)], set())) == 1
+
+
+def test_a_city_names_its_country() -> None:
+    from assistant.answer.question import countries
+
+    assert countries("ich wohne in Zürich") == {"Schweiz"}
+    assert countries("Lieferung nach Tirol, 6020 Innsbruck") == {"Österreich"}
+    assert countries("Was kostet der Versand?") == frozenset()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import os
 import re
 from email import policy
 from email.parser import BytesParser
@@ -102,7 +103,7 @@ def test_ticket_draft_edit_approve_send_lands_in_outbox_byte_for_byte(kontor: Ko
 
     actions = [(e["action"], e["actor"]) for e in kontor.audit(ticket["id"])]
     assert actions == [("received", "anna"), ("drafted", "system"), ("edited", "anna"), ("approved", "anna"),
-                       ("send_requested", "anna"), ("sent", "system")]
+                       ("proven_learned", "anna"), ("send_requested", "anna"), ("sent", "system")]
     approved = next(e for e in kontor.audit(ticket["id"]) if e["action"] == "approved")
     assert approved["text_sha256"] == hashlib.sha256(final.encode()).hexdigest()
     assert approved["prompt_version"] == "answer@v1" and approved["model_sha256"] == "0" * 64
@@ -225,6 +226,28 @@ def test_a_stranger_cannot_lock_out_a_named_account(lite: Kontor) -> None:
     assert users.authenticate("adam", "adam-passwort-123", "192.0.2.20").name == "adam"  # the admin's own desk
     with pytest.raises(ThrottledError):
         users.authenticate("adam", "adam-passwort-123", "203.0.113.9")  # the guessing address stays blocked
+
+
+def test_the_reviews_lockout_fails_through_the_api(lite: Kontor) -> None:
+    """The review's reproduction over HTTP, from two client addresses: six wrong passwords for adam from a
+    stranger's address, then 20 names sprayed from another one. The stranger and the sprayer get 429 with
+    Retry-After; adam logs in from his desk, anna from hers."""
+    app = lite.client.app
+
+    def login(address: str, name: str, password: str) -> Any:
+        return TestClient(app, client=(address, 40000)).post("/api/session", json={"name": name, "password": password})
+
+    answers = [login("203.0.113.9", "adam", "geraten").status_code for _ in range(6)]
+    assert answers == [401] * 5 + [429]
+    blocked = login("203.0.113.9", "adam", "adam-passwort-123")
+    assert blocked.status_code == 429 and 0 < int(blocked.headers["retry-after"]) <= 300
+    assert "detail" in blocked.json()
+    assert login("192.0.2.20", "adam", "adam-passwort-123").status_code == 200  # the admin's own desk
+    sprayed = [login("198.51.100.7", f"name{n}", "Sommer2026!").status_code for n in range(21)]
+    assert sprayed == [401] * 20 + [429]
+    refused = login("198.51.100.7", "anna", "anna-passwort-123")
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 0
+    assert login("198.51.100.8", "anna", "anna-passwort-123").status_code == 200
 
 
 def test_password_spraying_from_one_address_is_throttled(lite: Kontor) -> None:
@@ -516,14 +539,18 @@ def test_login_returns_only_to_a_path_of_this_site(lite: Kontor, target: str, ke
     assert f'data-next="{html.escape(expected)}"' in page.text
 
 
-def test_the_data_directory_is_readable_by_kontor_alone(lite: Kontor) -> None:
-    """The review found the database, maildir and index files at mode 644."""
+def test_the_data_directory_is_readable_by_kontor_alone(tmp_path: Path, knowledge: Path) -> None:
+    """The review found the database, maildir and index files at mode 644 (the usual umask 022)."""
+    os.umask(0o022)  # as a shell starts Kontor (an earlier test in this process may have left 077)
+    lite = Kontor(tmp_path, knowledge)
     draft = lite.drafted_ticket()["draft"]
     lite.call("POST", f"/api/drafts/{draft['id']}/approve")
     assert lite.call("POST", f"/api/drafts/{draft['id']}/send").json()["status"] == "delivered"
     home = lite.services.settings.home
     found = [home, *home.rglob("*")]
     assert any(p.suffix == ".eml" or "new" in p.parts for p in found) and any("chroma" in p.parts for p in found)
+    assert {"kontor.db", "catalogue.sqlite", "chroma.sqlite3"} <= {p.name for p in found}  # database and indexes
+    assert any(p.parent.name == "new" and p.parent.parent.name == "outbox" for p in found)  # the maildir
     readable = [str(p) for p in found if p.stat().st_mode & 0o077]
     assert readable == []
 

@@ -52,7 +52,9 @@ class Answerer:
         timings: dict[str, float] = {}
         usage: dict[str, int] = {}
         own = "\n".join(line for line in body.splitlines() if not line.lstrip().startswith(">"))
-        answers = self._answers(mail, subject, on_token, timings, usage, countries(f"{subject}\n{own}"))
+        # a customer who names no country writes from the company's own (its documents' "innerhalb Deutschlands")
+        places = countries(f"{subject}\n{own}") or frozenset({self.company.get("country", "Deutschland")})
+        answers = self._answers(mail, subject, on_token, timings, usage, places)
         whole_handover = mail.concern is not None or mail.language != "de" or not answers or all(
             a.handover for a in answers)
         draft = self._letter(mail, subject, answers, whole_handover, agent)
@@ -80,6 +82,7 @@ class Answerer:
             answer = self.questions.answer(question, subject, mail.body, on_token, timings, usage, single, used,
                                            places)
             used.update(sentence for _, sentence in answer.quotes)
+            used.update(citation.quote for citation in answer.proven)  # a proven paragraph says its sources too
             answers.append(answer)
         return answers
 

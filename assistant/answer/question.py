@@ -43,7 +43,7 @@ class AnswerPolicy:
     support_threshold: float = 0.47
     dense_floor: float = 0.80  # the embedder's similarity range (Embedder.similarity_floor/_span)
     dense_span: float = 0.10
-    proven_threshold: float = 0.95  # e5 cosine between the new and the approved question (0.94: other country)
+    proven_threshold: float = 0.95  # e5 cosine of the new and the approved question (bench/proven_answers.py)
     max_question_chars: int = 8000
     sentences_per_question: int = 3
     next_sentence_ratio: float = 0.7  # a further sentence from another passage must score this share of the best
@@ -74,11 +74,13 @@ class QuestionAnswerer:
         self, retriever: Retriever, embedder: Embedder, llm: LLM, prompt: PromptVersion, catalogue: Catalogue,
         company: dict[str, str], policy: AnswerPolicy,
     ) -> None:
+        from assistant.answer.proven import ProvenIndex  # here: proven.py uses this module's countries()
+
         self.retriever = retriever
         self.embedder = embedder
         self.llm = llm
         self.prompt = prompt
-        self.catalogue = catalogue
+        self.proven = ProvenIndex(catalogue, embedder, company.get("country", "Deutschland"), retriever.knows)
         self.company = company
         self.policy = policy
 
@@ -97,10 +99,10 @@ class QuestionAnswerer:
                                    "klären."])
         step = time.perf_counter()
         vector = self.embedder.embed_query([query])[0]
-        proven = self._proven(question.text, vector)
+        proven = self._proven(question.text, query, vector, places)
         _add(timings, "proven_ms", step)
         if proven is not None:
-            return _from_proven(question.text, proven)
+            return _from_proven(question.text, *proven)
         step = time.perf_counter()
         hits = self.retriever.search_with_vector(query, vector, self.policy.top_k)
         _add(timings, "retrieve_ms", step)
@@ -159,19 +161,25 @@ class QuestionAnswerer:
         if not candidates:
             return [], 0.0
         matrix = self.embedder.embed_passages([s for _, _, s in candidates])
-        scored = self._scored(query, vector, candidates, matrix, focus)
+        # a number the customer asks about ("3–5 Tage?") counts, not one they state ("40 Pfannen", an order number)
+        asked = numbers(focus[0] if focus is not None else query)
+        scored = self._scored(query, vector, candidates, matrix, focus, asked)
         closest = float((matrix @ vector).max())
         if len(asks) < 2:
-            return self._best_sentences(scored, self._weights(query), query), closest
+            return _with_antecedents(self._best_sentences(scored, self._weights(query), query), used), closest
         chosen: list[tuple[SearchHit, str, float]] = []
-        for ask, ask_vector in asks:
-            ranked = self._scored(ask, ask_vector, candidates, matrix)
+        owns = _ask_parts(focus[0], 1) if focus is not None else []
+        own_vectors: list[np.ndarray] = list(self.embedder.embed_query(owns)) if len(owns) == len(asks) else []
+        for number, (ask, ask_vector) in enumerate(asks):
+            # the ask's own words lead ("auf Rechnung kaufen"), not the statements it carries ("40 Pfannen …")
+            own = (owns[number], own_vectors[number]) if own_vectors else None
+            ranked = self._scored(ask, ask_vector, candidates, matrix, own, asked=asked & numbers(ask))
             if any(ranked[0][1] == c[1] for c in chosen):
                 continue  # "kostet 5,90 € und dauert 3–5 Werktage" answers both asks: no second best for this one
             best = next((c for c in ranked if _fits(c, chosen, query)), None)
             if best is not None:
                 chosen.append(best)
-        return chosen[: self.policy.sentences_per_question], closest
+        return _with_antecedents(chosen[: self.policy.sentences_per_question], used), closest
 
     def _weights(self, text: str, focus: str | None = None) -> dict[str, float]:
         """idf weights of the words; with a focus, words only the context has weigh less than the question's."""
@@ -181,7 +189,7 @@ class QuestionAnswerer:
 
     def _scored(
         self, query: str, vector: np.ndarray, candidates: list[tuple[int, SearchHit, str]], matrix: np.ndarray,
-        focus: tuple[str, np.ndarray] | None = None,
+        focus: tuple[str, np.ndarray] | None = None, asked: set[str] | None = None,
     ) -> list[tuple[SearchHit, str, float]]:
         """Candidates by score: meaning (cosine, scaled within this question's candidates), the question's words
         (rare ones weigh more, section titles count), a number the customer named, the passage's rank. With a
@@ -191,7 +199,7 @@ class QuestionAnswerer:
             dense = _FOCUS_SHARE * (matrix @ focus[1]) + (1 - _FOCUS_SHARE) * dense
         low, high = float(dense.min()), float(dense.max())
         weights = self._weights(query, focus[0] if focus is not None and focus[0] != query else None)
-        asked_numbers = numbers(query)
+        asked_numbers = numbers(query) if asked is None else asked
         wanted = [answer for question, answer in _ANSWER_TYPES if question.search(query)]
         scored = []
         for (rank, hit, sentence), cosine in zip(candidates, dense, strict=True):
@@ -295,22 +303,25 @@ class QuestionAnswerer:
 
     # --- proven answers ---------------------------------------------------------------------------------------
 
-    def _proven(self, question: str, vector: np.ndarray) -> ProvenAnswer | None:
-        candidates = self.catalogue.proven_answers()
-        if not candidates:
+    def _proven(
+        self, question: str, query: str, vector: np.ndarray, places: frozenset[str]
+    ) -> tuple[ProvenAnswer, float] | None:
+        """An approved answer to the same question in other words; compared with the question alone (the query
+        may carry the subject or context, the approved question is the customer's own)."""
+        if self.policy.proven_threshold > 1.0:  # switched off (evaluation measures the pipeline, not earlier work)
             return None
-        similarity = self.embedder.embed_query([c.question for c in candidates]) @ vector
-        best = int(np.argmax(similarity))
-        same_topic = min(overlap(question, candidates[best].question), overlap(candidates[best].question, question))
-        if similarity[best] >= self.policy.proven_threshold and same_topic >= 0.6:
-            return candidates[best]
-        return None
+        self.retriever.refresh()  # the index asks which words the documents use
+        return self.proven.match(question, vector if query == question else None, places,
+                                 self.policy.proven_threshold)
 
 
-def _from_proven(question: str, proven: ProvenAnswer) -> Answered:
-    answered = Answered(question, _without_citations(proven.answer), handover=False, method="proven", support=1.0)
+def _from_proven(question: str, proven: ProvenAnswer, similarity: float) -> Answered:
+    """The approved paragraph; its support is the questions' similarity, and the agent reads where it came from."""
+    answered = Answered(question, _without_citations(proven.answer), handover=False, method="proven",
+                        support=similarity)
     answered.proven = [Citation(**c) for c in json.loads(proven.citations)]
-    answered.notes.append(f"Bewährte Antwort Nr. {proven.id}, freigegeben von {proven.approved_by}.")
+    origin = f" (gelernt aus Ticket {proven.ticket_id})" if proven.ticket_id is not None else ""
+    answered.notes.append(f"Bewährte Antwort Nr. {proven.id}{origin}, freigegeben von {proven.approved_by}.")
     return answered
 
 
@@ -387,10 +398,41 @@ def _two_prices(
                and terms & set(content_terms(c[1])) for c in chosen)
 
 
+# A sentence that leans on the one before it ("Danach können Sie …", "Dafür berechnen wir …").
+_ANAPHOR = re.compile(r"^(?:Danach|Dabei|Dafür|Dazu|Damit|Dadurch|Deshalb|Daher|Darüber hinaus|Dann|Dies|Diese[rsmn]?|"
+                      r"Hierfür|Hierzu|Stattdessen|Ebenso|Auch dann|In diesem Fall|In diesen Fällen)\b")
+
+
+def _with_antecedents(
+    chosen: list[tuple[SearchHit, str, float]], used: set[str]
+) -> list[tuple[SearchHit, str, float]]:
+    """Each chosen sentence that leans on the one before it brings that one along (document order is restored
+    when composing); one whose antecedent is not in its passage (a chunk boundary) is left out, unless it is all
+    there is."""
+    kept: list[tuple[SearchHit, str, float]] = []
+    for hit, sentence, score in chosen:
+        if not _ANAPHOR.match(sentence):
+            kept.append((hit, sentence, score))
+            continue
+        order = [_clean(x) for x in sentences(hit.text)]
+        at = order.index(sentence) if sentence in order else 0
+        before = order[at - 1] if at > 0 else ""
+        if before and _usable(before) and not _ANAPHOR.match(before) and before not in used:
+            if all(before != c[1] for c in chosen + kept):
+                kept.append((hit, before, score))
+            kept.append((hit, sentence, score))
+    return kept or chosen
+
+
 # Countries the shop's documents distinguish; a sentence about another country than the customer's is no answer.
 _COUNTRY_NAMES = {"Deutschland": r"\bDeutschlands?\b", "Österreich": r"\bÖsterreichs?\b", "Schweiz": r"\bSchweiz\b"}
-_COUNTRY_HINTS = {"Deutschland": r"\bdeutschlandweit|\+49\b", "Österreich": r"\bösterreichisch|\+43\b|\.at\b",
-                  "Schweiz": r"\bSchweizer|\bschweizerisch|\+41\b|\.ch\b"}
+_COUNTRY_HINTS = {
+    "Deutschland": r"\bdeutschlandweit|\+49\b",
+    "Österreich": r"\bösterreichisch|\+43\b|\.at\b|\b(?:Wien|Graz|Linz|Salzburg|Innsbruck|Klagenfurt|Villach|Wels|"
+                  r"St\. Pölten|Dornbirn|Bregenz|Tirol|Vorarlberg|Kärnten|Steiermark|Burgenland)\b",
+    "Schweiz": r"\bSchweizer|\bschweizerisch|\+41\b|\.ch\b|\b(?:Zürich|Genf|Basel|Bern|Lausanne|Winterthur|Luzern|"
+               r"St\. Gallen|Lugano|Biel|Thun|Zug|Aargau|Graubünden|Tessin|Wallis)\b",
+}
 
 
 def countries(text: str, hints: bool = True) -> frozenset[str]:
@@ -407,10 +449,14 @@ def _other_country(sentence: str, places: frozenset[str]) -> bool:
     return bool(places and named and not named & places)
 
 
+def _ask_parts(text: str, min_terms: int = 2) -> list[str]:
+    return [p.strip(" ,") for p in _SECOND_ASK.split(text) if len(content_terms(p)) >= min_terms]
+
+
 def _asks(query: str, context: str = "") -> list[str]:
     """The asks of one question; a later ask keeps the first ask's topic ("… nach Österreich – wie lange dauert
     die Lieferung?")."""
-    parts = [p.strip(" ,") for p in _SECOND_ASK.split(query) if len(content_terms(p)) >= 2]
+    parts = _ask_parts(query)
     if len(parts) < 2:
         return [query]
     if context and len(content_terms(parts[0])) < _TOPIC_TERMS:  # "Was kostet das für uns beide" after "Kochkurs …"
@@ -437,6 +483,9 @@ def _usable(sentence: str) -> bool:
     """A whole sentence a letter can carry: capitalised start (a lower-case start is the tail of a sentence cut
     by a page break), a real ending, not a heading, a list intro or a signpost of the document."""
     if is_list(sentence):  # a lead-in with its items, as the document lists them; each item a whole phrase
+        lines = [line.strip() for line in sentence.split("\n") if line.strip()]
+        if not lines[0].endswith(":") and any(line[-1:] not in ".!?" for line in lines):
+            return False  # "- Risse und Brüche im Guss" without "Die Garantie umfasst:" says nothing
         items = readable_list(sentence).split("\n")[1:]
         return (bool(_WHOLE_START.match(sentence)) and len(sentence) <= 900 and not _SIGNPOST.match(sentence)
                 and all(_WHOLE_START.match(item[2:]) for item in items) and items[-1][-1:] not in ",;:")

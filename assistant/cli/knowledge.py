@@ -159,17 +159,44 @@ def proven_add(
     answer: Annotated[str, typer.Option(help="Die freigegebene Antwort")],
     approved_by: Annotated[str, typer.Option(help="Wer hat freigegeben")] = "cli",
 ) -> None:
-    """Eine freigegebene Antwort als bewährte Antwort hinterlegen."""
+    """Eine freigegebene Antwort als bewährte Antwort hinterlegen (gilt für Mails, die kein Land nennen)."""
     if not question.strip() or not answer.strip():
         raise CliError("Frage und Antwort dürfen nicht leer sein")
     new_id = services().catalogue.add_proven(question.strip(), answer.strip(), "[]", approved_by)
-    out.print(f"Bewährte Antwort Nr. {new_id} gespeichert.")
+    if new_id is None:
+        out.print("Diese Antwort auf diese Frage ist schon hinterlegt.")
+    else:
+        out.print(f"Bewährte Antwort Nr. {new_id} gespeichert.")
 
 
 @proven_app.command("list")
-def proven_list() -> None:
-    """Bewährte Antworten anzeigen."""
-    table = Table("Nr.", "Frage", "Antwort", "Freigegeben von")
-    for p in services().catalogue.proven_answers():
-        table.add_row(str(p.id), p.question[:80], p.answer[:80], p.approved_by)
-    out.print(table)
+def proven_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Bewährte Antworten anzeigen: von Hand hinterlegte und aus Freigaben gelernte (mit ihrem Ticket)."""
+    answers = services().catalogue.proven_answers()
+    if as_json:
+        print_json([p.__dict__ for p in answers])
+        return
+    table = Table("Nr.", "Frage", "Antwort", "Freigegeben von", "Ticket", "Länder")
+    for p in answers:
+        ticket = "von Hand" if p.ticket_id is None else str(p.ticket_id)
+        table.add_row(str(p.id), escape(p.question[:80]), escape(p.answer[:80]), escape(p.approved_by), ticket,
+                      p.countries.replace(",", ", ") or "–")
+    out.print(table if answers else "Keine bewährten Antworten.")
+
+
+@proven_app.command("remove")
+def proven_remove(ids: Annotated[list[int], typer.Argument(help="Nummern aus `kontor proven list`")]) -> None:
+    """Bewährte Antworten löschen: sie werden nicht mehr wiederverwendet (im Audit-Protokoll vermerkt)."""
+    from assistant import audit
+
+    s = services()
+    known = {p.id for p in s.catalogue.proven_answers()}
+    missing = sorted(set(ids) - known)
+    if missing:
+        raise CliError(f"Keine bewährte Antwort mit Nr. {', '.join(map(str, missing))}")
+    removed = sorted(set(ids))
+    s.catalogue.remove_proven(removed)
+    s.catalogue.compact()  # the removed text leaves the file
+    with s.database.session() as session:
+        audit.record(session, "cli", "proven_removed", proven=removed)
+    out.print(f"{len(removed)} bewährte Antwort(en) gelöscht: Nr. {', '.join(map(str, removed))}.")

@@ -5,6 +5,10 @@ chunk is not in it are ignored, so a crash between the stores never surfaces hal
 records which embedder computed the vectors: vectors of two models are not comparable, so a changed embedder
 is refused until ``kontor ingest --rebuild``.
 
+Proven answers (``proven_answers``) are answers a person approved: entered by hand (``kontor proven add``) or
+learned from an approved draft (assistant/answer/learning.py), then with the ticket and draft they came from and
+the countries that mail named (a privacy erasure finds them by the ticket).
+
 A document in a folder named ``intern`` (``knowledge/intern/…``) is marked internal: it is indexed and found by
 the knowledge search, but customer drafts never see it (``all_chunks(include_internal=False)``). The mark
 follows the path, so it survives every re-index and cannot be lost by a copy of the catalogue alone.
@@ -36,9 +40,12 @@ CREATE INDEX IF NOT EXISTS chunks_source ON chunks(source);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS proven_answers (
     id INTEGER PRIMARY KEY AUTOINCREMENT, question TEXT NOT NULL, answer TEXT NOT NULL,
-    citations TEXT NOT NULL, approved_by TEXT NOT NULL, created_at TEXT NOT NULL
+    citations TEXT NOT NULL, approved_by TEXT NOT NULL, created_at TEXT NOT NULL,
+    ticket_id INTEGER, draft_id INTEGER, countries TEXT NOT NULL DEFAULT ''
 );
 """
+# Columns added after the first release: a catalogue from before gets them on open (old rows: entered by hand).
+_PROVEN_COLUMNS = {"ticket_id": "INTEGER", "draft_id": "INTEGER", "countries": "TEXT NOT NULL DEFAULT ''"}
 
 
 class EmbedderMismatch(ConflictError):
@@ -72,6 +79,12 @@ class ProvenAnswer:
     citations: str  # JSON list of Citation dumps
     approved_by: str
     created_at: str
+    ticket_id: int | None = None  # learned from this ticket's approved draft; None: entered by hand
+    draft_id: int | None = None
+    countries: str = ""  # the countries the mail named, comma-separated ("" for none or entered by hand)
+
+    def country_set(self) -> frozenset[str]:
+        return frozenset(c for c in self.countries.split(",") if c)
 
 
 @dataclass(frozen=True)
@@ -98,7 +111,16 @@ class Catalogue:
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
+        self._add_proven_columns()
         self._mark_internal()
+
+    def _add_proven_columns(self) -> None:
+        if set(_PROVEN_COLUMNS) <= self._columns("proven_answers"):
+            return
+        with self.transaction(new_version=False) as db:  # checked per column: another process may have added some
+            for name, kind in _PROVEN_COLUMNS.items():
+                if name not in self._columns("proven_answers"):
+                    db.execute(f"ALTER TABLE proven_answers ADD COLUMN {name} {kind}")
 
     def _mark_internal(self) -> None:
         """Bring every document's mark in line with its path: a catalogue from before the mark gets the column,
@@ -115,7 +137,10 @@ class Catalogue:
                                 if bool(r["internal"]) != is_internal(r["source"])])
 
     def _document_columns(self) -> set[str]:
-        return {row["name"] for row in self._db.execute("PRAGMA table_info(documents)")}
+        return self._columns("documents")
+
+    def _columns(self, table: str) -> set[str]:
+        return {row["name"] for row in self._db.execute(f"PRAGMA table_info({table})")}
 
     def _marks_agree(self) -> bool:
         if "internal" not in self._document_columns():
@@ -127,17 +152,19 @@ class Catalogue:
         self._db.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self, new_version: bool = True) -> Iterator[sqlite3.Connection]:
+        """``new_version=False``: the indexed text stays as it is (proven answers), so no search index rebuilds."""
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield self._db
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
-        self._db.execute(
-            "INSERT INTO meta(key, value) VALUES('version', '1') "
-            "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
-        )
+        if new_version:
+            self._db.execute(
+                "INSERT INTO meta(key, value) VALUES('version', '1') "
+                "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+            )
         self._db.execute("COMMIT")
 
     def version(self) -> int:
@@ -228,13 +255,20 @@ class Catalogue:
             db.execute("DELETE FROM chunks WHERE source = ?", (source,))
             db.execute("DELETE FROM documents WHERE source = ?", (source,))
 
-    def add_proven(self, question: str, answer: str, citations_json: str, approved_by: str) -> int:
+    def add_proven(
+        self, question: str, answer: str, citations_json: str, approved_by: str, *, ticket_id: int | None = None,
+        draft_id: int | None = None, countries: frozenset[str] = frozenset(),
+    ) -> int | None:
+        """The new answer's id; None when the same question already has the same answer (whitespace aside)."""
         now = datetime.now(UTC).isoformat(timespec="seconds")
-        with self.transaction() as db:
+        with self.transaction(new_version=False) as db:
+            rows = db.execute("SELECT question, answer FROM proven_answers").fetchall()
+            if any(_same(r["question"], question) and _same(r["answer"], answer) for r in rows):
+                return None
             cursor = db.execute(
-                "INSERT INTO proven_answers(question, answer, citations, approved_by, created_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (question, answer, citations_json, approved_by, now),
+                "INSERT INTO proven_answers(question, answer, citations, approved_by, created_at, ticket_id, "
+                "draft_id, countries) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (question, answer, citations_json, approved_by, now, ticket_id, draft_id, ",".join(sorted(countries))),
             )
         return int(cursor.lastrowid or 0)
 
@@ -242,8 +276,17 @@ class Catalogue:
         rows = self._db.execute("SELECT * FROM proven_answers ORDER BY id").fetchall()
         return [ProvenAnswer(**dict(row)) for row in rows]
 
+    def proven_of(self, *, tickets: list[int] | None = None, drafts: list[int] | None = None) -> list[int]:
+        """Ids of the proven answers learned from these tickets or drafts."""
+        column, ids = ("ticket_id", tickets) if tickets is not None else ("draft_id", drafts or [])
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        rows = self._db.execute(f"SELECT id FROM proven_answers WHERE {column} IN ({marks}) ORDER BY id", ids)
+        return [int(row["id"]) for row in rows]
+
     def remove_proven(self, ids: list[int]) -> None:
-        with self.transaction() as db:
+        with self.transaction(new_version=False) as db:
             db.executemany("DELETE FROM proven_answers WHERE id = ?", [(i,) for i in ids])
 
     def compact(self) -> bool:
@@ -252,3 +295,7 @@ class Catalogue:
         self._db.execute("VACUUM")
         busy = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         return busy is None or busy[0] == 0
+
+
+def _same(a: str, b: str) -> bool:
+    return " ".join(a.split()) == " ".join(b.split())

@@ -93,6 +93,11 @@ class Retriever:
             self._position = {cid: i for i, cid in enumerate(ids)}
             self._version = version
 
+    def knows(self, term: str) -> bool:
+        """Whether the knowledge uses this stemmed term at all, as of the last ``refresh`` (called per term it
+        would cost a query each)."""
+        return term in self._df
+
     def idf(self, term: str) -> float:
         """Inverse document frequency of a stemmed term; a term the knowledge never mentions scores highest."""
         self.refresh()
