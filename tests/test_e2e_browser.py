@@ -386,7 +386,7 @@ def test_an_admin_revokes_a_token_disables_a_user_and_sets_a_password(server: tu
     otto.goto(f"{base}/posteingang")  # type: ignore[attr-defined]
     assert "/login" in otto.url  # type: ignore[attr-defined]
     admin.click(f"{row} button[data-action=user-enable]")  # type: ignore[attr-defined]
-    admin.wait_for_selector(f"{row} .user-status:has-text('aktiv')")  # type: ignore[attr-defined]
+    admin.wait_for_selector(f"{row} .user-status .pill-drafted")  # type: ignore[attr-defined]  # not has-text('aktiv'): "deaktiviert"
     admin.fill(f"{row} input[name=password]", "otto-neues-passwort-1")  # type: ignore[attr-defined]
     admin.fill(f"{row} input[name=repeat]", "otto-neues-passwort-1")  # type: ignore[attr-defined]
     admin.click(f"{row} form button[type=submit]")  # type: ignore[attr-defined]
