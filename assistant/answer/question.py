@@ -155,9 +155,10 @@ class QuestionAnswerer:
     ) -> tuple[list[tuple[SearchHit, str, float]], float]:
         """The sentences that answer the question, and the closest meaning (cosine) any sentence had. A question
         with two asks ("Was kostet …, und wie lange dauert …?") gets the best sentence for each ask first."""
+        said: list[tuple[SearchHit | None, str, float]] = [(None, u, 0.0) for u in used]  # earlier paragraphs
         candidates = [(rank, hit, s) for rank, hit in enumerate(passages) for s in map(_clean, sentences(hit.text))
                       if _usable(s) and s not in used and not _echo(s, mail) and not _other_country(s, places)
-                      and not _two_prices((hit, s, 0.0), [(None, u, 0.0) for u in used], mail)]
+                      and not _two_prices((hit, s, 0.0), said, mail)]
         if not candidates:
             return [], 0.0
         matrix = self.embedder.embed_passages([s for _, _, s in candidates])
