@@ -26,7 +26,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from assistant import audit
-from assistant.domain import ConflictError, InputError, NotFoundError
+from assistant.errors import ConflictError, InputError, KontorError, NotFoundError
 from assistant.store.db import Database
 from assistant.store.tables import ApiToken, BrowserSession, User
 
@@ -38,8 +38,10 @@ _HASHER = PasswordHasher()
 _DUMMY_HASH = _HASHER.hash("kontor-no-such-user")  # unknown names cost as much time as known ones
 
 
-class AuthError(ValueError):
+class AuthError(KontorError, ValueError):
     """Unknown user, wrong password, bad token: deliberately one message for all."""
+
+    status = 401
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,10 @@ class Principal:
     session_id: int | None = None  # that session: kept when users change their own password
 
     def has_role(self, required: Role) -> bool:
+        """Whether this user has the rights of ``required``. A role the database holds but Kontor does not know
+        (renamed, edited by hand) has none: refused (403), not a crash (500)."""
+        if self.role not in ROLES:
+            return False
         return ROLES.index(self.role) >= ROLES.index(required)
 
 
@@ -336,6 +342,11 @@ class LoginThrottle:
 class ThrottledError(AuthError):
     """Too many failed logins: answered 429 with ``Retry-After``."""
 
+    status = 429
+
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}

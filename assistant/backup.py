@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from assistant.config import Settings
+from assistant.errors import ConflictError
 from assistant.knowledge.catalogue import Catalogue
 from assistant.knowledge.vectors import VectorIndex
 from assistant.models import registered_models
@@ -48,7 +49,7 @@ MANIFEST = "manifest.json"
 Progress = Callable[[str, int, int], None]  # (what is being copied, bytes done, bytes in all)
 
 
-class BackupError(RuntimeError):
+class BackupError(ConflictError):
     """A backup or restore refused or failed; German, one line."""
 
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
-
-class InputError(ValueError):
-    """Text from a person or a file is empty, too long or not text."""
+from assistant.errors import InputError
 
 
 def checked_text(text: object, max_chars: int, what: str = "Der Text") -> str:
@@ -126,37 +124,3 @@ class Categorisation(BaseModel):
     prompt_version: str | None = None  # set when the model was asked
     notes: list[str] = Field(default_factory=list)
     timings_ms: dict[str, float] = Field(default_factory=dict)
-
-
-# --- the ticket's state machine --------------------------------------------------------------------------------
-
-TicketStatus = Literal["new", "drafted", "needs_human", "approved", "rejected", "sent"]
-TICKET_STATUSES: tuple[str, ...] = ("new", "drafted", "needs_human", "approved", "rejected", "sent")
-TRANSITIONS: dict[str, frozenset[str]] = {
-    "new": frozenset({"drafted", "needs_human"}),
-    "drafted": frozenset({"drafted", "needs_human", "approved", "rejected"}),
-    "needs_human": frozenset({"drafted", "needs_human", "approved", "rejected"}),
-    "rejected": frozenset({"rejected", "approved", "drafted", "needs_human"}),  # the hand-written text is approved
-    "approved": frozenset({"drafted", "needs_human", "rejected", "sent"}),  # an edit voids the approval
-    "sent": frozenset(),  # final
-}
-
-
-class ConflictError(RuntimeError):
-    """A request that does not fit the current state (409); ``extra`` goes into the JSON answer beside ``detail``."""
-
-    def __init__(self, message: str, extra: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.extra = extra or {}
-
-
-    """The action does not fit the ticket's state (HTTP 409)."""
-
-
-class NotFoundError(LookupError):
-    """No such ticket, draft or user (HTTP 404)."""
-
-
-def check_transition(current: str, target: str) -> None:
-    if target not in TRANSITIONS.get(current, frozenset()):
-        raise ConflictError(f"Nicht möglich im Status '{current}' (→ '{target}')")

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from assistant.config import Settings
+from assistant.errors import UnavailableError
 
 
 class Embedder(Protocol):
@@ -49,7 +50,7 @@ class Embedder(Protocol):
         ...
 
 
-class MissingComponent(RuntimeError):
+class MissingComponent(UnavailableError):
     """A required package or model file is not installed (or not the file we expect)."""
 
 

@@ -7,6 +7,7 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -15,22 +16,38 @@ from assistant.store.db import Database
 from assistant.store.tables import Job
 
 log = logging.getLogger("kontor.jobs")
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"  # failed MAX_ATTEMPTS times; its give-up handler ran
+
+
+class JobKind(StrEnum):
+    DRAFT = "draft"  # categorise and draft a ticket (a new one, or "Neu entwerfen")
+
+
 MAX_ATTEMPTS = 3
 Handler = Callable[[Job], None]
+Periodic = Callable[[], object]
 
 
-def enqueue(session: Session, kind: str, ticket_id: int | None = None) -> None:
+def enqueue(session: Session, kind: JobKind, ticket_id: int | None = None) -> None:
     """Queue a job inside the caller's transaction: the job exists exactly when the ticket does."""
-    session.add(Job(kind=kind, ticket_id=ticket_id, status="queued", attempts=0))
+    session.add(Job(kind=kind, ticket_id=ticket_id, status=JobStatus.QUEUED.value, attempts=0))
 
 
 class JobQueue:
-    def __init__(self, database: Database, handlers: dict[str, Handler], on_give_up: Handler | None = None,
-                 idle: Callable[[], object] | None = None) -> None:
+    def __init__(self, database: Database, handlers: dict[str, Handler], on_give_up: dict[str, Handler] | None = None,
+                 periodic: dict[str, Periodic] | None = None) -> None:
+        """``handlers``: per job kind; ``on_give_up``: per kind, called when a job failed ``MAX_ATTEMPTS`` times;
+        ``periodic``: named work the worker runs after each job and each poll (e.g. ``deliver_due``)."""
         self.database = database
         self.handlers = handlers
-        self.on_give_up = on_give_up  # called when a job failed MAX_ATTEMPTS times
-        self.idle = idle  # periodic work between jobs (outbox retries)
+        self.on_give_up = on_give_up or {}
+        self.periodic = periodic or {}
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -38,11 +55,11 @@ class JobQueue:
     def resume(self, stale_after: timedelta | None = None) -> int:
         """Requeue what a crashed process left running. The server calls it once at start, before its worker
         runs; a second process (``kontor work``) only takes over jobs running longer than ``stale_after``."""
-        query = update(Job).where(Job.status == "running")
+        query = update(Job).where(Job.status == JobStatus.RUNNING)
         if stale_after is not None:
             query = query.where(Job.started_at < datetime.now(UTC) - stale_after)
         with self.database.session() as session:
-            result = session.execute(query.values(status="queued"))
+            result = session.execute(query.values(status=JobStatus.QUEUED.value))
             count = int(result.rowcount or 0)  # type: ignore[attr-defined]
         if count:
             log.warning("resumed %d job(s) left running by a previous process", count)
@@ -57,14 +74,16 @@ class JobQueue:
             self.handlers[job.kind](job)
         except Exception as exc:  # noqa: BLE001 - any failure is recorded on the job, the worker goes on
             log.exception("job %s (%s, ticket %s) failed", job.id, job.kind, job.ticket_id)
-            self._finish(job.id, "queued" if job.attempts < MAX_ATTEMPTS else "failed", repr(exc)[:2000])
-            if job.attempts >= MAX_ATTEMPTS and self.on_give_up is not None:
+            again = job.attempts < MAX_ATTEMPTS
+            self._finish(job.id, JobStatus.QUEUED if again else JobStatus.FAILED, repr(exc)[:2000])
+            give_up = self.on_give_up.get(job.kind)
+            if not again and give_up is not None:
                 try:
-                    self.on_give_up(job)
+                    give_up(job)
                 except Exception:  # noqa: BLE001 - the job stays failed and visible; the worker goes on
                     log.exception("hand-over of job %s failed", job.id)
             return True
-        self._finish(job.id, "done", None)
+        self._finish(job.id, JobStatus.DONE, None)
         return True
 
     def run_until_idle(self) -> int:
@@ -75,10 +94,10 @@ class JobQueue:
 
     def _claim(self) -> Job | None:
         with self.database.session() as session:
-            for job in session.scalars(select(Job).where(Job.status == "queued").order_by(Job.id).limit(5)):
+            for job in session.scalars(select(Job).where(Job.status == JobStatus.QUEUED).order_by(Job.id).limit(5)):
                 claimed = session.execute(
-                    update(Job).where(Job.id == job.id, Job.status == "queued").values(
-                        status="running", attempts=Job.attempts + 1, started_at=datetime.now(UTC))
+                    update(Job).where(Job.id == job.id, Job.status == JobStatus.QUEUED).values(
+                        status=JobStatus.RUNNING.value, attempts=Job.attempts + 1, started_at=datetime.now(UTC))
                 )
                 if claimed.rowcount == 1:  # type: ignore[attr-defined]  # another worker may have been faster
                     session.flush()
@@ -86,14 +105,23 @@ class JobQueue:
                     return job
         return None
 
-    def _finish(self, job_id: int, status: str, error: str | None) -> None:
+    def _finish(self, job_id: int, status: JobStatus, error: str | None) -> None:
         with self.database.session() as session:
             session.execute(update(Job).where(Job.id == job_id).values(
-                status=status, error=error, finished_at=datetime.now(UTC)))
+                status=status.value, error=error, finished_at=datetime.now(UTC)))
 
     def pending(self) -> int:
         with self.database.session() as session:
-            return int(session.scalar(select(func.count(Job.id)).where(Job.status.in_(("queued", "running")))) or 0)
+            waiting = Job.status.in_((JobStatus.QUEUED, JobStatus.RUNNING))
+            return int(session.scalar(select(func.count(Job.id)).where(waiting)) or 0)
+
+    def run_periodic(self) -> None:
+        """Each periodic job once; one that fails is logged and does not stop the others or the worker."""
+        for name, work in self.periodic.items():
+            try:
+                work()
+            except Exception:  # noqa: BLE001 - tried again on the next round
+                log.exception("periodic job %s failed", name)
 
     # --- the worker thread -------------------------------------------------------------------------------
 
@@ -115,11 +143,10 @@ class JobQueue:
         while not self._stop.is_set():
             try:
                 worked = self.run_once()
-                if self.idle is not None:
-                    self.idle()
             except Exception:  # noqa: BLE001 - the worker must survive a broken database moment
                 log.exception("job worker error")
                 worked = False
+            self.run_periodic()
             if not worked:
                 self._wake.wait(poll_s)
                 self._wake.clear()

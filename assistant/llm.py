@@ -13,6 +13,7 @@ import httpx
 from pydantic import BaseModel, Field
 
 from assistant.config import Settings
+from assistant.errors import UnavailableError
 from assistant.models import ModelInfo, resolve_model, verify_model
 
 
@@ -30,7 +31,7 @@ class GenerationParams(BaseModel):
     seed: int = 42
 
 
-class LLMError(RuntimeError):
+class LLMError(UnavailableError):
     """The model could not be loaded or did not answer."""
 
 

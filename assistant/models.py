@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel
 
 from assistant.config import Settings
+from assistant.errors import UnavailableError
 
 EMBEDDED_NAME = "smollm2"
 EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -21,7 +22,7 @@ EMBEDDED_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110d
 GGUF_MAGIC = b"GGUF"
 
 
-class ModelError(RuntimeError):
+class ModelError(UnavailableError):
     """A model file is missing, not GGUF, or not the file that was registered."""
 
 

@@ -20,19 +20,22 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parseaddr
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
 from assistant import audit
 from assistant.categorise.examples import text_hash
-from assistant.domain import InputError
+from assistant.errors import InputError
+from assistant.evaluate.report import write_report
+from assistant.knowledge.catalogue import Catalogue
+from assistant.live import LiveDrafts
 from assistant.outbox import MaildirMailer
 from assistant.store.db import Database
 from assistant.store.tables import (
@@ -47,12 +50,22 @@ from assistant.store.tables import (
     Ticket,
     User,
 )
-from assistant.tickets import valid_address
-
-if TYPE_CHECKING:
-    from assistant.services import Services
+from assistant.tickets.intake import valid_address
 
 _CASE_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")  # a case id from the audit log names a file: nothing else
+
+
+@dataclass(frozen=True)
+class PrivacyParts:
+    """Where customer data lives: the stores and folders that are searched, exported and erased."""
+
+    database: Database
+    catalogue: Callable[[], Catalogue]  # opened only for proven answers (a retention purge never needs it)
+    live: LiveDrafts  # drafts being written
+    home: Path  # exported file names are relative to it
+    eval_dir: Path  # cases/ and reports/
+    log_dir: Path
+    outbox_dir: Path  # the maildir
 
 
 @dataclass
@@ -83,12 +96,12 @@ def checked_address(address: str) -> str:
 
 # --- finding --------------------------------------------------------------------------------------------------
 
-def find_customer(services: Services, address: str) -> Footprint:
+def find_customer(parts: PrivacyParts, address: str) -> Footprint:
     needle = checked_address(address).lower()
-    with services.database.session() as session:
-        footprint = _footprint(services, session, _tickets_of(session, needle), [needle])
+    with parts.database.session() as session:
+        footprint = _footprint(parts.eval_dir, session, _tickets_of(session, needle), [needle])
         footprint.examples = sorted({*footprint.examples, *_examples_naming(session, needle)})
-    footprint.proven = _proven(services, footprint.tickets, footprint.marks)
+    footprint.proven = _proven(parts.catalogue(), footprint.tickets, footprint.marks)
     return footprint
 
 
@@ -107,27 +120,27 @@ def _examples_naming(session: Session, needle: str) -> list[int]:
         func.lower(LabelledExample.text).contains(needle, autoescape=True))))
 
 
-def find_tickets(services: Services, ticket_ids: list[int]) -> Footprint:
-    with services.database.session() as session:
-        return _footprint(services, session, ticket_ids, [])
+def find_tickets(parts: PrivacyParts, ticket_ids: list[int]) -> Footprint:
+    with parts.database.session() as session:
+        return _footprint(parts.eval_dir, session, ticket_ids, [])
 
 
-def _footprint(services: Services, session: Session, tickets: list[int], marks: list[str]) -> Footprint:
+def _footprint(eval_dir: Path, session: Session, tickets: list[int], marks: list[str]) -> Footprint:
     rows = list(session.scalars(select(Ticket).where(Ticket.id.in_(tickets)))) if tickets else []
     names = {parseaddr(t.customer)[0] for t in rows} | {t.customer for t in rows}
     hashes = sorted({text_hash(f"{t.subject}\n{t.body}") for t in rows})  # what a category correction learns from
     return Footprint(
         tickets=[t.id for t in rows],
         messages=list(session.scalars(select(OutboxMessage.message_id).where(OutboxMessage.ticket_id.in_(tickets)))),
-        cases=_cases(services, session, tickets),
+        cases=_cases(eval_dir, session, tickets),
         examples=list(session.scalars(select(LabelledExample.id).where(LabelledExample.text_hash.in_(hashes)))),
         marks=sorted({*marks, *(n for n in names if len(n) >= 4)}),
     )
 
 
-def _cases(services: Services, session: Session, tickets: list[int]) -> list[str]:
+def _cases(eval_dir: Path, session: Session, tickets: list[int]) -> list[str]:
     """Cases made from the tickets, as the audit log recorded them, that still have a file."""
-    folder = services.settings.eval_dir / "cases"
+    folder = eval_dir / "cases"
     found = set()
     for entry in session.scalars(select(AuditEntry).where(
             AuditEntry.action == "eval_case_created", AuditEntry.ticket_id.in_(tickets))):
@@ -137,22 +150,22 @@ def _cases(services: Services, session: Session, tickets: list[int]) -> list[str
     return sorted(found)
 
 
-def _proven(services: Services, tickets: list[int], marks: list[str]) -> list[int]:
+def _proven(catalogue: Catalogue, tickets: list[int], marks: list[str]) -> list[int]:
     """Proven answers learned from the customer's tickets (their question is the customer's wording), and any
     (entered by hand) that name the customer by address or full name."""
     names = [m.lower() for m in marks if "@" in m or " " in m.strip()]
-    naming = {p.id for p in services.catalogue.proven_answers()
+    naming = {p.id for p in catalogue.proven_answers()
               if any(n in f"{p.question}\n{p.answer}".lower() for n in names)}
-    return sorted(naming | set(services.catalogue.proven_of(tickets=tickets)))
+    return sorted(naming | set(catalogue.proven_of(tickets=tickets)))
 
 
 # --- export ---------------------------------------------------------------------------------------------------
 
-def export(services: Services, address: str) -> dict[str, Any]:
+def export(parts: PrivacyParts, address: str) -> dict[str, Any]:
     """Everything stored about the customer, as plain JSON data."""
-    footprint = find_customer(services, address)
+    footprint = find_customer(parts, address)
     tickets = footprint.tickets
-    with services.database.session() as session:
+    with parts.database.session() as session:
         drafts = list(session.scalars(select(DraftRow).where(DraftRow.ticket_id.in_(tickets))))
         reviews = session.execute(select(Review, User.name).join(User, User.id == Review.reviewer_id).where(
             Review.draft_id.in_([d.id for d in drafts]))).all()
@@ -167,14 +180,14 @@ def export(services: Services, address: str) -> dict[str, Any]:
             "labelled_examples": _rows(session.scalars(select(LabelledExample).where(
                 LabelledExample.id.in_(footprint.examples)))),
         }
-    proven = [p.__dict__ for p in services.catalogue.proven_answers() if p.id in footprint.proven]
+    proven = [p.__dict__ for p in parts.catalogue().proven_answers() if p.id in footprint.proven]
     return {
         "address": address.strip(), "exported_at": datetime.now(UTC).isoformat(), **data,
-        "outbox_files": [_file(p, services.settings.home) for p in _mail_files(services, footprint.messages)],
-        "evaluation_cases": [_file(p, services.settings.eval_dir) for p in _case_files(services, footprint.cases)],
+        "outbox_files": [_file(p, parts.home) for p in _mail_files(parts.outbox_dir, footprint.messages)],
+        "evaluation_cases": [_file(p, parts.eval_dir) for p in _case_files(parts.eval_dir, footprint.cases)],
         "proven_answers": proven,
-        "log_lines": [{"file": str(p.relative_to(services.settings.log_dir)), "line": line}
-                      for p, line in _log_lines(services.settings.log_dir, footprint.marks)],
+        "log_lines": [{"file": str(p.relative_to(parts.log_dir)), "line": line}
+                      for p, line in _log_lines(parts.log_dir, footprint.marks)],
     }
 
 
@@ -207,34 +220,35 @@ class Erased:
     compacted: bool = True  # False: the write-ahead log could not be emptied (a reader held it); run again
 
 
-def erase_customer(services: Services, address: str, actor: str) -> Erased:
-    footprint = find_customer(services, address)
-    return erase(services, footprint, actor, "customer_erased", address_sha256=address_sha256(address))
+def erase_customer(parts: PrivacyParts, address: str, actor: str) -> Erased:
+    footprint = find_customer(parts, address)
+    return erase(parts, footprint, actor, "customer_erased", address_sha256=address_sha256(address))
 
 
-def erase(services: Services, footprint: Footprint, actor: str, action: str, *, compact_after: bool = True,
+def erase(parts: PrivacyParts, footprint: Footprint, actor: str, action: str, *, compact_after: bool = True,
           **detail: Any) -> Erased:
     """Remove what ``footprint`` names from every store; the audit entry says what, by ids and hashes only.
     ``compact_after=False``: the caller compacts the database once after several erasures."""
     done = Erased(tickets=len(footprint.tickets), cases=len(footprint.cases), examples=len(footprint.examples),
                   proven=len(footprint.proven))
-    mail_files = _mail_files(services, footprint.messages)  # before the rows that name them go
-    with services.database.session() as session:
+    mail_files = _mail_files(parts.outbox_dir, footprint.messages)  # before the rows that name them go
+    with parts.database.session() as session:
         _delete_rows(session, footprint)
         audit.record(session, actor, action, tickets=footprint.tickets, cases=footprint.cases,
                      examples=len(footprint.examples), **detail)
-    for path in [*mail_files, *_case_files(services, footprint.cases)]:
+    for path in [*mail_files, *_case_files(parts.eval_dir, footprint.cases)]:
         path.unlink(missing_ok=True)
     done.files = len(mail_files)
-    _scrub_reports(services.settings.eval_dir / "reports", set(footprint.cases))
+    _scrub_reports(parts.eval_dir / "reports", set(footprint.cases))
     if footprint.proven:
-        services.catalogue.remove_proven(footprint.proven)
-        done.compacted = services.catalogue.compact()
-    done.log_lines = _scrub_logs(services.settings.log_dir, footprint.marks)
+        catalogue = parts.catalogue()
+        catalogue.remove_proven(footprint.proven)
+        done.compacted = catalogue.compact()
+    done.log_lines = _scrub_logs(parts.log_dir, footprint.marks)
     for ticket_id in footprint.tickets:
-        services.live.forget(ticket_id)
+        parts.live.forget(ticket_id)
     if compact_after:
-        done.compacted = compact(services.database) and done.compacted
+        done.compacted = compact(parts.database) and done.compacted
     return done
 
 
@@ -254,13 +268,13 @@ def _delete_rows(session: Session, footprint: Footprint) -> None:
         session.execute(delete(EvalCacheEntry))
 
 
-def _mail_files(services: Services, message_ids: list[str]) -> list[Path]:
-    maildir = MaildirMailer(services.settings.outbox_dir)
+def _mail_files(outbox_dir: Path, message_ids: list[str]) -> list[Path]:
+    maildir = MaildirMailer(outbox_dir)
     return [p for p in (maildir.find(m) for m in message_ids) if p is not None]
 
 
-def _case_files(services: Services, cases: list[str]) -> list[Path]:
-    folder = services.settings.eval_dir / "cases"
+def _case_files(eval_dir: Path, cases: list[str]) -> list[Path]:
+    folder = eval_dir / "cases"
     return [p for p in (folder / f"{c}.yaml" for c in cases) if p.is_file()]
 
 
@@ -268,8 +282,6 @@ def _scrub_reports(folder: Path, cases: set[str]) -> None:
     """Evaluation reports keep their numbers, but no longer show the erased cases' answers."""
     if not cases or not folder.is_dir():
         return
-    from assistant.evaluate.report import write_report
-
     for path in folder.glob("*/report.json"):
         report = json.loads(path.read_text(encoding="utf-8"))
         rows = report.get("per_case") or []

@@ -13,12 +13,12 @@ import threading
 import uuid
 from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
-from assistant.domain import ConflictError
-
-if TYPE_CHECKING:
-    from assistant.services import Services
+from assistant.errors import ConflictError
+from assistant.evaluate.evaluation import evaluate
+from assistant.evaluate.runner import EvalParts
+from assistant.knowledge.ingest import Ingestor
 
 log = logging.getLogger("kontor.progress")
 
@@ -115,9 +115,10 @@ class BackgroundWork:
         self._guard = threading.Lock()
         self._again = False
 
-    def reindex(self, services: Services, queue: bool) -> Task:
-        """Re-index the knowledge folder in a thread. While one runs: ``ConflictError``, or with ``queue`` one
-        more run after it (the running one may have listed the folder before a new file arrived)."""
+    def reindex(self, ingestor: Ingestor, queue: bool) -> Task:
+        """Re-index the knowledge folder (``ingestor.knowledge_dir``) in a thread. While one runs:
+        ``ConflictError``, or with ``queue`` one more run after it (the running one may have listed the folder
+        before a new file arrived)."""
         with self._guard:
             running = self.tasks.running("reindex")
             if running is not None:
@@ -125,16 +126,16 @@ class BackgroundWork:
                     raise ConflictError("Die Wissensbasis wird bereits neu indexiert – bitte warten")
                 self._again = True
                 return running
-            task = self.tasks.start("reindex", _count_files(services))
-        threading.Thread(target=self._reindex, args=(services, task), name="kontor-reindex", daemon=True).start()
+            task = self.tasks.start("reindex", _count_files(ingestor))
+        threading.Thread(target=self._reindex, args=(ingestor, task), name="kontor-reindex", daemon=True).start()
         return task
 
-    def _reindex(self, services: Services, task: Task | None) -> None:
+    def _reindex(self, ingestor: Ingestor, task: Task | None) -> None:
         while task is not None:
             result, error = None, None
             try:
                 with self.index_lock:
-                    report = services.ingestor.run([services.settings.knowledge_dir], progress=task.advance)
+                    report = ingestor.run([ingestor.knowledge_dir], progress=task.advance)
                 result = {**asdict(report), "ok": report.ok}
             except Exception as exc:  # the thread reports every failure instead of dying silently
                 log.exception("re-indexing failed")
@@ -144,22 +145,20 @@ class BackgroundWork:
                     task.fail(error)
                 else:
                     task.finish(result)
-                task = self.tasks.start("reindex", _count_files(services)) if self._again else None
+                task = self.tasks.start("reindex", _count_files(ingestor)) if self._again else None
                 self._again = False
 
-    def evaluate(self, services: Services, name: str, prompt: str, total: int) -> Task:
+    def evaluate(self, parts: EvalParts, name: str, prompt: str, total: int) -> Task:
         """``evaluate(…, gate=True)`` in a thread; one evaluation at a time (``ConflictError`` otherwise)."""
         task = self.tasks.start("evaluation", total)
-        threading.Thread(target=_evaluate, args=(services, task, name, prompt), name="kontor-eval",
+        threading.Thread(target=_evaluate, args=(parts, task, name, prompt), name="kontor-eval",
                          daemon=True).start()
         return task
 
 
-def _evaluate(services: Services, task: Task, name: str, prompt: str) -> None:
-    from assistant.evaluate.evaluation import evaluate
-
+def _evaluate(parts: EvalParts, task: Task, name: str, prompt: str) -> None:
     try:
-        outcome = evaluate(services, name, prompt, gate=True, progress=task.advance)
+        outcome = evaluate(parts, name, prompt, gate=True, progress=task.advance)
     except Exception as exc:  # reported through the task; the server goes on
         log.exception("evaluation failed")
         task.fail(f"Evaluation fehlgeschlagen: {exc}")
@@ -168,8 +167,8 @@ def _evaluate(services: Services, task: Task, name: str, prompt: str) -> None:
                  "report": f"/api/evaluations/{outcome.run_id}/report"})
 
 
-def _count_files(services: Services) -> int:
+def _count_files(ingestor: Ingestor) -> int:
     try:
-        return len(services.ingestor.discover([services.settings.knowledge_dir])[0])
+        return len(ingestor.discover([ingestor.knowledge_dir])[0])
     except FileNotFoundError:
         return 0

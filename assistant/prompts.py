@@ -21,6 +21,7 @@ import jinja2
 import yaml
 from pydantic import BaseModel, Field, ValidationError
 
+from assistant.errors import InputError
 from assistant.llm import GenerationParams, Message
 from assistant.templating import TemplateRejected, check_template, plain, render
 
@@ -41,7 +42,7 @@ _LISTS = frozenset({"passages", "candidates", "sections"})
 _COMPANY: dict[str, frozenset[str] | None] = {"company": None}
 
 
-class PromptError(ValueError):
+class PromptError(InputError):
     """A prompt file or label is invalid, or rendering failed."""
 
 

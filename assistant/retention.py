@@ -17,20 +17,32 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, func, select
 
 from assistant import audit, privacy
+from assistant.config import Settings
 from assistant.outbox import MaildirMailer
 from assistant.store.tables import EvalCacheEntry, Ticket
-
-if TYPE_CHECKING:
-    from assistant.services import Services
 
 log = logging.getLogger("kontor.retention")
 CLOSED = ("sent", "rejected")
 BATCH = 200  # tickets per erasure (one transaction each)
+
+
+@dataclass(frozen=True)
+class Periods:
+    """The retention periods in days (settings ``retention_*_days``); 0 keeps for ever."""
+
+    tickets: int
+    outbox: int
+    logs: int
+    eval_cache: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Periods:
+        return cls(settings.retention_tickets_days, settings.retention_outbox_days, settings.retention_logs_days,
+                   settings.retention_eval_cache_days)
 
 
 @dataclass
@@ -44,44 +56,45 @@ class PurgePlan:
         return not (self.tickets or self.mail_files or self.log_files or self.cache_entries)
 
 
-def plan(services: Services, now: datetime) -> PurgePlan:
-    s = services.settings
+def plan(parts: privacy.PrivacyParts, periods: Periods, now: datetime) -> PurgePlan:
     result = PurgePlan()
-    if cutoff := _cutoff(now, s.retention_tickets_days):
-        with services.database.session() as session:
+    if cutoff := _cutoff(now, periods.tickets):
+        with parts.database.session() as session:
             result.tickets = list(session.scalars(select(Ticket.id).where(
                 Ticket.status.in_(CLOSED), Ticket.updated_at < cutoff).order_by(Ticket.id)))
-    if cutoff := _cutoff(now, s.retention_outbox_days):
-        result.mail_files = _older(MaildirMailer(s.outbox_dir).delivered(), cutoff)
-    if (cutoff := _cutoff(now, s.retention_logs_days)) and s.log_dir.is_dir():
-        result.log_files = _older(sorted(p for p in s.log_dir.rglob("*") if p.is_file()), cutoff)
-    if cutoff := _cutoff(now, s.retention_eval_cache_days):
-        with services.database.session() as session:
+    if cutoff := _cutoff(now, periods.outbox):
+        result.mail_files = _older(MaildirMailer(parts.outbox_dir).delivered(), cutoff)
+    if (cutoff := _cutoff(now, periods.logs)) and parts.log_dir.is_dir():
+        result.log_files = _older(sorted(p for p in parts.log_dir.rglob("*") if p.is_file()), cutoff)
+    if cutoff := _cutoff(now, periods.eval_cache):
+        with parts.database.session() as session:
             result.cache_entries = int(session.scalar(select(func.count()).select_from(EvalCacheEntry).where(
                 EvalCacheEntry.created_at < cutoff)) or 0)
     return result
 
 
-def purge(services: Services, now: datetime | None = None, dry_run: bool = False) -> PurgePlan:
+def purge(
+    parts: privacy.PrivacyParts, periods: Periods, now: datetime | None = None, dry_run: bool = False,
+) -> PurgePlan:
     """Remove what is due (or only say what would go); returns the plan that was carried out."""
     now = now or datetime.now(UTC)
-    due = plan(services, now)
+    due = plan(parts, periods, now)
     if dry_run or due.empty():
         return due
     for start in range(0, len(due.tickets), BATCH):
-        footprint = privacy.find_tickets(services, due.tickets[start : start + BATCH])
+        footprint = privacy.find_tickets(parts, due.tickets[start : start + BATCH])
         footprint.cases = []  # anonymised, and the gate depends on them
         footprint.marks = []  # log files have their own period; a name may belong to a newer ticket too
-        privacy.erase(services, footprint, "system", "tickets_purged", compact_after=False)
+        privacy.erase(parts, footprint, "system", "tickets_purged", compact_after=False)
     for path in [*due.mail_files, *due.log_files]:
         path.unlink(missing_ok=True)
-    with services.database.session() as session:
+    with parts.database.session() as session:
         if due.cache_entries:
-            cutoff = _cutoff(now, services.settings.retention_eval_cache_days)
+            cutoff = _cutoff(now, periods.eval_cache)
             session.execute(delete(EvalCacheEntry).where(EvalCacheEntry.created_at < cutoff))
         audit.record(session, "system", "retention_purged", tickets=len(due.tickets), mail_files=len(due.mail_files),
                      log_files=len(due.log_files), cache_entries=due.cache_entries)
-    privacy.compact(services.database)
+    privacy.compact(parts.database)
     log.info("purged %d ticket(s), %d mail file(s), %d log file(s), %d cached result(s)", len(due.tickets),
              len(due.mail_files), len(due.log_files), due.cache_entries)
     return due

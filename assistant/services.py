@@ -1,4 +1,11 @@
-"""Builds the parts of Kontor from settings, once, lazily. Tests pass their own parts (fakes) instead."""
+"""The wiring: builds the parts of Kontor from settings, once, lazily, and hands each part the others it uses.
+Only the faces (``assistant.web``, ``assistant.cli``) and benchmarks know this container; the modules below take
+parts.
+
+Swapping a part (tests, benchmarks) is one documented way: name it when building the container,
+``Services(settings, llm=FakeLLM(), mailer=RecordingMailer())``, or later with ``services.override("mailer", …)``.
+Any part below can be swapped; parts that take another lazily (the mailer, the model) see the swap at once, parts
+built before it keep what they were built with — so swap before first use unless the part is taken lazily."""
 
 from __future__ import annotations
 
@@ -10,39 +17,49 @@ import yaml
 from assistant.answer import Answerer, AnswerPolicy
 from assistant.answer.learning import ProvenLearner
 from assistant.answer.promises import promise_flags
+from assistant.auth import Users
 from assistant.categorise.categories import CategorySet, load_categories
 from assistant.categorise.categoriser import CategorisePolicy, Categoriser
 from assistant.categorise.examples import ExampleStore
 from assistant.config import Settings
+from assistant.domain import DraftFlag
 from assistant.embeddings import Embedder, make_embedder
 from assistant.health import Problem, index_problem, model_unusable
+from assistant.jobs import JobKind, JobQueue
 from assistant.knowledge.catalogue import Catalogue
 from assistant.knowledge.ingest import Ingestor
 from assistant.knowledge.retrieval import Retriever
 from assistant.knowledge.vectors import VectorIndex, discard
+from assistant.live import LiveDrafts
 from assistant.llm import LLM, make_llm
 from assistant.models import model_problem
+from assistant.outbox import Mailer, make_mailer
+from assistant.privacy import PrivacyParts
 from assistant.prompts import PromptLibrary, PromptVersion
 from assistant.store.db import Database, open_database
+from assistant.tickets.drafting import Drafting
+from assistant.tickets.intake import Intake
+from assistant.tickets.review import ReviewDesk
+from assistant.tickets.sending import Sending
 
 if TYPE_CHECKING:
-    from assistant.auth import Users
-    from assistant.jobs import JobQueue
-    from assistant.live import LiveDrafts
-    from assistant.outbox import Mailer
-    from assistant.review import Workflow
-    from assistant.tickets import Intake
+    from assistant.evaluate.runner import EvalParts
 
 
 class Services:
-    def __init__(self, settings: Settings, llm: LLM | None = None, embedder: Embedder | None = None) -> None:
+    def __init__(self, settings: Settings, **overrides: object) -> None:
         self.settings = settings
         settings.ensure_dirs()
-        self._llm_given = llm is not None
-        if llm is not None:
-            self.__dict__["llm"] = llm
-        if embedder is not None:
-            self.__dict__["embedder"] = embedder
+        self._llm_given = False
+        for name, part in overrides.items():
+            self.override(name, part)
+
+    def override(self, name: str, part: object) -> None:
+        """Use ``part`` as the part called ``name`` (e.g. ``"llm"``, ``"embedder"``, ``"mailer"``)."""
+        if not isinstance(getattr(type(self), name, None), cached_property):
+            raise TypeError(f"Services has no part named {name!r}")
+        self.__dict__[name] = part
+        self._llm_given = self._llm_given or name == "llm"
 
     @cached_property
     def database(self) -> Database:
@@ -72,31 +89,35 @@ class Services:
 
     @cached_property
     def live(self) -> LiveDrafts:
-        from assistant.live import LiveDrafts
-
         return LiveDrafts()
 
     @cached_property
     def users(self) -> Users:
-        from assistant.auth import Users
-
         return Users(self.database, token_days=self.settings.token_days)
 
     @cached_property
     def mailer(self) -> Mailer:
-        from assistant.outbox import make_mailer
-
         return make_mailer(self.settings)
 
-    @cached_property
-    def workflow(self) -> Workflow:
-        from assistant.review import Workflow
+    def promises(self, text: str) -> list[DraftFlag]:
+        """The promises in a text that need a person's explicit confirmation before sending."""
+        return promise_flags(text, self.documents_saying)
 
+    @cached_property
+    def drafting(self) -> Drafting:
+        return Drafting(self.database, lambda: self.categoriser, lambda: self.answerer(), self.live,
+                        self.settings.max_question_chars, model_problem=self.model_problem, promises=self.promises)
+
+    @cached_property
+    def review(self) -> ReviewDesk:
+        return ReviewDesk(self.database, self.examples, wake_jobs=lambda: self.jobs.wake(), promises=self.promises,
+                          proven=ProvenLearner(self.catalogue))
+
+    @cached_property
+    def sending(self) -> Sending:
         s = self.settings
-        return Workflow(self.database, self.examples, lambda: self.mailer, (s.mail_from, s.mail_from_name),
-                        wake_jobs=lambda: self.jobs.wake(),
-                        promises=lambda text: promise_flags(text, self.documents_saying),
-                        proven=ProvenLearner(self.catalogue))
+        return Sending(self.database, lambda: self.mailer, (s.mail_from, s.mail_from_name), self.review.teacher,
+                       promises=self.promises)
 
     def model_problem(self) -> str | None:
         """Why drafting cannot use the configured model file, or None: cheap (the file's hash is cached per size
@@ -115,19 +136,14 @@ class Services:
 
     @cached_property
     def intake(self) -> Intake:
-        from assistant.tickets import Intake
-
         return Intake(self.database, self.settings.max_ticket_chars, wake_jobs=lambda: self.jobs.wake())
 
     @cached_property
     def jobs(self) -> JobQueue:
-        from assistant.drafting import draft_ticket, give_up
-        from assistant.jobs import JobQueue
-
-        return JobQueue(
-            self.database, {"draft": lambda job: draft_ticket(self, job)},
-            on_give_up=lambda job: give_up(self, job), idle=self.workflow.deliver_due,
-        )
+        """The worker's work: drafting jobs by kind, and delivery of the outbox as a periodic job."""
+        return JobQueue(self.database, {JobKind.DRAFT: self.drafting.run},
+                        on_give_up={JobKind.DRAFT: self.drafting.run_failed},
+                        periodic={"deliver_due": self.sending.deliver_due})
 
     @cached_property
     def catalogue(self) -> Catalogue:
@@ -182,6 +198,20 @@ class Services:
     def _tiny_model(self) -> bool:
         """The embedded SmolLM2-135M: its verified sentences add no facts (bench/RESULTS.md), only seconds."""
         return self.settings.llm_backend == "llama_cpp" and self.settings.model == "smollm2"
+
+    def eval_parts(self) -> EvalParts:
+        """What an evaluation run uses (the model and categoriser built only when a case needs them)."""
+        from assistant.evaluate.runner import EvalParts  # ~1 s of imports only evaluation needs
+
+        return EvalParts(database=self.database, prompts=self.prompts, catalogue=self.catalogue,
+                         llm=lambda: self.llm, answerer=self.answerer, categoriser=lambda: self.categoriser,
+                         categories_file=self.settings.categories_file, eval_dir=self.settings.eval_dir)
+
+    def privacy_parts(self) -> PrivacyParts:
+        """What export, erasure and retention reach (the catalogue opened only when proven answers are involved)."""
+        s = self.settings
+        return PrivacyParts(database=self.database, catalogue=lambda: self.catalogue, live=self.live, home=s.home,
+                            eval_dir=s.eval_dir, log_dir=s.log_dir, outbox_dir=s.outbox_dir)
 
     def answerer(
         self, prompt_ref: str | PromptVersion = "production", proven: bool = True,

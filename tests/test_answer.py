@@ -4,12 +4,18 @@ sentences, whole source sentences, honest hand-over, proven answers, sources per
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from assistant.answer import InputError
+from assistant.answer.drafter import Answerer
+from assistant.answer.question import AnswerPolicy
+from assistant.domain import SearchHit
 from assistant.evaluate.letter_form import echoed_sentences, letter_problems
+from assistant.knowledge.retrieval import Channel, Retriever
 from assistant.services import Services
 
 
@@ -139,3 +145,24 @@ def test_timings_and_versions_are_reported(indexed: Services) -> None:
     draft = indexed.answerer().draft("Kann ich mit PayPal bezahlen?")
     assert draft.prompt_version == "answer@v1" and draft.model == "fake"
     assert {"retrieve_ms", "generate_ms", "total_ms"} <= set(draft.timings_ms)
+
+
+class _SlowRetriever(Retriever):
+    def search_with_vector(
+        self, query: str, vector: np.ndarray | None, k: int = 5,
+        channels: tuple[Channel, ...] = ("bm25", "ngram", "dense"),
+    ) -> list[SearchHit]:
+        time.sleep(0.2)
+        return super().search_with_vector(query, vector, k, channels)
+
+
+def test_evidence_time_is_the_choice_of_sentences_without_the_retrieval(indexed: Services) -> None:
+    s = indexed
+    slow = _SlowRetriever.from_settings(s.catalogue, s.vectors, s.embedder, s.settings, include_internal=False)
+    answerer = Answerer(slow, s.embedder, s.llm, s.prompts.resolve("answer", "production"),
+                        s.prompts.resolve("letter", "production"), s.catalogue, s.company,
+                        AnswerPolicy(generate=False, proven_threshold=2.0))
+    # two asks: the question's search and one more per ask (0.2 s each)
+    draft = answerer.draft("Was kostet der Versand nach Österreich und wie lange dauert die Lieferung?")
+    assert draft.timings_ms["retrieve_ms"] >= 3 * 200
+    assert draft.timings_ms["evidence_ms"] < 200

@@ -431,7 +431,8 @@ def test_promotion_needs_a_passed_gate(kontor: Kontor) -> None:
 # --- evaluation ----------------------------------------------------------------------------------------------
 
 def _accept_production(kontor: Kontor) -> None:
-    accept(kontor.services, "answer", evaluate(kontor.services, "answer", "production"))
+    parts = kontor.services.eval_parts()
+    accept(parts.eval_dir, "answer", evaluate(parts, "answer", "production"))
 
 
 def test_the_letter_template_is_versioned_and_evaluated_like_a_prompt(kontor: Kontor) -> None:

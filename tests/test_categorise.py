@@ -9,7 +9,7 @@ import pytest
 
 from assistant.categorise.categories import CategoryError, load_categories
 from assistant.config import Settings
-from assistant.domain import InputError
+from assistant.errors import InputError
 from assistant.llm import LLMError
 from assistant.services import Services
 from tests.fakes import FakeEmbedder, FakeLLM

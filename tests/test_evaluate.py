@@ -81,11 +81,12 @@ def setup(tmp_path: Path, knowledge: Path) -> tuple[Services, CitingLLM]:
 
 def test_worse_candidate_is_caught_and_production_passes(setup: tuple[Services, CitingLLM]) -> None:
     services, _ = setup
-    accept(services, "answer", evaluate(services, "answer", "production"))
-    production = evaluate(services, "answer", "production", gate=True)
+    parts = services.eval_parts()
+    accept(parts.eval_dir, "answer", evaluate(parts, "answer", "production"))
+    production = evaluate(parts, "answer", "production", gate=True)
     assert production.passed and production.report["metrics"]["model_citation_rate"] == 1.0
 
-    worse = evaluate(services, "answer", "2", gate=True)  # answer@v2 drops the citation instruction
+    worse = evaluate(parts, "answer", "2", gate=True)  # answer@v2 drops the citation instruction
     assert not worse.passed
     assert [f["metric"] for f in worse.failures] == ["model_citation_rate"]
     assert worse.report["metrics"]["model_citation_rate"] == 0.0
@@ -97,29 +98,30 @@ def test_worse_candidate_is_caught_and_production_passes(setup: tuple[Services, 
 
 
 def test_report_has_the_figures_people_need(setup: tuple[Services, CitingLLM]) -> None:
-    services, _ = setup
-    report = evaluate(services, "answer", "production").report
+    parts = setup[0].eval_parts()
+    report = evaluate(parts, "answer", "production").report
     metrics = report["metrics"]
     assert metrics["hit_at_5"] == 1.0 and metrics["mrr"] > 0 and metrics["fact_coverage"] == 1.0
     assert metrics["forbidden"] == 0 and metrics["citation_validity"] == 1.0 and metrics["right_handovers"] == 1.0
     assert report["latency_ms"]["total"]["p50"] > 0 and report["tokens"]["prompt"] > 0
     assert report["ratings"]["answer@v1"] == {"mean": 4.0, "count": 1}
-    categories = evaluate(services, "categorise", "production").report
+    categories = evaluate(parts, "categorise", "production").report
     assert set(categories["metrics"]) == {"accuracy", "macro_f1"} and categories["confusion"]["labels"]
 
 
 def test_unchanged_version_costs_nothing_and_an_interrupted_run_resumes(setup: tuple[Services, CitingLLM]) -> None:
     services, llm = setup
+    parts = services.eval_parts()
 
     def stop_after_first(case_id: str) -> None:
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        evaluate(services, "answer", "production", progress=stop_after_first)
+        evaluate(parts, "answer", "production", progress=stop_after_first)
     asked = llm.calls
-    evaluate(services, "answer", "production")
+    evaluate(parts, "answer", "production")
     assert llm.calls == asked + 1  # case 1 came from the cache; case 2 was drafted; case 3 needs no model
-    evaluate(services, "answer", "production")
+    evaluate(parts, "answer", "production")
     assert llm.calls == asked + 1
 
 
@@ -128,17 +130,18 @@ def test_promotion_needs_a_passed_gate_of_that_file(setup: tuple[Services, Citin
     releases = PromptReleases(services.prompts)
     created = releases.new_version("answer", 1, author="Fachbereich", note="gleich gut")
     version = created.meta.version
-    assert not passed_gate(services, "answer", version)
-    accept(services, "answer", evaluate(services, "answer", "production"))
-    assert evaluate(services, "answer", str(version), gate=True).passed
-    assert passed_gate(services, "answer", version)
+    parts = services.eval_parts()
+    assert not passed_gate(parts.database, parts.prompts, parts.llm, "answer", version)
+    accept(parts.eval_dir, "answer", evaluate(parts, "answer", "production"))
+    assert evaluate(parts, "answer", str(version), gate=True).passed
+    assert passed_gate(parts.database, parts.prompts, parts.llm, "answer", version)
     created.path.write_text(created.path.read_text() + "\n", encoding="utf-8")  # edited after the run
-    assert not passed_gate(services, "answer", version)
+    assert not passed_gate(parts.database, parts.prompts, parts.llm, "answer", version)
 
 
 def test_reviewed_ticket_becomes_an_anonymised_case(setup: tuple[Services, CitingLLM]) -> None:
     from assistant.evaluate.from_ticket import case_from_ticket
-    from assistant.tickets import TicketIn
+    from assistant.tickets.intake import TicketIn
 
     services, _ = setup
     user = services.users.add("sara", "expert", "sara-passwort-1")
@@ -146,13 +149,13 @@ def test_reviewed_ticket_becomes_an_anonymised_case(setup: tuple[Services, Citin
         customer="Erika Mustermann <erika.mustermann@example.org>", subject="Versand nach Österreich",
         body="Was kostet der Versand nach Österreich?\n\nErika Mustermann"), "api")
     services.jobs.run_until_idle()
-    from assistant.tickets import ticket_view
+    from assistant.tickets.queries import ticket_view
 
     draft_id = ticket_view(services.database, ticket.id)["draft"]["id"]
-    services.workflow.recategorise(ticket.id, "sonstiges", user)
-    services.workflow.approve(draft_id, user)
-    services.workflow.rate(draft_id, 5, "Passt. Rückruf an Erika unter 0171 2345678 wegen KL-2026-48213", user)
-    path = case_from_ticket(services, ticket.id, "sara")
+    services.review.recategorise(ticket.id, "sonstiges", user)
+    services.review.approve(draft_id, user)
+    services.review.rate(draft_id, 5, "Passt. Rückruf an Erika unter 0171 2345678 wegen KL-2026-48213", user)
+    path = case_from_ticket(services.database, services.settings.eval_dir, services.company, ticket.id, "sara")
     text = path.read_text(encoding="utf-8")
     for secret in ("Mustermann", "erika", "Erika", "48213", "2345678"):
         assert secret not in text, secret

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from assistant.domain import ConflictError
+from assistant.errors import ConflictError
 from assistant.outbox import DeliveryError
 from tests.test_workflow_api import Kontor, _make_due
 
@@ -55,12 +55,12 @@ def test_cancel_then_edit_approve_send_delivers_the_new_text_exactly_once(kontor
     assert kontor.outbox_rows() == []
     assert kontor.call("GET", f"/api/tickets/{draft['ticket_id']}").json()["outbox"] is None
     assert kontor.call("POST", f"/api/drafts/{draft['id']}/send").status_code == 409  # the approval went with it
-    assert kontor.services.workflow.deliver_due() == 0 and kontor.outbox_files() == []
+    assert kontor.services.sending.deliver_due() == 0 and kontor.outbox_files() == []
     assert kontor.call("PUT", f"/api/drafts/{draft['id']}", json={"text": CORRECTED}).status_code == 200  # unlocked
     assert kontor.call("POST", f"/api/drafts/{draft['id']}/approve").status_code == 200
     assert kontor.call("POST", f"/api/drafts/{draft['id']}/send").json()["status"] == "delivered"
     assert kontor.call("POST", f"/api/drafts/{draft['id']}/send").json()["status"] == "delivered"  # idempotent
-    kontor.services.workflow.deliver_due()
+    kontor.services.sending.deliver_due()
     assert _bodies(kontor) == [CORRECTED + "\n"]
     actions = [e["action"] for e in kontor.audit(draft["ticket_id"])]
     assert actions[-9:] == ["send_requested", "delivery_failed", "proven_withdrawn", "send_cancelled", "edited",
@@ -106,7 +106,7 @@ def test_a_message_being_delivered_is_never_also_cancelled(lite: Kontor) -> None
             maildir.deliver(mail)
 
     lite.services.__dict__["mailer"] = CancelMeanwhile()
-    assert lite.services.workflow.deliver_due() == 1
+    assert lite.services.sending.deliver_due() == 1
     assert answers[0].status_code == 409 and "gerade zugestellt" in answers[0].json()["detail"]
     assert len(lite.outbox_files()) == 1 and lite.outbox_rows()[0].status == "delivered"
 
@@ -115,5 +115,5 @@ def test_a_message_being_delivered_is_never_also_cancelled(lite: Kontor) -> None
     _make_due(lite.services)
     assert lite.call("POST", f"/api/drafts/{second['id']}/cancel").status_code == 200
     with pytest.raises(ConflictError):
-        lite.services.workflow.deliver(waiting.id)  # the worker's stale list
+        lite.services.sending.deliver(waiting.id)  # the worker's stale list
     assert len(lite.outbox_files()) == 1

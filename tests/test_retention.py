@@ -17,7 +17,7 @@ from sqlalchemy import func, select, text
 
 from assistant import audit
 from assistant.config import PROJECT_ROOT, Settings
-from assistant.retention import DailyPurge, purge
+from assistant.retention import DailyPurge, Periods, PurgePlan, purge
 from assistant.services import Services
 from assistant.store.tables import AuditEntry, DraftRow, EvalCacheEntry, Job, LabelledExample, Review, Ticket
 from assistant.web.app import create_app
@@ -50,6 +50,11 @@ def _closed_and_open(kontor: Kontor) -> dict[str, int]:
     return {"sent": sent["ticket_id"], "rejected": rejected["ticket_id"], "open": still_open["ticket_id"]}
 
 
+def _purge(kontor: Kontor, now: datetime, dry_run: bool = False) -> PurgePlan:
+    services = kontor.services
+    return purge(services.privacy_parts(), Periods.from_settings(services.settings), now, dry_run=dry_run)
+
+
 def _count(kontor: Kontor, table: type) -> int:
     with kontor.services.database.session() as session:
         return int(session.scalar(select(func.count()).select_from(table)) or 0)
@@ -60,20 +65,20 @@ def test_each_class_goes_when_its_period_is_over(kontor: Kontor) -> None:
     s, now = kontor.services.settings, datetime.now(UTC)
     assert (s.retention_logs_days, s.retention_outbox_days, s.retention_eval_cache_days,
             s.retention_tickets_days) == (30, 90, 90, 365)
-    assert purge(kontor.services, now).empty()
+    assert _purge(kontor, now).empty()
 
-    after_a_month = purge(kontor.services, now + timedelta(days=31))
+    after_a_month = _purge(kontor, now + timedelta(days=31))
     assert after_a_month.log_files == [s.log_dir / "kontor.log"] and not after_a_month.tickets
     assert not (s.log_dir / "kontor.log").exists() and len(kontor.outbox_files()) == 1
 
-    after_a_quarter = purge(kontor.services, now + timedelta(days=91))
+    after_a_quarter = _purge(kontor, now + timedelta(days=91))
     assert len(after_a_quarter.mail_files) == 1 and after_a_quarter.cache_entries == 1
     assert kontor.outbox_files() == [] and _count(kontor, EvalCacheEntry) == 0
     assert _count(kontor, Ticket) == 3  # tickets have the longest period
 
-    due = purge(kontor.services, now + timedelta(days=366), dry_run=True)
+    due = _purge(kontor, now + timedelta(days=366), dry_run=True)
     assert due.tickets == [ids["sent"], ids["rejected"]] and _count(kontor, Ticket) == 3  # a dry run removes nothing
-    purge(kontor.services, now + timedelta(days=366))
+    _purge(kontor, now + timedelta(days=366))
     with kontor.services.database.session() as session:
         assert list(session.scalars(select(Ticket.id))) == [ids["open"]]
         assert set(session.scalars(select(DraftRow.ticket_id))) == {ids["open"]}
@@ -92,7 +97,7 @@ def test_a_period_of_zero_keeps_for_ever(tmp_path: Path, knowledge: Path) -> Non
     kontor.services.settings.eval_dir = tmp_path / "eval"
     (tmp_path / "eval" / "cases").mkdir(parents=True)
     _closed_and_open(kontor)
-    done = purge(kontor.services, datetime.now(UTC) + timedelta(days=3650))
+    done = _purge(kontor, datetime.now(UTC) + timedelta(days=3650))
     assert not done.tickets and not done.mail_files and _count(kontor, Ticket) == 3
     assert done.log_files and done.cache_entries == 1  # the other classes keep their default periods
 

@@ -163,7 +163,7 @@ def test_after_an_erasure_no_id_is_handed_out_again(tmp_path: Path, knowledge: P
     erased = _sent_ticket(kontor, "Frieda Frei <frieda@example.org>")
     with kontor.services.database.engine.connect() as connection:
         highest = _ids(connection)
-    assert erase_customer(kontor.services, "frieda@example.org", "adam").tickets == 1
+    assert erase_customer(kontor.services.privacy_parts(), "frieda@example.org", "adam").tickets == 1
     with kontor.services.database.engine.connect() as connection:
         assert all(_ids(connection)[t] < highest[t] for t in highest)  # the newest rows of each table are gone
     new = _sent_ticket(kontor, "Nora Neu <nora@example.com>")

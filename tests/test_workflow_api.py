@@ -364,7 +364,7 @@ def test_crash_after_delivery_before_bookkeeping_does_not_duplicate(lite: Kontor
     assert row.status == "sending"  # claimed by the dead process; due again when its lease runs out
     restarted = Services(lite.services.settings, llm=FakeLLM(), embedder=FakeEmbedder())
     _make_due(restarted)
-    assert restarted.workflow.deliver_due() == 1
+    assert restarted.sending.deliver_due() == 1
     assert len(lite.outbox_files()) == 1 and lite.outbox_rows()[0].status == "delivered"
     assert lite.call("GET", f"/api/tickets/{draft['ticket_id']}").json()["status"] == "sent"
 
@@ -406,10 +406,10 @@ def test_concurrent_sends_deliver_once(lite: Kontor) -> None:
     lite.services.__dict__["mailer"] = Slow()
     user = lite.services.users.get("anna")
     assert user is not None
-    threads = [threading.Thread(target=lite.services.workflow.send, args=(draft["id"], user)) for _ in range(4)]
+    threads = [threading.Thread(target=lite.services.sending.send, args=(draft["id"], user)) for _ in range(4)]
     for thread in threads:
         thread.start()
-    lite.services.workflow.deliver_due()  # the worker joins in
+    lite.services.sending.deliver_due()  # the worker joins in
     for thread in threads:
         thread.join()
     assert len(calls) == 1 and lite.outbox_rows()[0].status == "delivered"
@@ -483,11 +483,11 @@ def test_smtp_delivery_with_retry_until_the_server_takes_it(tmp_path: Path, know
         failed = kontor.call("POST", f"/api/drafts/{draft['id']}/send").json()
         assert failed["status"] == "pending" and failed["attempts"] == 1 and "451" in failed["last_error"]
         assert kontor.call("GET", f"/api/tickets/{draft['ticket_id']}").json()["status"] == "approved"
-        assert kontor.services.workflow.deliver_due() == 0  # backoff: not yet due
+        assert kontor.services.sending.deliver_due() == 0  # backoff: not yet due
 
         inbox.refuse = False
         _make_due(kontor.services)
-        assert kontor.services.workflow.deliver_due() == 1
+        assert kontor.services.sending.deliver_due() == 1
         [envelope] = inbox.received
         assert envelope.mail_from == "kundenservice@kochwerk-lindner.de" and envelope.rcpt_tos == ["erika@example.org"]
         mail = BytesParser(policy=policy.default).parsebytes(envelope.original_content)

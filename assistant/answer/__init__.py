@@ -3,6 +3,6 @@
 
 from assistant.answer.drafter import Answerer
 from assistant.answer.question import AnswerPolicy
-from assistant.domain import InputError
+from assistant.errors import InputError
 
 __all__ = ["AnswerPolicy", "Answerer", "InputError"]

@@ -9,8 +9,9 @@ import time
 
 from assistant.answer.letter import Paragraph, compose_letter
 from assistant.answer.question import Answered, AnswerPolicy, QuestionAnswerer, TokenSink, countries
-from assistant.domain import Citation, Draft, DraftSection, InputError, SearchHit, checked_text
+from assistant.domain import Citation, Draft, DraftSection, SearchHit, checked_text
 from assistant.embeddings import Embedder
+from assistant.errors import InputError
 from assistant.knowledge.catalogue import Catalogue
 from assistant.knowledge.retrieval import Retriever
 from assistant.llm import LLM

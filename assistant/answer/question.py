@@ -110,13 +110,16 @@ class QuestionAnswerer:
         # a generic subject ("Mehrere Fragen") must not lower the support of a clear question
         idf = self.retriever.idf
         lexical = max(support(query, passages, idf), support(question.query, passages, idf))
-        step = time.perf_counter()
         asks = _asks(query, question.context)
-        ask_vectors = list(self.embedder.embed_query(asks)) if len(asks) > 1 else [vector]
+        ask_vectors = [vector]
         if len(asks) > 1:  # each ask brings its own best passages ("Mengenrabatt" and "auf Rechnung")
+            step = time.perf_counter()
+            ask_vectors = list(self.embedder.embed_query(asks))
             for ask, ask_vector in zip(asks, ask_vectors, strict=True):
                 passages += self.retriever.search_with_vector(ask, ask_vector, 2)
             passages = list({p.chunk_id: p for p in passages}.values())
+            _add(timings, "retrieve_ms", step)  # retrieval, not the choice of sentences (evidence_ms)
+        step = time.perf_counter()
         focus = self._focus(question, query, vector)
         chosen, closest = self._choose(query, vector, passages, mail, used, list(zip(asks, ask_vectors, strict=True)),
                                        focus, places)

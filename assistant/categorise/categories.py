@@ -7,8 +7,10 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from assistant.errors import InputError
 
-class CategoryError(ValueError):
+
+class CategoryError(InputError):
     """The categories file is invalid, or a category id is not in it."""
 
 

@@ -13,7 +13,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from assistant.categorise.categories import CategoryError, CategorySet
-from assistant.domain import InputError, checked_text
+from assistant.domain import checked_text
+from assistant.errors import InputError
 from assistant.store.db import Database
 from assistant.store.tables import LabelledExample, utcnow
 
@@ -57,10 +58,15 @@ class ExampleStore:
             raise InputError("Die Kategorie fehlt.")
         return clean, self.categories.get(category.strip()).id
 
-    def add(self, text: str, category: str, source: str = "cli", user: str | None = None) -> AddResult:
+    def add(self, text: str, category: str, source: str = "cli", user: str | None = None,
+            session: Session | None = None) -> AddResult:
+        """``session``: store the example inside the caller's transaction (a person's correction of a ticket's
+        category and the example it teaches are one change)."""
         clean, category = self.validate(text, category)
-        with self.database.session() as session:
+        if session is not None:
             return _upsert(session, clean, category, source, user)
+        with self.database.session() as own:
+            return _upsert(own, clean, category, source, user)
 
     def import_jsonl(self, lines: Iterable[str], source: str = "import", user: str | None = None) -> ImportReport:
         """Every valid line is imported (in one transaction); bad lines are listed with their numbers."""

@@ -17,8 +17,9 @@ from assistant.cli import (  # noqa: F401 - registers commands
     privacy,
     workflow,
 )
-from assistant.cli.common import CliError, app, err
+from assistant.cli.common import app, err
 from assistant.config import Settings, load_settings
+from assistant.errors import KontorError
 
 
 @app.command()
@@ -37,21 +38,9 @@ def serve(
 
 
 def main() -> None:
-    from assistant.auth import AuthError
-    from assistant.categorise.categories import CategoryError
-    from assistant.domain import ConflictError, InputError, NotFoundError
-    from assistant.embeddings import MissingComponent
-    from assistant.evaluate.cases import CaseError
-    from assistant.knowledge.loaders import LoaderError
-    from assistant.llm import LLMError
-    from assistant.models import ModelError
-    from assistant.prompts import PromptError
-
-    known = (CliError, InputError, CategoryError, LoaderError, LLMError, ModelError, PromptError, FileNotFoundError,
-             AuthError, ConflictError, NotFoundError, CaseError, MissingComponent)
     try:
         code = app(standalone_mode=False)  # returns typer.Exit's code instead of exiting
-    except known as exc:
+    except (KontorError, FileNotFoundError) as exc:  # a sentence for people; anything else is a bug
         err.print(f"[red]Fehler:[/] {exc}")
         raise SystemExit(1) from None
     except (typer.Abort, KeyboardInterrupt):

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from assistant.config import load_settings
+from assistant.errors import KontorError
 
 app = typer.Typer(help="Kontor – lokaler Back-Office-Assistent.", no_args_is_help=True, add_completion=False)
 
@@ -20,7 +21,7 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)  # one error = one line, whatever the width
 
 
-class CliError(Exception):
+class CliError(KontorError):
     """A failure the user can act on; printed as one line."""
 
 
@@ -72,7 +73,7 @@ def read_batch(path: Path) -> Iterator[tuple[Any, str | None, str | None]]:
 
 
 def run_batch(path: Path, handle: Callable[[str], dict[str, Any]]) -> None:
-    from assistant.domain import InputError
+    from assistant.errors import InputError
 
     lines = list(read_batch(path))
     failures = 0

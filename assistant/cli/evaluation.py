@@ -36,17 +36,18 @@ def evaluate(
     """Prompt-Version auf den Evaluationsfällen laufen lassen, mit production vergleichen, Bericht schreiben."""
     if ctx.invoked_subcommand:
         return
-    from assistant.evaluate.evaluation import evaluate as run_evaluation
+    from assistant.evaluate.evaluation import evaluate as run_evaluation  # ~1 s of imports: only when evaluating
 
     s = services()
     _require_index(s)
+    parts = s.eval_parts()
     failed = []
     ref = prompt.split("@", 1)[1] if "@" in prompt else prompt
     for name in _tasks(task, prompt):
         folder = report / name if report and task == "all" else report
 
         def work(tick: Callable[[str], None], name: str = name, folder: Path | None = folder) -> Outcome:
-            return run_evaluation(s, name, ref, gate=gate, report_dir=folder, progress=tick)
+            return run_evaluation(parts, name, ref, gate=gate, report_dir=folder, progress=tick)
 
         outcome = _with_progress(s, name, work, runs=1 if ref == "production" else 2)
         _show(outcome.report)
@@ -65,25 +66,27 @@ def evaluate(
 @eval_app.command("accept")
 def accept(task: Annotated[str, typer.Option(help="answer, categorise oder all")] = "all") -> None:
     """Die Kennzahlen der production-Version als neue Baseline übernehmen (eval/baselines/<task>.json)."""
-    from assistant.evaluate.evaluation import accept as write_baseline
-    from assistant.evaluate.evaluation import evaluate as run_evaluation
+    from assistant.evaluate.evaluation import accept as write_baseline  # ~1 s of imports: only when evaluating
+    from assistant.evaluate.evaluation import evaluate as run_evaluation  # ~1 s of imports: only when evaluating
 
     s = services()
     _require_index(s)
+    parts = s.eval_parts()
     for name in _tasks(task, "production"):
         def work(tick: Callable[[str], None], name: str = name) -> Outcome:
-            return run_evaluation(s, name, "production", progress=tick)
+            return run_evaluation(parts, name, "production", progress=tick)
 
         outcome = _with_progress(s, name, work)
-        out.print(f"Baseline geschrieben: {write_baseline(s, name, outcome)}")
+        out.print(f"Baseline geschrieben: {write_baseline(s.settings.eval_dir, name, outcome)}")
 
 
 @eval_app.command("add-from-ticket")
 def add_from_ticket(ticket_id: int, author: Annotated[str, typer.Option(help="wer den Fall anlegt")] = "cli") -> None:
     """Ein geprüftes Ticket anonymisiert als Evaluationsfall speichern (freigegebener Text als Referenz)."""
-    from assistant.evaluate.from_ticket import case_from_ticket
+    from assistant.evaluate.from_ticket import case_from_ticket  # imported when the command runs: `kontor` starts fast
 
-    path = case_from_ticket(services(), ticket_id, author)
+    s = services()
+    path = case_from_ticket(s.database, s.settings.eval_dir, s.company, ticket_id, author)
     out.print(f"Evaluationsfall geschrieben: {path}")
 
 
@@ -106,7 +109,7 @@ def _with_progress(
     s: Services, task: str, work: Callable[[Callable[[str], None]], Outcome], runs: int = 1,
 ) -> Outcome:
     """``runs``: the version itself, plus production to compare with."""
-    from assistant.evaluate.cases import cases_for, load_cases
+    from assistant.evaluate.cases import cases_for, load_cases  # imported when the command runs: `kontor` starts fast
 
     total = len(cases_for(task, load_cases(s.settings.eval_dir / "cases"))) * runs
     with progress() as bar:
@@ -180,10 +183,10 @@ def prompts_new(
 @prompts_app.command("promote")
 def prompts_promote(task: str, version: int) -> None:
     """Eine Version zu production machen – nur mit bestandener Evaluation (Schranke) dieser Datei."""
-    from assistant.evaluate.evaluation import passed_gate
+    from assistant.evaluate.evaluation import passed_gate  # ~1 s of imports: only when promoting
 
     s = services()
-    if not passed_gate(s, task, version):
+    if not passed_gate(s.database, s.prompts, lambda: s.llm, task, version):
         raise CliError(f"Keine bestandene Evaluation für {task}@v{version} – bitte zuerst "
                        f"`kontor eval --prompt {task}@v{version} --gate`")
     _releases(s).promote(task, version)

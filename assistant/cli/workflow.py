@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from assistant.cli.common import CliError, app, err, out, print_json, progress, services
+from assistant.cli.demo_data import demo_tickets_dir
 
 users_app = typer.Typer(help="Benutzer und Rollen (agent, expert, admin).", no_args_is_help=True)
 tokens_app = typer.Typer(help="Persönliche API-Tokens für Skripte.", no_args_is_help=True)
@@ -22,7 +23,6 @@ app.add_typer(tokens_app, name="tokens")
 app.add_typer(tickets_app, name="tickets")
 
 DEMO_USERS = [("kundendienst", "agent"), ("fachbereich", "expert"), ("admin", "admin")]
-DEMO_TICKETS = Path(__file__).resolve().parents[2] / "demo" / "tickets"
 
 
 @users_app.command("add")
@@ -86,7 +86,7 @@ def tickets_list(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Tickets anzeigen, neueste zuerst."""
-    from assistant.tickets import list_tickets, ticket_json
+    from assistant.tickets.queries import list_tickets, ticket_json
 
     rows = list_tickets(services().database, status)
     if as_json:
@@ -110,7 +110,7 @@ def work() -> None:
         task = bar.add_task("Entwürfe", total=s.jobs.pending(), item="")
         while s.jobs.run_once():
             bar.update(task, advance=1)
-    delivered = s.workflow.deliver_due()
+    delivered = s.sending.deliver_due()
     out.print(f"Fertig. Zustellversuche: {delivered}")
 
 
@@ -118,13 +118,14 @@ def work() -> None:
 def demo() -> None:
     """Demo-Benutzer und ein Dutzend Demo-Tickets anlegen (idempotent)."""
     s = services()
+    tickets = demo_tickets_dir(s.settings.knowledge_dir)  # before the users: a missing folder changes nothing
     for name, role in DEMO_USERS:
         if s.users.get(name) is not None:
             continue
         password = os.environ.get(f"KONTOR_DEMO_PASSWORD_{name.upper()}") or secrets.token_urlsafe(9)
         s.users.add(name, role, password)
         out.print(f"Demo-Benutzer [bold]{name}[/] ({role}) – Passwort: [bold]{password}[/] (nur jetzt angezeigt)")
-    report = s.intake.import_dir(DEMO_TICKETS)
+    report = s.intake.import_dir(tickets)
     out.print(f"Demo-Tickets: {len(report.imported)} neu, {len(report.duplicates)} schon vorhanden.")
     if report.failed:
         raise CliError(f"Demo-Tickets fehlerhaft: {report.failed}")

@@ -10,8 +10,10 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, Field, ValidationError
 
+from assistant.errors import InputError
 
-class CaseError(ValueError):
+
+class CaseError(InputError):
     """A case file is missing or invalid."""
 
 

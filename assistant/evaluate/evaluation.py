@@ -6,20 +6,22 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 
 from assistant.evaluate import metrics as m
 from assistant.evaluate.cases import EvalCase, cases_for, load_cases
-from assistant.evaluate.runner import EvalRunner, Record, Subject
+from assistant.evaluate.report import write_report
+from assistant.evaluate.runner import EvalParts, EvalRunner, Record, Subject
+from assistant.llm import LLM
+from assistant.prompts import PromptLibrary, file_sha256
+from assistant.store.db import Database
 from assistant.store.tables import DraftRow, EvalRun, Review
-
-if TYPE_CHECKING:
-    from assistant.services import Services
 
 SAME = 0.01  # per-case score difference below which two versions count as equal
 
@@ -37,40 +39,38 @@ class Outcome:
 
 
 def evaluate(
-    services: Services, task: str, prompt_ref: str = "production", gate: bool = False,
+    parts: EvalParts, task: str, prompt_ref: str = "production", gate: bool = False,
     report_dir: Path | None = None, progress: Any = None,
 ) -> Outcome:
-    runner = EvalRunner(services)
-    cases = cases_for(task, load_cases(services.settings.eval_dir / "cases"))
+    runner = EvalRunner(parts)
+    cases = cases_for(task, load_cases(parts.eval_dir / "cases"))
     subject = runner.subject(task, prompt_ref)
     production = runner.subject(task, "production")
     started = datetime.now(UTC)
     records = runner.run(subject, cases, progress)
     compared = runner.run(production, cases, progress) if production.ref != subject.ref else None
-    report = _report(services, task, subject, cases, records, production if compared else None, compared)
+    report = _report(parts, task, subject, cases, records, production if compared else None, compared)
     report["started_at"], report["finished_at"] = started.isoformat(), datetime.now(UTC).isoformat()
     outcome = Outcome(report)
     if gate:
-        outcome.failures = check_gate(report["metrics"], baseline_path(services, task))
-        report["gate"] = {"passed": outcome.passed, "baseline": str(baseline_path(services, task)),
+        outcome.failures = check_gate(report["metrics"], baseline_path(parts.eval_dir, task))
+        report["gate"] = {"passed": outcome.passed, "baseline": str(baseline_path(parts.eval_dir, task)),
                           "failures": outcome.failures}
-    folder = report_dir or services.settings.eval_dir / "reports" / f"{started:%Y%m%d-%H%M%S}-{subject.ref}"
-    from assistant.evaluate.report import write_report
-
+    folder = report_dir or parts.eval_dir / "reports" / f"{started:%Y%m%d-%H%M%S}-{subject.ref}"
     outcome.paths = write_report(report, folder)
-    outcome.run_id = _record(services, subject, report, outcome, folder, started, gate)
+    outcome.run_id = _record(parts.database, subject, report, outcome, folder, started, gate)
     return outcome
 
 
 def _report(
-    services: Services, task: str, subject: Subject, cases: list[EvalCase], records: dict[str, Record],
+    parts: EvalParts, task: str, subject: Subject, cases: list[EvalCase], records: dict[str, Record],
     production: Subject | None, compared: dict[str, Record] | None,
 ) -> dict[str, Any]:
     report: dict[str, Any] = {
         "task": task, "prompt": subject.ref, "compared_with": production.ref if production else None,
-        "model": services.llm.name, "model_sha256": subject.model_sha256, "cases": len(cases),
+        "model": parts.llm().name, "model_sha256": subject.model_sha256, "cases": len(cases),
         "latency_ms": m.latency(list(records.values())), "tokens": m.tokens(list(records.values())) or None,
-        "ratings": ratings(services, task, cases),
+        "ratings": ratings(parts.database, task, cases),
     }
     if task in ("answer", "letter"):
         report["metrics"] = m.answer_metrics(cases, records)
@@ -114,8 +114,8 @@ def _score(task: str, case: EvalCase, record: Record) -> tuple[float, str]:
 
 # --- gate and baseline -----------------------------------------------------------------------------------------
 
-def baseline_path(services: Services, task: str) -> Path:
-    return services.settings.eval_dir / "baselines" / f"{task}.json"
+def baseline_path(eval_dir: Path, task: str) -> Path:
+    return eval_dir / "baselines" / f"{task}.json"
 
 
 def check_gate(metrics: dict[str, float], baseline_file: Path) -> list[dict[str, Any]]:
@@ -137,8 +137,8 @@ def check_gate(metrics: dict[str, float], baseline_file: Path) -> list[dict[str,
     return failures
 
 
-def accept(services: Services, task: str, outcome: Outcome) -> Path:
-    path = baseline_path(services, task)
+def accept(eval_dir: Path, task: str, outcome: Outcome) -> Path:
+    path = baseline_path(eval_dir, task)
     path.parent.mkdir(parents=True, exist_ok=True)
     report = outcome.report
     baseline = {"task": task, "prompt": report["prompt"], "model": report["model"],
@@ -151,14 +151,14 @@ def accept(services: Services, task: str, outcome: Outcome) -> Path:
 
 # --- what people think -----------------------------------------------------------------------------------------
 
-def ratings(services: Services, task: str, cases: list[EvalCase]) -> dict[str, dict[str, Any]]:
+def ratings(database: Database, task: str, cases: list[EvalCase]) -> dict[str, dict[str, Any]]:
     """Average human rating per prompt version: from the case files and from reviews of real drafts."""
     scores: dict[str, list[int]] = defaultdict(list)
     for case in cases:
         for rating in case.ratings if case.task == task else []:  # ratings judge drafts, not categories
             scores[f"{task}@v{rating.prompt_version}"].append(rating.score)
     if task == "answer":
-        with services.database.session() as session:
+        with database.session() as session:
             rows = session.execute(select(DraftRow.prompt_version, Review.rating).join(
                 Review, Review.draft_id == DraftRow.id).where(Review.decision == "rated")).all()
         for version, score in rows:
@@ -167,9 +167,9 @@ def ratings(services: Services, task: str, cases: list[EvalCase]) -> dict[str, d
     return {ref: {"mean": round(sum(v) / len(v), 2), "count": len(v)} for ref, v in sorted(scores.items())}
 
 
-def _record(services: Services, subject: Subject, report: dict[str, Any], outcome: Outcome, folder: Path,
+def _record(database: Database, subject: Subject, report: dict[str, Any], outcome: Outcome, folder: Path,
             started: datetime, gate: bool) -> int:
-    with services.database.session() as session:
+    with database.session() as session:
         run = EvalRun(task=subject.task, prompt_ref=subject.ref, prompt_sha256=subject.prompt_sha256,
                       model_sha256=subject.model_sha256, cases=report["cases"], metrics=report["metrics"],
                       gate_passed=outcome.passed if gate else None, report_dir=str(folder), started_at=started,
@@ -179,14 +179,13 @@ def _record(services: Services, subject: Subject, report: dict[str, Any], outcom
         return run.id
 
 
-def passed_gate(services: Services, task: str, version: int) -> bool:
-    """Promotion needs a recorded, passed gate run of exactly this file on the active model."""
-    from assistant.prompts import file_sha256
-
-    prompt = services.prompts.get(task, version)
-    llm = services.llm
-    with services.database.session() as session:
+def passed_gate(database: Database, prompts: PromptLibrary, llm: Callable[[], LLM], task: str, version: int) -> bool:
+    """Promotion needs a recorded, passed gate run of exactly this file on the active model (``llm`` is asked for
+    only once the version is known to exist)."""
+    prompt = prompts.get(task, version)
+    model = llm()
+    with database.session() as session:
         run = session.scalar(select(EvalRun).where(
             EvalRun.task == task, EvalRun.prompt_ref == prompt.ref, EvalRun.prompt_sha256 == file_sha256(prompt.path),
-            EvalRun.model_sha256 == (llm.sha256 or llm.name), EvalRun.gate_passed.is_(True)))
+            EvalRun.model_sha256 == (model.sha256 or model.name), EvalRun.gate_passed.is_(True)))
     return run is not None

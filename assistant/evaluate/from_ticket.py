@@ -8,20 +8,18 @@ import re
 import threading
 from email.utils import parseaddr
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 from sqlalchemy import select
 
 from assistant import audit
-from assistant.domain import ConflictError, NotFoundError
+from assistant.errors import ConflictError, NotFoundError
 from assistant.evaluate.anonymise import anonymise
 from assistant.evaluate.cases import EvalCase
+from assistant.store.db import Database
 from assistant.store.tables import AuditEntry, DraftRow, Review, Ticket, User
-from assistant.tickets import latest_draft
-
-if TYPE_CHECKING:
-    from assistant.services import Services
+from assistant.tickets.queries import latest_draft
 
 # a fact worth checking: an amount, a duration or a limit with its unit
 _UNITS = r"(?:€|EUR|Euro|Tage|Tagen|Werktage|Werktagen|Wochen|Monate|Monaten|Jahre|Jahren|Uhr|%|kg|cm)"
@@ -31,28 +29,31 @@ _FACT = re.compile(rf"(?:\d+\s?[–-]\s?)?\d+(?:[.,]\d+)?\s?{_UNITS}\b|\d+(?:[.,
 _WRITING = threading.Lock()  # check and write as one step: two clicks never make two cases
 
 
-def case_from_ticket(services: Services, ticket_id: int, author: str) -> Path:
-    """One case per ticket: a second call answers 409 naming the existing case (duplicates would skew the gate)."""
+def case_from_ticket(database: Database, eval_dir: Path, company: dict[str, str], ticket_id: int,
+                     author: str) -> Path:
+    """One case per ticket: a second call answers 409 naming the existing case (duplicates would skew the gate).
+    ``company``: the company facts (knowledge/company.yaml); its own name, domain, phone and address are kept."""
+    cases = eval_dir / "cases"
     with _WRITING:
-        existing = _existing_case(services, ticket_id)
+        existing = _existing_case(database, cases, ticket_id)
         if existing is not None:
             raise ConflictError(f"Für Ticket {ticket_id} gibt es schon den Evaluationsfall {existing}",
                                 {"case": existing})
-        return _write_case(services, ticket_id, author)
+        return _write_case(database, cases, company, ticket_id, author)
 
 
-def _existing_case(services: Services, ticket_id: int) -> str | None:
-    with services.database.session() as session:
+def _existing_case(database: Database, folder: Path, ticket_id: int) -> str | None:
+    with database.session() as session:
         for entry in session.scalars(select(AuditEntry).where(
                 AuditEntry.ticket_id == ticket_id, AuditEntry.action == "eval_case_created")):
             case = str(entry.detail.get("case", ""))
-            if case and (services.settings.eval_dir / "cases" / f"{case}.yaml").is_file():
+            if case and (folder / f"{case}.yaml").is_file():
                 return case  # a case someone deleted on purpose may be made again
     return None
 
 
-def _write_case(services: Services, ticket_id: int, author: str) -> Path:
-    with services.database.session() as session:
+def _write_case(database: Database, folder: Path, company: dict[str, str], ticket_id: int, author: str) -> Path:
+    with database.session() as session:
         ticket = session.get(Ticket, ticket_id)
         if ticket is None:
             raise NotFoundError(f"Ticket {ticket_id} gibt es nicht")
@@ -62,24 +63,23 @@ def _write_case(services: Services, ticket_id: int, author: str) -> Path:
         assert draft is not None
         ratings = session.execute(select(Review, User.name).join(User, User.id == Review.reviewer_id).where(
             Review.draft_id == draft.id, Review.decision == "rated")).all()
-        case = _case(services, ticket, draft, [(r, name) for r, name in ratings])
-    folder = services.settings.eval_dir / "cases"
+        case = _case(folder, company, ticket, draft, [(r, name) for r, name in ratings])
     path = folder / f"{case['id']}.yaml"
     EvalCase(**case)  # the same checks as every shipped case, before anything is written
     temporary = path.with_suffix(".tmp")
     temporary.write_text(f"# aus Ticket (anonymisiert), angelegt von {author}\n"
                          + yaml.safe_dump(case, allow_unicode=True, sort_keys=False, width=110), encoding="utf-8")
     temporary.replace(path)
-    with services.database.session() as session:
+    with database.session() as session:
         audit.record(session, author, "eval_case_created", ticket_id=ticket_id, case=case["id"])
     return path
 
 
-def _case(services: Services, ticket: Ticket, draft: DraftRow, ratings: list[tuple[Review, str]]) -> dict[str, Any]:
+def _case(folder: Path, company: dict[str, str], ticket: Ticket, draft: DraftRow,
+          ratings: list[tuple[Review, str]]) -> dict[str, Any]:
     name = parseaddr(ticket.customer)[0] or ticket.customer
     names = [name] if "@" not in name else []
 
-    company = services.company
     own = [company.get(k, "") for k in ("name", "domain", "phone")]
     own += [part.strip() for part in company.get("address", "").split(",")]  # street and town separately
 
@@ -93,7 +93,7 @@ def _case(services: Services, ticket: Ticket, draft: DraftRow, ratings: list[tup
     handover = not sources or not facts  # answered by hand, not from the documents: a hand-over is right
     version = int(draft.prompt_version.rsplit("@v", 1)[1]) if "@v" in draft.prompt_version else None
     return {
-        "id": _next_id(services.settings.eval_dir / "cases"),
+        "id": _next_id(folder),
         "task": "answer",
         "input": {"subject": clean(ticket.subject), "body": clean(ticket.body), "customer": clean(ticket.customer)},
         "expectations": {"category": ticket.category, "facts": [] if handover else facts, "forbidden": [],

@@ -10,22 +10,46 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sqlalchemy.exc import IntegrityError
 
+from assistant.answer import Answerer
 from assistant.categorise.categoriser import Categoriser, FixedExamples
 from assistant.evaluate.cases import EvalCase
 from assistant.evaluate.metrics import CITATION
 from assistant.grounding import sentences
-from assistant.prompts import PromptVersion, file_sha256
+from assistant.knowledge.catalogue import Catalogue
+from assistant.llm import LLM
+from assistant.prompts import PromptLibrary, PromptVersion, file_sha256
+from assistant.store.db import Database
 from assistant.store.tables import EvalCacheEntry
-
-if TYPE_CHECKING:
-    from assistant.services import Services
 
 Record = dict[str, Any]
 Progress = Callable[[str], None]
+
+
+class AnswererFactory(Protocol):
+    """An answerer for a prompt version; ``proven=False`` never reuses approved answers, ``letter`` replaces the
+    production letter template."""
+
+    def __call__(self, prompt_ref: str | PromptVersion = ..., proven: bool = ...,
+                 letter: PromptVersion | None = ...) -> Answerer: ...
+
+
+@dataclass(frozen=True)
+class EvalParts:
+    """What an evaluation run uses. The model and the production categoriser are asked for when a run needs
+    them: the model is loaded only then, and a promotion replaces the categoriser."""
+
+    database: Database  # the result cache, the recorded runs, the reviewers' ratings
+    prompts: PromptLibrary
+    catalogue: Catalogue  # the knowledge as indexed
+    llm: Callable[[], LLM]
+    answerer: AnswererFactory
+    categoriser: Callable[[], Categoriser]  # production: its categories, company facts and policy are reused
+    categories_file: Path
+    eval_dir: Path  # cases/, baselines/, reports/
 
 
 @dataclass(frozen=True)
@@ -58,14 +82,14 @@ def pipeline_revision() -> str:
 
 
 class EvalRunner:
-    def __init__(self, services: Services) -> None:
-        self.services = services
+    def __init__(self, parts: EvalParts) -> None:
+        self.parts = parts
 
     def subject(self, task: str, prompt_ref: str) -> Subject:
         """``production``, ``candidate``, ``N`` or ``task@vN``."""
         label = prompt_ref.split("@", 1)[1] if "@" in prompt_ref else prompt_ref
-        prompt = self.services.prompts.resolve(task, label)
-        llm = self.services.llm
+        prompt = self.parts.prompts.resolve(task, label)
+        llm = self.parts.llm()
         return Subject(task, prompt, file_sha256(prompt.path), llm.sha256 or llm.name)
 
     def run(self, subject: Subject, cases: list[EvalCase], progress: Progress | None = None) -> dict[str, Record]:
@@ -85,21 +109,21 @@ class EvalRunner:
 
     def _context(self, subject: Subject) -> list[str]:
         """Everything besides the input that changes a result."""
-        documents = self.services.catalogue.documents()
+        documents = self.parts.catalogue.documents()
         knowledge = hashlib.sha256(json.dumps(sorted((s, d.sha256) for s, d in documents.items())).encode())
-        categories = file_sha256(self.services.settings.categories_file)
-        letter = file_sha256(self.services.prompts.resolve("letter", "production").path)
+        categories = file_sha256(self.parts.categories_file)
+        letter = file_sha256(self.parts.prompts.resolve("letter", "production").path)
         return [subject.task, subject.ref, subject.prompt_sha256, subject.model_sha256, knowledge.hexdigest(),
                 categories, letter, pipeline_revision()]
 
     def _answer(self, subject: Subject, case: EvalCase) -> Record:
-        services = self.services
+        parts = self.parts
         if subject.task == "letter":  # the letter under test around the production answer prompt
-            answerer = services.answerer("production", proven=False, letter=subject.prompt)
+            answerer = parts.answerer("production", proven=False, letter=subject.prompt)
         else:
-            answerer = services.answerer(subject.prompt, proven=False)
+            answerer = parts.answerer(subject.prompt, proven=False)
         draft = answerer.reply(case.input.subject, case.input.body, case.input.customer or None)
-        chunks = services.catalogue.get_chunks([c.chunk_id for c in draft.citations])
+        chunks = parts.catalogue.get_chunks([c.chunk_id for c in draft.citations])
         model_sentences = [x for x in sentences(draft.model_text) if len(x.split()) >= 3]
         return {
             "answer": draft.answer, "handover": draft.handover, "method": draft.method,
@@ -115,22 +139,22 @@ class EvalRunner:
         }
 
     def _categorise(self, subject: Subject, case: EvalCase) -> Record:
-        services = self.services
+        production = self.parts.categoriser()
         # the file's examples only: stored corrections may contain the evaluation texts themselves
-        categoriser = Categoriser(services.categories, FixedExamples(), lambda: services.llm, subject.prompt,
-                                  services.company, services.categoriser.policy)
-        result = categoriser.categorise(case.text[: services.settings.max_question_chars])
+        categoriser = Categoriser(production.categories, FixedExamples(), self.parts.llm, subject.prompt,
+                                  production.company, production.policy)
+        result = categoriser.categorise(case.text[: production.policy.max_chars])  # settings.max_question_chars
         return {"category": result.category, "confidence": result.confidence, "method": result.method,
                 "timings_ms": result.timings_ms}
 
     def _cached(self, key: str) -> Record | None:
-        with self.services.database.session() as session:
+        with self.parts.database.session() as session:
             entry = session.get(EvalCacheEntry, key)
             return dict(entry.value) if entry else None
 
     def _store(self, key: str, task: str, value: Record) -> None:
         try:
-            with self.services.database.session() as session:
+            with self.parts.database.session() as session:
                 session.add(EvalCacheEntry(key=key, task=task, value=value))
         except IntegrityError:  # another run stored the same case meanwhile: same result
             pass

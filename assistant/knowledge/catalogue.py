@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePath
 
-from assistant.domain import Chunk, ConflictError
+from assistant.domain import Chunk
+from assistant.errors import ConflictError
 
 INTERNAL_FOLDER = "intern"
 

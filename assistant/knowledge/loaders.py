@@ -16,8 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from assistant.errors import InputError
 
-class LoaderError(Exception):
+
+class LoaderError(InputError):
     """The file is broken, empty or of a type Kontor cannot read."""
 
 

@@ -10,6 +10,10 @@ The dense channel refuses an index built with another embedder (EmbedderMismatch
 
 A retriever with ``include_internal=False`` (the one customer drafts use) knows nothing of internal documents
 (catalogue.py): their chunks are in none of its indexes, so no channel can return them.
+
+The in-memory indexes of one catalogue version form one immutable ``_Snapshot``; ``refresh`` builds a new one
+and swaps the single reference, and a search takes that reference once and uses it throughout (positions,
+chunks and indexes always belong together, also while another thread refreshes).
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from __future__ import annotations
 import math
 import threading
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -45,6 +50,32 @@ class FusionWeights:
         return cls(bm25=settings.bm25_weight, ngram=settings.ngram_weight, dense=settings.dense_weight)
 
 
+@dataclass(frozen=True)
+class _Snapshot:
+    """The in-memory indexes of one catalogue version; built whole by ``refresh``, never changed afterwards."""
+
+    version: int = -1
+    chunks: tuple[Chunk, ...] = ()
+    bm25: LexicalIndex | None = None
+    ngram: LexicalIndex | None = None
+    position: Mapping[str, int] = field(default_factory=dict)
+    internal: frozenset[str] = frozenset()  # sources of the internal documents among the chunks
+    hidden: int = 0  # chunks left out (internal): the vector index still holds them
+    df: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ChannelScores:
+    """Every chunk's score per channel, with the snapshot the chunk positions refer to (``rank`` uses that one,
+    even when the retriever refreshed in between)."""
+
+    by_channel: Mapping[Channel, np.ndarray]
+    snapshot: _Snapshot
+
+    def __bool__(self) -> bool:
+        return bool(self.by_channel)
+
+
 class Retriever:
     def __init__(
         self, catalogue: Catalogue, vectors: VectorIndex, embedder: Embedder, candidates: int = 50,
@@ -56,15 +87,8 @@ class Retriever:
         self.embedder = embedder
         self.candidates = candidates
         self.weights = weights or FusionWeights()
-        self._lock = threading.Lock()
-        self._version = -1
-        self._chunks: list[Chunk] = []
-        self._bm25: LexicalIndex | None = None
-        self._ngram: LexicalIndex | None = None
-        self._position: dict[str, int] = {}
-        self._internal: set[str] = set()  # sources of the internal documents among _chunks
-        self._hidden = 0  # chunks left out (internal): the vector index still holds them
-        self._df: Counter[str] = Counter()
+        self._lock = threading.Lock()  # one rebuild at a time; readers never take it
+        self._snapshot = _Snapshot()  # replaced whole, never changed: one reference read is one consistent state
         self._checked_version = -1  # catalogue version whose embedder matched the configured one
 
     @classmethod
@@ -77,31 +101,46 @@ class Retriever:
 
     def refresh(self) -> None:
         """Rebuild the in-memory lexical indexes if the catalogue changed since the last query."""
-        version = self.catalogue.version()
-        if version == self._version:
-            return
+        self._fresh()
+
+    def _fresh(self) -> _Snapshot:
+        """The snapshot of the catalogue's current version, built if needed (once, also when several threads ask
+        at the same time: the version is checked again under the lock)."""
+        snapshot = self._snapshot
+        if snapshot.version == self.catalogue.version():
+            return snapshot
         with self._lock:
-            chunks = self.catalogue.all_chunks(self.include_internal)
-            self._internal = self.catalogue.internal_sources() if self.include_internal else set()
-            self._hidden = 0 if self.include_internal else self.catalogue.chunk_count() - len(chunks)
-            ids = [c.chunk_id for c in chunks]
-            texts = [c.index_text() for c in chunks]
-            self._bm25 = LexicalIndex(ids, texts, content_terms)
-            self._ngram = LexicalIndex(ids, texts, char_grams)
-            self._df = Counter(term for text in texts for term in set(content_terms(text)))
-            self._chunks = chunks
-            self._position = {cid: i for i, cid in enumerate(ids)}
-            self._version = version
+            version = self.catalogue.version()  # read before the chunks: they are at least this new
+            snapshot = self._snapshot
+            if snapshot.version != version:  # not already rebuilt by the thread that held the lock
+                snapshot = self._build(version)
+                self._snapshot = snapshot
+            return snapshot
+
+    def _build(self, version: int) -> _Snapshot:
+        chunks = self.catalogue.all_chunks(self.include_internal)
+        ids = [c.chunk_id for c in chunks]
+        texts = [c.index_text() for c in chunks]
+        return _Snapshot(
+            version=version,
+            chunks=tuple(chunks),
+            bm25=LexicalIndex(ids, texts, content_terms),
+            ngram=LexicalIndex(ids, texts, char_grams),
+            position={cid: i for i, cid in enumerate(ids)},
+            internal=frozenset(self.catalogue.internal_sources()) if self.include_internal else frozenset(),
+            hidden=0 if self.include_internal else self.catalogue.chunk_count() - len(chunks),
+            df=Counter(term for text in texts for term in set(content_terms(text))),
+        )
 
     def knows(self, term: str) -> bool:
         """Whether the knowledge uses this stemmed term at all, as of the last ``refresh`` (called per term it
         would cost a query each)."""
-        return term in self._df
+        return term in self._snapshot.df
 
     def idf(self, term: str) -> float:
         """Inverse document frequency of a stemmed term; a term the knowledge never mentions scores highest."""
-        self.refresh()
-        return math.log((len(self._chunks) + 1) / (self._df.get(term, 0) + 0.5))
+        snapshot = self._fresh()
+        return math.log((len(snapshot.chunks) + 1) / (snapshot.df.get(term, 0) + 0.5))
 
     def search(
         self, query: str, k: int = 5, channels: tuple[Channel, ...] = ("bm25", "ngram", "dense")
@@ -122,30 +161,29 @@ class Retriever:
 
     def channel_scores(
         self, query: str, vector: np.ndarray | None, channels: tuple[Channel, ...] = ("bm25", "ngram", "dense"),
-    ) -> dict[Channel, np.ndarray]:
+    ) -> ChannelScores:
         """Every chunk's score per channel; empty when there is nothing to search."""
-        self.refresh()
-        if not self._chunks or not query.strip():
-            return {}
+        snapshot = self._fresh()  # taken once: every channel scores the same chunks
         scores: dict[Channel, np.ndarray] = {}
-        if "bm25" in channels and self._bm25 is not None:
-            scores["bm25"] = self._bm25.scores(query)
-        if "ngram" in channels and self._ngram is not None:
-            scores["ngram"] = self._ngram.scores(query)
+        if not snapshot.chunks or not query.strip():
+            return ChannelScores(scores, snapshot)
+        if "bm25" in channels and snapshot.bm25 is not None:
+            scores["bm25"] = snapshot.bm25.scores(query)
+        if "ngram" in channels and snapshot.ngram is not None:
+            scores["ngram"] = snapshot.ngram.scores(query)
         if "dense" in channels and vector is not None:
             self._check_embedder()
-            scores["dense"] = self._dense_scores(vector)
-        return scores
+            scores["dense"] = self._dense_scores(snapshot, vector)
+        return ChannelScores(scores, snapshot)
 
-    def rank(
-        self, scores: dict[Channel, np.ndarray], k: int = 5, weights: FusionWeights | None = None
-    ) -> list[SearchHit]:
+    def rank(self, scores: ChannelScores, k: int = 5, weights: FusionWeights | None = None) -> list[SearchHit]:
         """The best k chunks by fused score (``weights`` overrides the configured ones, for tuning)."""
         if not scores:
             return []
-        fused, candidates = self._fuse(scores, weights or self.weights)
+        fused, candidates = self._fuse(scores.by_channel, weights or self.weights)
         ranked = np.argsort(-fused, kind="stable")[:k]
-        return [self._hit(rank, int(candidates[j]), float(fused[j])) for rank, j in enumerate(ranked, start=1)]
+        return [_hit(scores.snapshot, rank, int(candidates[j]), float(fused[j]))
+                for rank, j in enumerate(ranked, start=1)]
 
     def _check_embedder(self) -> None:
         """Once per catalogue version: the vectors must come from the configured embedder."""
@@ -154,18 +192,19 @@ class Retriever:
             self.catalogue.check_embedder(EmbedderRecord(self.embedder.name, self.embedder.identity))
             self._checked_version = version
 
-    def _dense_scores(self, vector: np.ndarray) -> np.ndarray:
+    def _dense_scores(self, snapshot: _Snapshot, vector: np.ndarray) -> np.ndarray:
         """Cosine for chromadb's top N; chunks outside it get the lowest returned value (an upper bound). The
         index holds the left-out chunks too: asking for that many more keeps N of ours."""
-        nearest = [(self._position[cid], sim) for cid, sim in self.vectors.query(vector, self.candidates + self._hidden)
-                   if cid in self._position]  # vectors not in the catalogue (or left out) are ignored
+        positions = snapshot.position
+        nearest = [(positions[cid], sim) for cid, sim in self.vectors.query(vector, self.candidates + snapshot.hidden)
+                   if cid in positions]  # vectors not in the catalogue (or left out) are ignored
         floor = min((sim for _, sim in nearest), default=0.0)
-        dense = np.full(len(self._chunks), floor, dtype=np.float32)
+        dense = np.full(len(snapshot.chunks), floor, dtype=np.float32)
         for position, sim in nearest:
             dense[position] = sim
         return dense
 
-    def _fuse(self, scores: dict[Channel, np.ndarray], weights: FusionWeights) -> tuple[np.ndarray, np.ndarray]:
+    def _fuse(self, scores: Mapping[Channel, np.ndarray], weights: FusionWeights) -> tuple[np.ndarray, np.ndarray]:
         candidate_set: set[int] = set()
         for values in scores.values():
             top = np.argsort(-values, kind="stable")[: self.candidates]
@@ -178,12 +217,13 @@ class Retriever:
             fused += getattr(weights, channel) * _zscore(values[candidates])
         return fused, candidates
 
-    def _hit(self, rank: int, position: int, score: float) -> SearchHit:
-        chunk = self._chunks[position]
-        return SearchHit(
-            rank=rank, score=round(score, 4), source=chunk.source, title=chunk.title, chunk_id=chunk.chunk_id,
-            text=chunk.text, section=chunk.section, page=chunk.page, internal=chunk.source in self._internal,
-        )
+
+def _hit(snapshot: _Snapshot, rank: int, position: int, score: float) -> SearchHit:
+    chunk = snapshot.chunks[position]
+    return SearchHit(
+        rank=rank, score=round(score, 4), source=chunk.source, title=chunk.title, chunk_id=chunk.chunk_id,
+        text=chunk.text, section=chunk.section, page=chunk.page, internal=chunk.source in snapshot.internal,
+    )
 
 
 def _zscore(values: np.ndarray) -> np.ndarray:

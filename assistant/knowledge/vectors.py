@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from assistant.errors import UnavailableError
+
 if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
 
@@ -17,7 +19,7 @@ _BATCH = 256  # chromadb fails with "too many SQL variables" on very large singl
 _DATABASE = "chroma.sqlite3"
 
 
-class VectorIndexError(RuntimeError):
+class VectorIndexError(UnavailableError):
     """The index files cannot be opened (German, one line, with the repair command)."""
 
 

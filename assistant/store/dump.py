@@ -20,10 +20,11 @@ from pathlib import Path
 
 from sqlalchemy import Connection, create_engine, make_url, text
 
+from assistant.errors import UnavailableError
 from assistant.store.db import MIGRATIONS
 
 
-class DumpError(RuntimeError):
+class DumpError(UnavailableError):
     """The database could not be copied or loaded (German, one line)."""
 
 

@@ -14,11 +14,14 @@ from pydantic import BaseModel, Field
 
 from assistant import audit
 from assistant.auth import Principal
-from assistant.domain import NotFoundError, TicketStatus
+from assistant.errors import NotFoundError
+from assistant.evaluate.from_ticket import case_from_ticket
 from assistant.models import ModelError
 from assistant.services import Services
 from assistant.store.tables import DraftRow
-from assistant.tickets import TicketIn, list_tickets, outbox_json, ticket_json, ticket_view
+from assistant.tickets.intake import TicketIn
+from assistant.tickets.queries import list_tickets, outbox_json, ticket_json, ticket_view
+from assistant.tickets.state import TicketStatus
 from assistant.web.errors import AUTHENTICATED, errors
 from assistant.web.security import cookie_name, require, same_origin
 
@@ -143,7 +146,7 @@ ModelReady = Annotated[None, Depends(_model_ready)]
 
 @router.post("/tickets/{ticket_id}/draft", status_code=202, tags=["tickets"], responses=errors(404, 409, 503))
 def regenerate(ticket_id: Id, user: Agent, services: Svc, _: ModelReady) -> dict[str, Any]:
-    services.workflow.regenerate(ticket_id, user)
+    services.review.regenerate(ticket_id, user)
     return {"queued": True, "ticket_id": ticket_id}
 
 
@@ -151,15 +154,13 @@ def regenerate(ticket_id: Id, user: Agent, services: Svc, _: ModelReady) -> dict
              responses=errors(404, (409, "the ticket is not reviewed yet, or its case exists (``case``)")))
 def to_eval_case(ticket_id: Id, user: Expert, services: Svc) -> dict[str, str]:
     """A reviewed ticket becomes an anonymised evaluation case (Fachbereich)."""
-    from assistant.evaluate.from_ticket import case_from_ticket
-
-    path = case_from_ticket(services, ticket_id, user.name)
+    path = case_from_ticket(services.database, services.settings.eval_dir, services.company, ticket_id, user.name)
     return {"case": path.stem, "file": f"eval/cases/{path.name}"}
 
 
 @router.put("/tickets/{ticket_id}/category", tags=["tickets"], responses=errors(404))
 def recategorise(ticket_id: Id, body: CategoryIn, user: Agent, services: Svc) -> dict[str, Any]:
-    return ticket_json(services.workflow.recategorise(ticket_id, body.category, user))
+    return ticket_json(services.review.recategorise(ticket_id, body.category, user))
 
 
 def _draft(services: Services, draft_id: int) -> dict[str, Any]:
@@ -174,20 +175,20 @@ def _draft(services: Services, draft_id: int) -> dict[str, Any]:
 
 @router.put("/drafts/{draft_id}", tags=["drafts"], responses=errors(404, 409))
 def edit(draft_id: Id, body: TextIn, user: Agent, services: Svc) -> dict[str, Any]:
-    services.workflow.edit(draft_id, body.text, user)
+    services.review.edit(draft_id, body.text, user)
     return _draft(services, draft_id)
 
 
 @router.post("/drafts/{draft_id}/approve", tags=["drafts"],
              responses=errors(404, (409, "sent, empty, or no valid recipient (``field``: ``recipient``)")))
 def approve(draft_id: Id, user: Agent, services: Svc) -> dict[str, Any]:
-    services.workflow.approve(draft_id, user)
+    services.review.approve(draft_id, user)
     return _draft(services, draft_id)
 
 
 @router.post("/drafts/{draft_id}/reject", tags=["drafts"], responses=errors(404, 409))
 def reject(draft_id: Id, user: Agent, services: Svc, body: RejectIn | None = None) -> dict[str, Any]:
-    services.workflow.reject(draft_id, user, body.comment if body else "")
+    services.review.reject(draft_id, user, body.comment if body else "")
     return _draft(services, draft_id)
 
 
@@ -204,27 +205,27 @@ class RecipientIn(BaseModel):
 
 @router.put("/tickets/{ticket_id}/recipient", tags=["tickets"], responses=errors(404, (409, "already sent")))
 def set_recipient(ticket_id: Id, body: RecipientIn, user: Agent, services: Svc) -> dict[str, Any]:
-    services.workflow.set_recipient(ticket_id, body.email, user)
+    services.review.set_recipient(ticket_id, body.email, user)
     return ticket_view(services.database, ticket_id)
 
 
 @router.post("/drafts/{draft_id}/send", tags=["drafts"],
              responses=errors(404, (409, "unconfirmed promises (``flags``, ``unconfirmed``), or not approved")))
 def send(draft_id: Id, user: Agent, services: Svc, body: SendIn | None = None) -> dict[str, Any]:
-    return outbox_json(services.workflow.send(draft_id, user, body.confirm if body else []))
+    return outbox_json(services.sending.send(draft_id, user, body.confirm if body else []))
 
 
 @router.post("/drafts/{draft_id}/cancel", tags=["drafts"],
              responses=errors(404, (409, "no message waits in the outbox (delivered, or being sent)")))
 def cancel(draft_id: Id, user: Agent, services: Svc) -> dict[str, Any]:
     """Take the answer back from the outbox before it is delivered; the text must be approved again."""
-    services.workflow.cancel(draft_id, user)
+    services.sending.cancel(draft_id, user)
     return _draft(services, draft_id)
 
 
 @router.post("/drafts/{draft_id}/rating", tags=["drafts"], responses=errors(404))
 def rate(draft_id: Id, body: RatingIn, user: Agent, services: Svc) -> dict[str, Any]:
-    services.workflow.rate(draft_id, body.score, body.comment, user)
+    services.review.rate(draft_id, body.score, body.comment, user)
     return _draft(services, draft_id)
 
 

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from assistant import audit
 from assistant.auth import Principal
 from assistant.dashboard import dashboard_plots, learning_loop
-from assistant.domain import ConflictError, InputError, NotFoundError
+from assistant.errors import ConflictError, InputError, NotFoundError, TooLargeError
 from assistant.evaluate.cases import CaseError, cases_for, load_cases
 from assistant.evaluate.evaluation import passed_gate
 from assistant.knowledge.catalogue import INTERNAL_FOLDER, is_internal
@@ -33,7 +33,6 @@ from assistant.progress import BackgroundWork
 from assistant.prompts import TASK_PARTS, PromptError, PromptReleases, check_prompt_part, parse_prompt_file
 from assistant.services import Services
 from assistant.store.tables import EvalRun
-from assistant.tickets import TooLargeError
 from assistant.web.api import MAX_ID, Agent, Id, Svc
 from assistant.web.errors import AUTHENTICATED, errors
 from assistant.web.security import require
@@ -124,7 +123,7 @@ def upload(
     source = target.relative_to(root).as_posix()
     _audit(services, user, "document_uploaded", source=source, original=original[:200], size=len(data),
            sha256=hashlib.sha256(data).hexdigest(), internal=internal)
-    task = bg.reindex(services, queue=True)
+    task = bg.reindex(services.ingestor, queue=True)
     return {"source": source, "internal": internal, "queued": True, "task_id": task.id}
 
 
@@ -176,7 +175,7 @@ def delete_document(source: str, user: Expert, services: Svc, bg: Bg) -> dict[st
         finally:
             bg.index_lock.release()
     else:  # a re-index is writing: one more run after it removes the entries
-        bg.reindex(services, queue=True)
+        bg.reindex(services.ingestor, queue=True)
         queued = True
     _audit(services, user, "document_deleted", source=source)
     return {"source": source, "deleted": True, "queued": queued}
@@ -193,7 +192,7 @@ def reindex(user: Expert, services: Svc, bg: Bg) -> dict[str, str]:
         finally:
             bg.index_lock.release()
         _audit(services, user, "index_rebuilt", embedder=services.ingestor.embedder_record().name)
-    return {"task_id": bg.reindex(services, queue=False).id}
+    return {"task_id": bg.reindex(services.ingestor, queue=False).id}
 
 
 # --- prompts -----------------------------------------------------------------------------------------------------
@@ -295,7 +294,7 @@ def _write_version(services: Services, task: str, body: PromptIn, parts: dict[st
 def promote(task: str, version: Id, user: Expert, services: Svc) -> dict[str, Any]:
     _file(services, task, version)
     with _PROMPT_WRITES:
-        if not passed_gate(services, task, version):
+        if not passed_gate(services.database, services.prompts, lambda: services.llm, task, version):
             raise ConflictError(f"{task} v{version} kann nicht in Produktion gehen: Für genau diese Fassung gibt es "
                                 "noch keine bestandene Evaluation mit dem aktiven Modell. Bitte zuerst die "
                                 "Evaluation starten.")
@@ -324,7 +323,8 @@ def start_evaluation(body: EvaluationIn, user: Expert, services: Svc, bg: Bg) ->
         raise InputError(str(exc)) from exc
     if not cases:
         raise InputError(f"Für {body.task} gibt es keine Evaluationsfälle")
-    task = bg.evaluate(services, body.task, body.prompt, len(cases) * (1 if subject.ref == production.ref else 2))
+    runs = len(cases) * (1 if subject.ref == production.ref else 2)
+    task = bg.evaluate(services.eval_parts(), body.task, body.prompt, runs)
     _audit(services, user, "evaluation_started", prompt_version=subject.ref)
     return {"task_id": task.id}
 

@@ -46,7 +46,7 @@ class HealthOut(BaseModel):
 def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     services = services or Services(settings)
 
-    purge = retention.DailyPurge(lambda: retention.purge(services))  # by the retention periods, daily
+    purge = retention.DailyPurge(lambda: _purge(services))  # by the retention periods, daily
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -99,6 +99,10 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         return services.categoriser.categorise(body.text)
 
     return app
+
+
+def _purge(services: Services) -> retention.PurgePlan:
+    return retention.purge(services.privacy_parts(), retention.Periods.from_settings(services.settings))
 
 
 def _check_at_start(services: Services) -> None:

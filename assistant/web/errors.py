@@ -5,7 +5,7 @@ about (``flags``, ``unconfirmed``, ``case``, ``field``). ``errors(…)`` documen
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -15,20 +15,9 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from assistant.auth import AuthError, ThrottledError
-from assistant.categorise.categories import CategoryError
-from assistant.domain import ConflictError, InputError, NotFoundError
-from assistant.llm import LLMError
-from assistant.models import ModelError
-from assistant.tickets import TooLargeError
+from assistant.errors import KontorError
 
 Responses = dict[int | str, dict[str, Any]]
-
-_ERRORS: list[tuple[type[Exception], int]] = [  # most specific first
-    (TooLargeError, 413), (InputError, 422), (CategoryError, 422), (NotFoundError, 404), (ConflictError, 409),
-    (ThrottledError, 429), (AuthError, 401), (ModelError, 503), (LLMError, 503),
-]
-
 
 class ErrorOut(BaseModel):
     """Every error answer; a 409 may carry more fields (e.g. ``flags`` and ``unconfirmed`` of a send)."""
@@ -82,8 +71,7 @@ AUTHENTICATED = errors(401, 403, 413)  # every /api route but the health check (
 
 def install_errors(app: FastAPI) -> None:
     """The handlers for every error the API answers, and the spec's schemas for them."""
-    for error, status in _ERRORS:
-        app.add_exception_handler(error, _handler(status))
+    app.add_exception_handler(KontorError, _kontor_error)
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     plain = app.openapi
@@ -96,13 +84,11 @@ def install_errors(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def _handler(status: int) -> Callable[[Request, Exception], JSONResponse]:
-    def handler(_: Request, exc: Exception) -> JSONResponse:
-        extra = exc.extra if isinstance(exc, ConflictError) else {}  # e.g. the promises to confirm
-        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, ThrottledError) else None
-        return JSONResponse({"detail": str(exc), **extra}, status_code=status, headers=headers)
-
-    return handler
+def _kontor_error(_: Request, exc: Exception) -> JSONResponse:
+    """Every error Kontor reports to people: its status, its German sentence, its extra fields (e.g. the promises
+    to confirm of a 409) and headers (``Retry-After`` of a 429)."""
+    assert isinstance(exc, KontorError)
+    return JSONResponse({"detail": str(exc), **exc.extra}, status_code=exc.status, headers=exc.headers())
 
 
 def _invalid(_: Request, exc: Exception) -> JSONResponse:

@@ -16,11 +16,11 @@ from sqlalchemy import select
 
 from assistant.answer.promises import FLAG_NAMES
 from assistant.auth import AuthError, Principal, Role
-from assistant.domain import TICKET_STATUSES
 from assistant.grounding import CITATION
 from assistant.services import Services
 from assistant.store.tables import EvalRun
-from assistant.tickets import counts_by_status, list_tickets, ticket_view
+from assistant.tickets.queries import counts_by_status, list_tickets, ticket_view
+from assistant.tickets.state import TicketStatus
 from assistant.web.api import Id
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -115,10 +115,10 @@ def login(request: Request, next: str = "/posteingang") -> HTMLResponse:
 
 @router.get("/posteingang", response_class=HTMLResponse)
 def inbox(request: Request, user: Agent, services: Svc, status: str = "", category: str = "") -> HTMLResponse:
-    status = status if status in TICKET_STATUSES else ""
+    status = status if status in set(TicketStatus) else ""
     tickets = list_tickets(services.database, status or None, category or None, limit=300)
     return render(request, "inbox.html", user, tickets=tickets, status=status, category=category,
-                  categories=services.categories.categories, statuses=TICKET_STATUSES, age=_age)
+                  categories=services.categories.categories, statuses=[s.value for s in TicketStatus], age=_age)
 
 
 @router.get("/tickets/{ticket_id}", response_class=HTMLResponse)

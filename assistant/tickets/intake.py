@@ -1,5 +1,5 @@
-"""Tickets coming in (JSON API, web form, .eml files) and the views of them. Every new ticket is stored with
-its drafting job in one transaction, so a crash can never keep one without the other."""
+"""Tickets coming in (JSON API, web form, .eml files). Every new ticket is stored with its drafting job in one
+transaction, so a crash can never keep one without the other."""
 
 from __future__ import annotations
 
@@ -13,20 +13,19 @@ from email.utils import parseaddr, parsedate_to_datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from bs4 import BeautifulSoup
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
 from assistant import audit, jobs
-from assistant.domain import InputError, NotFoundError, checked_text
+from assistant.domain import checked_text
+from assistant.errors import InputError, TooLargeError
+from assistant.jobs import JobKind
 from assistant.store.db import Database
-from assistant.store.tables import DraftRow, OutboxMessage, Review, Ticket
+from assistant.store.tables import Ticket
+from assistant.tickets.state import TicketStatus
 
 MAX_EML_BYTES = 5 * 1024 * 1024
-
-
-class TooLargeError(InputError):
-    """The message is longer than a ticket may be (HTTP 413)."""
 
 
 class TicketIn(BaseModel):
@@ -65,10 +64,10 @@ class Intake:
                     return known, False
             row = Ticket(customer=customer, customer_email=address if valid_address(address) else None,
                          channel=ticket.channel, subject=subject, body=body, message_id=message_id,
-                         received_at=received_at or datetime.now(UTC), status="new")
+                         received_at=received_at or datetime.now(UTC), status=TicketStatus.NEW.value)
             session.add(row)
             session.flush()
-            jobs.enqueue(session, "draft", row.id)
+            jobs.enqueue(session, JobKind.DRAFT, row.id)
             audit.record(session, actor, "received", ticket_id=row.id, channel=ticket.channel)
         self.wake_jobs()
         return row, True
@@ -108,8 +107,6 @@ def _plain_body(message: EmailMessage, name: str) -> str:
         raise InputError(f"{name}: kein Text in der E-Mail")
     content = part.get_content()
     if part.get_content_type() == "text/html":
-        from bs4 import BeautifulSoup
-
         content = BeautifulSoup(content, "html.parser").get_text("\n")
     return str(content)
 
@@ -122,78 +119,6 @@ def _date(value: object) -> datetime | None:
     if moment is None:
         return None
     return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)  # "-0000": UTC, unknown zone
-
-
-# --- views ---------------------------------------------------------------------------------------------------
-
-def list_tickets(database: Database, status: str | None = None, category: str | None = None,
-                 limit: int = 100) -> list[Ticket]:
-    query = select(Ticket).order_by(Ticket.received_at.desc(), Ticket.id.desc()).limit(limit)
-    if status:
-        query = query.where(Ticket.status == status)
-    if category:
-        query = query.where(Ticket.category == category)
-    with database.session() as session:
-        return list(session.scalars(query))
-
-
-def outbox_json(message: OutboxMessage) -> dict[str, Any]:
-    return {
-        "id": message.id, "draft_id": message.draft_id, "ticket_id": message.ticket_id,
-        "message_id": message.message_id, "to": message.to_address, "status": message.status,
-        "attempts": message.attempts, "last_error": message.last_error,
-        "next_attempt_at": message.next_attempt_at.isoformat() if message.status != "delivered" else None,
-        "delivered_at": message.delivered_at.isoformat() if message.delivered_at else None,
-    }
-
-
-def ticket_json(ticket: Ticket) -> dict[str, Any]:
-    return {
-        "id": ticket.id, "customer": ticket.customer, "customer_email": ticket.customer_email,
-        "channel": ticket.channel, "subject": ticket.subject, "body": ticket.body,
-        "received_at": ticket.received_at.isoformat(), "status": ticket.status, "category": ticket.category,
-        "category_confidence": ticket.category_confidence, "category_method": ticket.category_method,
-    }
-
-
-def draft_json(draft: DraftRow, ticket: Ticket, ratings: list[int]) -> dict[str, Any]:
-    return {
-        "id": draft.id, "ticket_id": ticket.id, "text": draft.text, "citations": draft.citations,
-        "sections": draft.sections or [], "notes": draft.notes or [],  # paragraphs with their sources; hints
-        "flags": draft.flags or [],  # promises to confirm before sending
-        "category": ticket.category, "status": ticket.status, "handover": draft.handover, "method": draft.method,
-        "prompt_version": draft.prompt_version, "model": draft.model, "model_sha256": draft.model_sha256,
-        "sources": draft.source_chunk_ids, "timings_ms": draft.timings_ms, "ratings": ratings,
-        "created_at": draft.created_at.isoformat(), "updated_at": draft.updated_at.isoformat(),
-    }
-
-
-def latest_draft(session: Session, ticket_id: int) -> DraftRow | None:
-    """The ticket's current draft: the newest one."""
-    return session.scalar(select(DraftRow).where(DraftRow.ticket_id == ticket_id).order_by(DraftRow.id.desc()))
-
-
-def ticket_view(database: Database, ticket_id: int) -> dict[str, Any]:
-    """The ticket with its current draft (null until drafted)."""
-    with database.session() as session:
-        ticket = session.get(Ticket, ticket_id)
-        if ticket is None:
-            raise NotFoundError(f"Ticket {ticket_id} gibt es nicht")
-        draft = latest_draft(session, ticket.id)
-        message = session.scalar(select(OutboxMessage).where(OutboxMessage.ticket_id == ticket.id)
-                                 .order_by(OutboxMessage.id.desc()))
-        view = ticket_json(ticket) | {"outbox": outbox_json(message) if message else None}
-        if draft is None:
-            return view | {"draft": None}
-        ratings = list(session.scalars(select(Review.rating).where(
-            Review.draft_id == draft.id, Review.decision == "rated")))
-        return view | {"draft": draft_json(draft, ticket, [r for r in ratings if r is not None])}
-
-
-def counts_by_status(database: Database) -> dict[str, int]:
-    with database.session() as session:
-        rows = session.execute(select(Ticket.status, func.count(Ticket.id)).group_by(Ticket.status)).all()
-    return {status: int(count) for status, count in rows}
 
 
 _ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"

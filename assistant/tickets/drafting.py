@@ -1,0 +1,128 @@
+"""Drafting, the stage after intake: the background job behind every new ticket (and every "Neu entwerfen")
+categorises the ticket, drafts the answer and stores both for review. It takes the parts it uses — the
+categoriser, the answerer, the live stream — not the container that builds them."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from email.utils import parseaddr
+
+from sqlalchemy.orm import Session
+
+from assistant import audit
+from assistant.answer import Answerer
+from assistant.categorise.categoriser import Categoriser
+from assistant.domain import Draft, DraftFlag
+from assistant.errors import InputError
+from assistant.live import LiveDrafts
+from assistant.store.db import Database
+from assistant.store.tables import DraftRow, Job, Ticket
+from assistant.tickets.queries import get_ticket, latest_draft, refuse_while_sending, ticket_text
+from assistant.tickets.records import sha256
+from assistant.tickets.state import TicketStatus, check_transition, move
+
+log = logging.getLogger("kontor.drafting")
+Category = tuple[str, float, str]  # (category id, confidence, method)
+
+
+class Drafting:
+    def __init__(self, database: Database, categoriser: Callable[[], Categoriser], answerer: Callable[[], Answerer],
+                 live: LiveDrafts, max_question_chars: int,
+                 model_problem: Callable[[], str | None] = lambda: None,
+                 promises: Callable[[str], list[DraftFlag]] = lambda _: []) -> None:
+        self.database = database
+        self.categoriser = categoriser  # built on first use: a worker that never drafts never loads them
+        self.answerer = answerer
+        self.live = live
+        self.max_question_chars = max_question_chars
+        self.model_problem = model_problem  # why the configured model cannot be used now, or None
+        self.promises = promises  # the promises in a text that need a person's explicit confirmation
+
+    # --- the job ------------------------------------------------------------------------------------------
+
+    def run(self, job: Job) -> None:
+        """The ``draft`` job: categorise, draft, save (skipped when a re-run finds the work done)."""
+        assert job.ticket_id is not None
+        ticket_id = job.ticket_id
+        with self.database.session() as session:
+            ticket = session.get(Ticket, ticket_id)
+            if ticket is None or ticket.status == TicketStatus.SENT or _already_done(session, job):
+                return
+            text, subject, body = ticket_text(ticket), ticket.subject, ticket.body
+            customer = parseaddr(ticket.customer)[0] or None
+        if problem := self.model_problem():  # a changed model file: to a person at once, not after 3 retries
+            log.warning("ticket %s not drafted: %s", ticket_id, problem)
+            self.give_up(ticket_id, f"Kein Entwurf möglich: {problem}")
+            return
+        category = self._categorise(ticket_id, text)
+        self.live.start(ticket_id)
+        try:
+            draft = self.answerer().reply(subject, body, customer,
+                                          on_token=lambda piece: self.live.append(ticket_id, piece))
+            self.save_draft(ticket_id, draft, category)
+        finally:
+            self.live.finish(ticket_id)
+
+    def run_failed(self, job: Job) -> None:
+        """The job failed for good (``MAX_ATTEMPTS``): a person takes the ticket."""
+        if job.ticket_id is not None:
+            self.give_up(job.ticket_id, "Entwurf nach mehreren Versuchen fehlgeschlagen")
+
+    def _categorise(self, ticket_id: int, text: str) -> Category | None:
+        try:
+            result = self.categoriser().categorise(text[: self.max_question_chars])
+        except InputError as exc:  # CategoryError is one: a draft without a category is still a draft
+            log.warning("ticket %s not categorised: %s", ticket_id, exc)
+            return None
+        return result.category, result.confidence, result.method
+
+    # --- storing the outcome --------------------------------------------------------------------------------
+
+    def save_draft(self, ticket_id: int, draft: Draft, category: Category | None) -> int:
+        with self.database.session() as session:
+            ticket = get_ticket(session, ticket_id)
+            refuse_while_sending(session, ticket.id)
+            target = TicketStatus.NEEDS_HUMAN if draft.handover else TicketStatus.DRAFTED
+            check_transition(ticket.status, target)
+            row = DraftRow(
+                ticket_id=ticket.id, text=draft.answer, generated_text=draft.answer,
+                citations=[c.model_dump() for c in draft.citations],
+                sections=[s.model_dump() for s in draft.sections], notes=draft.notes,
+                flags=[f.model_dump() for f in self.promises(draft.answer)],
+                source_chunk_ids=[c.chunk_id for c in draft.citations], category=category[0] if category else None,
+                handover=draft.handover, method=draft.method, prompt_version=draft.prompt_version,
+                model=draft.model, model_sha256=draft.model_sha256, timings_ms=draft.timings_ms,
+            )
+            session.add(row)
+            if category and ticket.category_method != "person":  # a person's correction outranks the machine
+                ticket.category, ticket.category_confidence, ticket.category_method = category
+            move(ticket, target)
+            session.flush()
+            audit.record(session, "system", "drafted", ticket_id=ticket.id, draft_id=row.id,
+                         text_sha256=sha256(row.text), prompt_version=row.prompt_version,
+                         model_sha256=row.model_sha256, sources=row.source_chunk_ids, handover=draft.handover,
+                         category=row.category)
+            return row.id
+
+    def give_up(self, ticket_id: int, reason: str) -> None:
+        """Drafting failed for good: an empty draft for a person to write, status ``needs_human``."""
+        with self.database.session() as session:
+            ticket = get_ticket(session, ticket_id)
+            if latest_draft(session, ticket.id) is not None:  # a failed regenerate keeps the current draft
+                audit.record(session, "system", "draft_failed", ticket_id=ticket.id, reason=reason, kept=True)
+                return
+            row = DraftRow(ticket_id=ticket.id, text="", generated_text="", citations=[], source_chunk_ids=[],
+                           handover=True, method="failed", prompt_version="", model="", model_sha256="",
+                           timings_ms={})
+            session.add(row)
+            move(ticket, TicketStatus.NEEDS_HUMAN)
+            session.flush()
+            audit.record(session, "system", "draft_failed", ticket_id=ticket.id, draft_id=row.id, reason=reason)
+
+
+def _already_done(session: Session, job: Job) -> bool:
+    """A job re-run after a crash between saving the draft and finishing the job must not draft again."""
+    assert job.ticket_id is not None
+    newest = latest_draft(session, job.ticket_id)
+    return newest is not None and newest.created_at >= job.created_at

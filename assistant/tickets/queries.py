@@ -1,0 +1,117 @@
+"""Reading tickets, drafts and outbox messages: the one get-or-404 per kind, the lists and the JSON views."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from assistant.errors import ConflictError, NotFoundError
+from assistant.store.db import Database
+from assistant.store.tables import DraftRow, OutboxMessage, Review, Ticket
+from assistant.tickets.state import OPEN_OUTBOX, OutboxStatus
+
+
+def get_ticket(session: Session, ticket_id: int) -> Ticket:
+    ticket = session.get(Ticket, ticket_id)
+    if ticket is None:
+        raise NotFoundError(f"Ticket {ticket_id} gibt es nicht")
+    return ticket
+
+
+def ticket_text(ticket: Ticket) -> str:
+    """What categorisation reads of a ticket — when drafting and when a person corrects the category alike."""
+    return f"{ticket.subject}\n\n{ticket.body}"
+
+
+def get_draft(session: Session, draft_id: int) -> DraftRow:
+    draft = session.get(DraftRow, draft_id)
+    if draft is None:
+        raise NotFoundError(f"Entwurf {draft_id} gibt es nicht")
+    return draft
+
+
+def latest_draft(session: Session, ticket_id: int) -> DraftRow | None:
+    """The ticket's current draft: the newest one."""
+    return session.scalar(select(DraftRow).where(DraftRow.ticket_id == ticket_id).order_by(DraftRow.id.desc()))
+
+
+def current_draft(session: Session, draft_id: int) -> tuple[DraftRow, Ticket]:
+    """The draft and its ticket, if it is the ticket's current draft (acting on an older one is a conflict)."""
+    draft = get_draft(session, draft_id)
+    latest = latest_draft(session, draft.ticket_id)
+    if latest is None or latest.id != draft.id:
+        raise ConflictError("Das ist nicht mehr der aktuelle Entwurf dieses Tickets")
+    return draft, get_ticket(session, draft.ticket_id)
+
+
+def refuse_while_sending(session: Session, ticket_id: int) -> None:
+    """Once a text is in the outbox, nothing may change what that ticket's answer is."""
+    pending = session.scalar(select(OutboxMessage.id).where(
+        OutboxMessage.ticket_id == ticket_id, OutboxMessage.status.in_(OPEN_OUTBOX)))
+    if pending is not None:
+        raise ConflictError("Die Antwort ist schon im Postausgang und wird zugestellt – Änderungen sind gesperrt")
+
+
+def list_tickets(database: Database, status: str | None = None, category: str | None = None,
+                 limit: int = 100) -> list[Ticket]:
+    query = select(Ticket).order_by(Ticket.received_at.desc(), Ticket.id.desc()).limit(limit)
+    if status:
+        query = query.where(Ticket.status == status)
+    if category:
+        query = query.where(Ticket.category == category)
+    with database.session() as session:
+        return list(session.scalars(query))
+
+
+def outbox_json(message: OutboxMessage) -> dict[str, Any]:
+    return {
+        "id": message.id, "draft_id": message.draft_id, "ticket_id": message.ticket_id,
+        "message_id": message.message_id, "to": message.to_address, "status": message.status,
+        "attempts": message.attempts, "last_error": message.last_error,
+        "next_attempt_at": message.next_attempt_at.isoformat() if message.status != OutboxStatus.DELIVERED else None,
+        "delivered_at": message.delivered_at.isoformat() if message.delivered_at else None,
+    }
+
+
+def ticket_json(ticket: Ticket) -> dict[str, Any]:
+    return {
+        "id": ticket.id, "customer": ticket.customer, "customer_email": ticket.customer_email,
+        "channel": ticket.channel, "subject": ticket.subject, "body": ticket.body,
+        "received_at": ticket.received_at.isoformat(), "status": ticket.status, "category": ticket.category,
+        "category_confidence": ticket.category_confidence, "category_method": ticket.category_method,
+    }
+
+
+def draft_json(draft: DraftRow, ticket: Ticket, ratings: list[int]) -> dict[str, Any]:
+    return {
+        "id": draft.id, "ticket_id": ticket.id, "text": draft.text, "citations": draft.citations,
+        "sections": draft.sections or [], "notes": draft.notes or [],  # paragraphs with their sources; hints
+        "flags": draft.flags or [],  # promises to confirm before sending
+        "category": ticket.category, "status": ticket.status, "handover": draft.handover, "method": draft.method,
+        "prompt_version": draft.prompt_version, "model": draft.model, "model_sha256": draft.model_sha256,
+        "sources": draft.source_chunk_ids, "timings_ms": draft.timings_ms, "ratings": ratings,
+        "created_at": draft.created_at.isoformat(), "updated_at": draft.updated_at.isoformat(),
+    }
+
+
+def ticket_view(database: Database, ticket_id: int) -> dict[str, Any]:
+    """The ticket with its current draft (null until drafted)."""
+    with database.session() as session:
+        ticket = get_ticket(session, ticket_id)
+        draft = latest_draft(session, ticket.id)
+        message = session.scalar(select(OutboxMessage).where(OutboxMessage.ticket_id == ticket.id)
+                                 .order_by(OutboxMessage.id.desc()))
+        view = ticket_json(ticket) | {"outbox": outbox_json(message) if message else None}
+        if draft is None:
+            return view | {"draft": None}
+        ratings = list(session.scalars(select(Review.rating).where(
+            Review.draft_id == draft.id, Review.decision == "rated")))
+        return view | {"draft": draft_json(draft, ticket, [r for r in ratings if r is not None])}
+
+
+def counts_by_status(database: Database) -> dict[str, int]:
+    with database.session() as session:
+        rows = session.execute(select(Ticket.status, func.count(Ticket.id)).group_by(Ticket.status)).all()
+    return {status: int(count) for status, count in rows}
