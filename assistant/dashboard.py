@@ -145,7 +145,7 @@ def _mean(values: Iterable[float], digits: int = 4) -> float | None:
 def dashboard_plots(data: dict[str, Any]) -> list[dict[str, str]]:
     """Two or three small PNG charts (base64) of ``learning_loop``'s numbers; [] without matplotlib or data."""
     try:
-        from matplotlib.figure import Figure
+        from matplotlib.figure import Figure  # matplotlib is optional and slow to import: only when a chart is drawn
     except ImportError:
         return []
     rows = data.get("weeks") or []
@@ -182,6 +182,7 @@ def _plain(text: str) -> str:
 
 
 def _png(figure: Any) -> str:
+    # matplotlib is optional and slow to import: only when a chart is drawn
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(figure)  # Agg canvas on a Figure: no pyplot, no global state, safe in worker threads

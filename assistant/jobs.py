@@ -39,6 +39,13 @@ def enqueue(session: Session, kind: JobKind, ticket_id: int | None = None) -> No
     session.add(Job(kind=kind, ticket_id=ticket_id, status=JobStatus.QUEUED.value, attempts=0))
 
 
+def waiting_or_running(session: Session, kind: JobKind, ticket_id: int) -> bool:
+    """Whether a job of this kind for the ticket waits or runs (in this process or another worker)."""
+    return session.scalar(select(Job.id).where(
+        Job.ticket_id == ticket_id, Job.kind == kind,
+        Job.status.in_((JobStatus.QUEUED, JobStatus.RUNNING))).limit(1)) is not None
+
+
 class JobQueue:
     def __init__(self, database: Database, handlers: dict[str, Handler], on_give_up: dict[str, Handler] | None = None,
                  periodic: dict[str, Periodic] | None = None) -> None:

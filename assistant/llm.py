@@ -54,7 +54,7 @@ class LlamaCppLLM:
 
     def __init__(self, info: ModelInfo, n_ctx: int, n_threads: int) -> None:
         try:
-            import llama_cpp
+            import llama_cpp  # the native library loads at import: only when the model is loaded
         except ImportError as exc:  # pragma: no cover - depends on the installation
             raise LLMError("llama-cpp-python fehlt: bitte `make setup` ausführen") from exc
         verify_model(info)
@@ -193,8 +193,8 @@ def _raise_for_status(response: httpx.Response) -> None:
 
 
 def make_llm(settings: Settings) -> LLM:
-    if settings.llm_backend == "openai":
-        return OpenAICompatibleLLM(
-            settings.openai_base_url, settings.openai_model, settings.openai_api_key, settings.llm_timeout_s
-        )
-    return LlamaCppLLM(resolve_model(settings), settings.n_ctx, settings.n_threads)
+    chosen = settings.llm
+    if chosen.llm_backend == "openai":
+        return OpenAICompatibleLLM(chosen.openai_base_url, chosen.openai_model, chosen.openai_api_key,
+                                   chosen.llm_timeout_s)
+    return LlamaCppLLM(resolve_model(settings), chosen.n_ctx, chosen.n_threads)

@@ -58,10 +58,10 @@ def registered_models(settings: Settings) -> list[ModelInfo]:
 
 def resolve_model(settings: Settings) -> ModelInfo:
     for info in registered_models(settings):
-        if info.name == settings.model:
+        if info.name == settings.llm.model:
             return info
     names = ", ".join(m.name for m in registered_models(settings))
-    raise ModelError(f"Modell '{settings.model}' ist nicht registriert (vorhanden: {names})")
+    raise ModelError(f"Modell '{settings.llm.model}' ist nicht registriert (vorhanden: {names})")
 
 
 def sha256_file(path: Path, progress: Callable[[int], None] | None = None) -> str:
@@ -98,7 +98,7 @@ def verify_model(info: ModelInfo, cached: bool = False) -> None:
 def model_problem(settings: Settings) -> str | None:
     """Why the configured model file cannot be used (German, one line), or None; cheap for an unchanged file.
     A model server (``llm_backend: openai``) owns its file: nothing to check here."""
-    if settings.llm_backend != "llama_cpp":
+    if settings.llm.llm_backend != "llama_cpp":
         return None
     try:
         info = resolve_model(settings)

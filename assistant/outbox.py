@@ -196,17 +196,13 @@ class SmtpMailer:
 
 
 def make_mailer(settings: Settings) -> Mailer:
-    """The backend named by ``settings.outbox_backend``."""
-    backend = getattr(settings, "outbox_backend", "maildir")
-    if backend == "maildir":
-        return MaildirMailer(Path(getattr(settings, "outbox_dir", Path(settings.home) / "outbox")))
-    if backend != "smtp":
-        raise DeliveryError(f"Unbekannter Versandweg: {backend!r}")
+    """The backend named by ``settings.outbox.outbox_backend``."""
+    chosen = settings.outbox
+    if chosen.outbox_backend == "maildir":
+        return MaildirMailer(settings.outbox_dir)
     return SmtpMailer(
-        host=getattr(settings, "smtp_host", "127.0.0.1"), port=getattr(settings, "smtp_port", 25),
-        username=getattr(settings, "smtp_username", ""), password=getattr(settings, "smtp_password", ""),
-        security=getattr(settings, "smtp_security", "none"), timeout_s=getattr(settings, "smtp_timeout_s", 30.0),
-        sender=getattr(settings, "mail_from", ""),
+        host=chosen.smtp_host, port=chosen.smtp_port, username=chosen.smtp_username, password=chosen.smtp_password,
+        security=chosen.smtp_security, timeout_s=chosen.smtp_timeout_s, sender=chosen.mail_from,
     )
 
 

@@ -13,9 +13,10 @@ import difflib
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import jinja2
 import yaml
@@ -27,6 +28,10 @@ from assistant.templating import TemplateRejected, check_template, plain, render
 
 _FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n(.*)\Z", re.S)
 _PART = re.compile(r"^\[(system|user|letter)\]\s*$", re.M)
+
+# The tasks Kontor has a prompt for: each has its folder prompts/<task>/ and its labels. The one list of them.
+Task = Literal["answer", "categorise", "letter"]
+TASKS: tuple[Task, ...] = get_args(Task)
 
 # The documented variables of each task's [user] part: name → the fields its items have (None: any data field).
 # ``company`` (knowledge/company.yaml) is the only variable of the [system] part.
@@ -144,6 +149,10 @@ class PromptLibrary:
     def __init__(self, root: Path) -> None:
         self.root = root
 
+    def tasks(self) -> list[Task]:
+        """The tasks (of ``TASKS``) with at least one version file here."""
+        return [task for task in TASKS if any((self.root / task).glob("v*.md"))]
+
     def versions(self, task: str) -> list[PromptVersion]:
         files = sorted(self.root.glob(f"{task}/v*.md"), key=lambda p: int(p.stem[1:]) if p.stem[1:].isdigit() else 0)
         return [parse_prompt_file(p) for p in files]
@@ -219,19 +228,47 @@ class PromptReleases:
                 problems.append(f"{task}@v{production}: ist production, steht aber nicht in prompts.lock")
         return problems
 
-    def new_version(self, task: str, source: int, author: str, note: str) -> PromptVersion:
+    def new_version(self, task: str, source: int, author: str, note: str,
+                    parts: Mapping[str, str] | None = None) -> PromptVersion:
         """Copy version ``source`` to the next free number (front matter as written, with a new version,
-        author, date and note); it becomes the candidate."""
+        author, date and note; ``parts``, when given, as its text, in their order); it becomes the candidate. A
+        new file that does not parse, or cannot be labelled, is removed again (PromptError)."""
         base = self.library.get(task, source)
         number = max(v.meta.version for v in self.library.versions(task)) + 1
         head, body = _FRONT_MATTER.match(base.path.read_text(encoding="utf-8")).groups()  # type: ignore[union-attr]
+        if parts is not None:
+            body = "".join(f"[{name}]\n{text}\n" for name, text in parts.items())
         fresh = {"version": number, "author": json.dumps(author, ensure_ascii=False),
                  "created": date.today().isoformat(), "note": json.dumps(note, ensure_ascii=False)}
         lines = [f"{key}: {value}" for key, value in fresh.items()] + _without_keys(head, set(fresh))
         path = self.library.root / task / f"v{number}.md"
         path.write_text("---\n" + "\n".join(lines) + "\n---\n" + body, encoding="utf-8")
-        self.set_label(task, "candidate", number)
-        return parse_prompt_file(path)
+        try:
+            created = parse_prompt_file(path)
+            self.set_label(task, "candidate", number)
+        except PromptError as exc:
+            path.unlink(missing_ok=True)
+            raise PromptError(str(exc).replace(str(path), f"{task}/v{number}.md")) from exc
+        return created
+
+    def write_version(self, task: str, source: int, parts: Mapping[str, str], author: str,
+                      note: str) -> PromptVersion:
+        """The next version of ``task`` with the texts an expert wrote (``system`` and ``user``, or ``letter``),
+        as a copy of ``source``'s front matter; it becomes the candidate. Every part is checked before anything is
+        written: a refused text leaves no file and no label change (PromptError, a German sentence)."""
+        names = sorted(TASK_PARTS.get(task, {"system", "user"}), reverse=True)
+        texts = {name: parts.get(name, "").replace("\r\n", "\n").strip() for name in names}
+        if missing := [name for name, text in texts.items() if not text]:
+            raise PromptError(f"Prompt nicht gespeichert: der Teil [{missing[0]}] ist leer")
+        if any(_PART.search(text) for text in texts.values()):
+            raise PromptError("Die Zeilen [system], [user] und [letter] trennen die Teile und dürfen im Text nicht "
+                              "vorkommen")
+        try:
+            for name, text in texts.items():
+                check_prompt_part(task, name, text)
+        except PromptError as exc:
+            raise PromptError(f"Prompt nicht gespeichert: {exc}") from exc
+        return self.new_version(task, source, author, note, parts=texts)
 
     def promote(self, task: str, version: int) -> None:
         """Make ``version`` production and lock its file (the caller checks the evaluation first)."""

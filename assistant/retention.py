@@ -41,8 +41,8 @@ class Periods:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Periods:
-        return cls(settings.retention_tickets_days, settings.retention_outbox_days, settings.retention_logs_days,
-                   settings.retention_eval_cache_days)
+        return cls(settings.retention.tickets_days, settings.retention.outbox_days, settings.retention.logs_days,
+                   settings.retention.eval_cache_days)
 
 
 @dataclass

@@ -21,7 +21,7 @@ from assistant.auth import Users
 from assistant.categorise.categories import CategorySet, load_categories
 from assistant.categorise.categoriser import CategorisePolicy, Categoriser
 from assistant.categorise.examples import ExampleStore
-from assistant.config import Settings
+from assistant.config import Settings, offline_environment
 from assistant.domain import DraftFlag
 from assistant.embeddings import Embedder, make_embedder
 from assistant.health import Problem, index_problem, model_unusable
@@ -49,10 +49,17 @@ if TYPE_CHECKING:
 class Services:
     def __init__(self, settings: Settings, **overrides: object) -> None:
         self.settings = settings
+        offline_environment()  # before any model library reads it
         settings.ensure_dirs()
         self._llm_given = False
         for name, part in overrides.items():
             self.override(name, part)
+
+    def forget(self, name: str) -> None:
+        """Build the part called ``name`` anew on its next use (e.g. the categoriser after a prompt promotion)."""
+        if not isinstance(getattr(type(self), name, None), cached_property):
+            raise TypeError(f"Services has no part named {name!r}")
+        self.__dict__.pop(name, None)
 
     def override(self, name: str, part: object) -> None:
         """Use ``part`` as the part called ``name`` (e.g. ``"llm"``, ``"embedder"``, ``"mailer"``)."""
@@ -71,17 +78,17 @@ class Services:
 
     @cached_property
     def examples(self) -> ExampleStore:
-        return ExampleStore(self.database, self.categories, self.settings.max_question_chars)
+        return ExampleStore(self.database, self.categories, self.settings.answer.max_question_chars)
 
     @cached_property
     def categoriser(self) -> Categoriser:
         s = self.settings
         policy = CategorisePolicy(
-            min_examples=s.categorise_min_examples, description_weight=s.categorise_description_weight,
-            unsure_below=s.categorise_unsure_below, model_bonus=s.categorise_model_bonus,
-            max_chars=s.max_question_chars,
+            min_examples=s.categorise.min_examples, description_weight=s.categorise.description_weight,
+            unsure_below=s.categorise.unsure_below, model_bonus=s.categorise.model_bonus,
+            max_chars=s.answer.max_question_chars,
         )
-        llm = (lambda: self.llm) if s.categorise_use_model else None
+        llm = (lambda: self.llm) if s.categorise.use_model else None
         prompt = self.prompts.resolve("categorise", "production")
         return Categoriser(
             self.categories, self.examples, llm, prompt, self.company, policy
@@ -93,7 +100,7 @@ class Services:
 
     @cached_property
     def users(self) -> Users:
-        return Users(self.database, token_days=self.settings.token_days)
+        return Users(self.database, token_days=self.settings.web.token_days)
 
     @cached_property
     def mailer(self) -> Mailer:
@@ -106,7 +113,8 @@ class Services:
     @cached_property
     def drafting(self) -> Drafting:
         return Drafting(self.database, lambda: self.categoriser, lambda: self.answerer(), self.live,
-                        self.settings.max_question_chars, model_problem=self.model_problem, promises=self.promises)
+                        self.settings.answer.max_question_chars, model_problem=self.model_problem,
+                        promises=self.promises)
 
     @cached_property
     def review(self) -> ReviewDesk:
@@ -115,9 +123,8 @@ class Services:
 
     @cached_property
     def sending(self) -> Sending:
-        s = self.settings
-        return Sending(self.database, lambda: self.mailer, (s.mail_from, s.mail_from_name), self.review.teacher,
-                       promises=self.promises)
+        sender = (self.settings.outbox.mail_from, self.settings.outbox.mail_from_name)
+        return Sending(self.database, lambda: self.mailer, sender, self.review.teacher, promises=self.promises)
 
     def model_problem(self) -> str | None:
         """Why drafting cannot use the configured model file, or None: cheap (the file's hash is cached per size
@@ -136,7 +143,7 @@ class Services:
 
     @cached_property
     def intake(self) -> Intake:
-        return Intake(self.database, self.settings.max_ticket_chars, wake_jobs=lambda: self.jobs.wake())
+        return Intake(self.database, self.settings.web.max_ticket_chars, wake_jobs=lambda: self.jobs.wake())
 
     @cached_property
     def jobs(self) -> JobQueue:
@@ -186,7 +193,7 @@ class Services:
     @cached_property
     def ingestor(self) -> Ingestor:
         s = self.settings
-        return Ingestor(s.knowledge_dir, self.catalogue, self.vectors, self.embedder, s.max_file_bytes)
+        return Ingestor(s.knowledge_dir, self.catalogue, self.vectors, self.embedder, s.web.max_file_bytes)
 
     @cached_property
     def company(self) -> dict[str, str]:
@@ -197,7 +204,7 @@ class Services:
 
     def _tiny_model(self) -> bool:
         """The embedded SmolLM2-135M: its verified sentences add no facts (bench/RESULTS.md), only seconds."""
-        return self.settings.llm_backend == "llama_cpp" and self.settings.model == "smollm2"
+        return self.settings.llm.llm_backend == "llama_cpp" and self.settings.llm.model == "smollm2"
 
     def eval_parts(self) -> EvalParts:
         """What an evaluation run uses (the model and categoriser built only when a case needs them)."""
@@ -218,11 +225,12 @@ class Services:
         letter: PromptVersion | None = None,
     ) -> Answerer:
         """``proven=False``: never reuse approved answers (evaluation measures the prompt, not earlier work)."""
-        s = self.settings
+        chosen = self.settings.answer
         policy = AnswerPolicy(
-            top_k=s.top_k, context_passages=s.context_passages, support_threshold=s.support_threshold,
-            proven_threshold=s.proven_threshold if proven else 2.0, max_question_chars=s.max_question_chars,
-            generate=s.answer_generate == "always" or (s.answer_generate == "auto" and not self._tiny_model()),
+            top_k=self.settings.retrieval.top_k, context_passages=chosen.context_passages,
+            support_threshold=chosen.support_threshold, proven_threshold=chosen.proven_threshold if proven else 2.0,
+            max_question_chars=chosen.max_question_chars, generate=chosen.answer_generate == "always"
+            or (chosen.answer_generate == "auto" and not self._tiny_model()),
             dense_floor=self.embedder.similarity_floor, dense_span=self.embedder.similarity_span,
         )
         prompt = self.prompts.resolve("answer", prompt_ref) if isinstance(prompt_ref, str) else prompt_ref

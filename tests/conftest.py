@@ -11,6 +11,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 from assistant.config import PROJECT_ROOT, Settings  # noqa: E402
 from assistant.services import Services  # noqa: E402
 from tests.fakes import FakeEmbedder, FakeLLM  # noqa: E402
+from tests.harness import Kontor  # noqa: E402
 
 SHARED = PROJECT_ROOT.parent / "shared" / "data"
 
@@ -68,6 +69,19 @@ def demo_home(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Path: 
     report = services.ingestor.run([services.settings.knowledge_dir])
     assert report.ok, report.failed
     return home
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def kontor(request: pytest.FixtureRequest, tmp_path: Path, knowledge: Path) -> Kontor:
+    """The harness on SQLite and on a real PostgreSQL server."""
+    url = request.getfixturevalue("pg_database_url") if request.param == "postgresql" else ""
+    return Kontor(tmp_path, knowledge, url)
+
+
+@pytest.fixture
+def lite(tmp_path: Path, knowledge: Path) -> Kontor:
+    """The harness on SQLite only (for what does not depend on the database)."""
+    return Kontor(tmp_path, knowledge)
 
 
 def copy_tree(src: Path, dst: Path) -> Path:

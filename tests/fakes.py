@@ -1,8 +1,11 @@
-"""Scripted fakes for fast unit tests: answers are enqueued, calls are recorded in ``history``."""
+"""Scripted fakes for fast unit tests: answers are enqueued, calls are recorded in ``history``; ``CASES`` is a tiny
+evaluation set for them."""
 
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -64,3 +67,49 @@ class FakeEmbedder:
             for term in content_terms(text) or ["leer"]:
                 out[row, int(hashlib.md5(term.encode()).hexdigest(), 16) % self.dimension] += 1.0
         return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+# --- evaluation -----------------------------------------------------------------------------------------------
+
+CASES = [
+    {"id": "answer-001", "task": "answer",
+     "input": {"subject": "Versand", "body": "Was kostet der Versand nach Österreich?", "customer": "E. M."},
+     "expectations": {"category": "lieferverzug", "facts": ["5,90"], "forbidden": ["kostenlos"],
+                      "sources": ["versand.md"], "handover": False},
+     "reference_answer": "5,90 €.",
+     "ratings": [{"rater": "S. O.", "score": 4, "comment": "", "date": "2026-11-20", "prompt_version": 1}]},
+    {"id": "answer-002", "task": "answer",
+     "input": {"subject": "Rechnung", "body": "Bis zu welchem Betrag ist der Rechnungskauf möglich?"},
+     "expectations": {"category": "rechnung_zahlung", "facts": ["1.500"], "forbidden": [],
+                      "sources": ["zahlung.md"], "handover": False},
+     "reference_answer": "Bis 1.500 €.", "ratings": []},
+    {"id": "answer-003", "task": "answer",
+     "input": {"subject": "Aktien", "body": "Wie entwickelt sich Ihr Aktienkurs im nächsten Quartal?"},
+     "expectations": {"category": None, "facts": [], "forbidden": [], "sources": [], "handover": True},
+     "reference_answer": "Übergabe.", "ratings": []},
+]
+
+
+class CitingLLM:
+    """A scripted model for evaluation tests: it answers with the source sentence that shares most words with the
+    question, and adds "[1]" when the system prompt asks for citations ("eckigen Klammern", the wording of the
+    project's answer prompt v1) — so a prompt version without that instruction measurably cites nothing, which is
+    what the release-gate tests need to see. Categorisation picks the first category."""
+
+    name, sha256 = "citing-fake", "c" * 64
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def stream(self, messages: list[Message], params: GenerationParams) -> Iterator[str]:
+        self.calls += 1
+        first = re.search(r"^\[1\][^:]*: (.+)$", messages[1]["content"], re.M)
+        question = set(messages[1]["content"].rsplit("Kundenanfrage", 1)[1].lower().split())
+        options = re.split(r"(?<=[.!?]) ", first.group(1)) if first else ["Keine Angabe"]
+        sentence = max(options, key=lambda s: len(question & set(s.lower().split()))).rstrip(".")
+        cites = "eckigen Klammern" in messages[0]["content"]
+        yield f"{sentence} [1]." if cites else f"{sentence}."
+
+    def complete_json(self, messages: list[Message], schema: dict[str, Any], params: GenerationParams) -> str:
+        self.calls += 1
+        return json.dumps({"category": schema["properties"]["category"]["enum"][0]})

@@ -7,100 +7,24 @@ import base64
 import difflib
 import io
 import re
-import shutil
 import time
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
-import yaml
-from fastapi.testclient import TestClient
 
-from assistant.config import PROJECT_ROOT, Settings
 from assistant.evaluate.evaluation import accept, evaluate
-from assistant.prompts import file_sha256, parse_prompt_file
-from assistant.services import Services
-from assistant.web.app import create_app
-from tests.fakes import FakeEmbedder
-from tests.test_evaluate import CASES, CitingLLM
+from tests.harness import ExpertKontor, Kontor
 
 CANARY = "/tmp/kontor-api-sandbox-canary"
 MARKDOWN = "# Garantie\n\nAuf alle Pfannen gewähren wir 5 Jahre Garantie ab Kaufdatum.\n".encode()
 
 
-class Kontor:
-    """A Kontor with a scripted model, a tiny evaluation set (3 cases), copied prompts and one user per role."""
-
-    def __init__(self, tmp_path: Path, knowledge: Path) -> None:
-        prompts = _prompts(tmp_path / "prompts")
-        cases = tmp_path / "eval" / "cases"
-        cases.mkdir(parents=True)
-        for case in cast(list[dict[str, Any]], CASES):
-            (cases / f"{case['id']}.yaml").write_text(yaml.safe_dump(case, allow_unicode=True), encoding="utf-8")
-        self.knowledge = knowledge
-        settings = Settings(
-            home=tmp_path / "home", knowledge_dir=knowledge, prompts_dir=prompts, eval_dir=tmp_path / "eval",
-            categories=PROJECT_ROOT / "knowledge" / "categories.yaml", categorise_use_model=False, run_worker=False,
-            max_file_bytes=64 * 1024, answer_generate="always",
-        )
-        self.services = Services(settings, llm=CitingLLM(), embedder=FakeEmbedder())
-        self.services.ingestor.run([knowledge])
-        self.app = create_app(settings, self.services)
-        self.client = TestClient(self.app)
-        self.tokens = {}
-        for name, role in [("anna", "agent"), ("eva", "expert"), ("adam", "admin")]:
-            self.services.users.add(name, role, f"{name}-passwort-123")
-            self.tokens[role] = self.services.users.create_token(name)
-
-    def call(self, method: str, path: str, role: str | None = "expert", **kwargs: Any) -> Any:
-        headers = {"Authorization": f"Bearer {self.tokens[role]}"} if role else {}
-        return self.client.request(method, path, headers=headers, **kwargs)
-
-    def upload(self, name: str, data: bytes, role: str = "expert") -> Any:
-        return self.call("POST", "/api/documents", role, files={"file": (name, data, "application/octet-stream")})
-
-    def wait(self, task_id: str, timeout: float = 60) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            task = self.call("GET", f"/api/tasks/{task_id}").json()
-            if task["status"] != "running":
-                return task
-            time.sleep(0.05)
-        raise AssertionError(f"task {task_id} still running")
-
-    def documents(self) -> dict[str, dict[str, Any]]:
-        return {d["source"]: d for d in self.call("GET", "/api/documents", "agent").json()}
-
-    def files(self) -> set[str]:
-        return {p.name for p in self.knowledge.iterdir()}
-
-
-def _prompts(root: Path) -> Path:
-    """The released (locked, unchanging) v1 prompts of the project, plus an answer v2 without the citation
-    instruction, which the scripted model follows: a worse candidate the gate must catch."""
-    for task in ("answer", "categorise", "letter"):
-        (root / task).mkdir(parents=True)
-        shutil.copy(PROJECT_ROOT / "prompts" / task / "v1.md", root / task / "v1.md")
-    v1 = parse_prompt_file(root / "answer" / "v1.md")
-    head = (root / "answer" / "v1.md").read_text(encoding="utf-8").split("\n---\n", 1)[0]
-    head = head.replace("version: 1", "version: 2").replace(f"note: {v1.meta.note}", "note: ohne Quellenangaben")
-    (root / "answer" / "v2.md").write_text(
-        f"{head}\n---\n[system]\nDu bist der Kundenservice von {{{{ company.name }}}}. Antworte kurz.\n"
-        f"[user]\n{v1.user.strip()}\n", encoding="utf-8")
-    assert parse_prompt_file(root / "answer" / "v2.md").meta.version == 2
-    (root / "labels.yaml").write_text(yaml.safe_dump({"answer": {"production": 1, "candidate": 2},
-                                                      "categorise": {"production": 1, "candidate": None},
-                                                      "letter": {"production": 1, "candidate": None}}))
-    (root / "prompts.lock").write_text(yaml.safe_dump(
-        {task: {1: file_sha256(root / task / "v1.md")} for task in ("answer", "categorise", "letter")}))
-    return root
-
-
 @pytest.fixture
 def kontor(tmp_path: Path, knowledge: Path) -> Kontor:
-    return Kontor(tmp_path, knowledge)
+    return ExpertKontor(tmp_path, knowledge)
 
 
 def _docx() -> bytes:
@@ -239,7 +163,6 @@ def test_a_pdf_whose_content_blows_up_is_a_422_and_a_skipped_file_in_the_reindex
 ) -> None:
     """Issue 10, item 5: a 10 KB PDF whose one page expands to 4 MB of text operators costs its CPU budget
     (2 s here, in a child process), then a German 422 at upload, and a reported failure in a re-index."""
-    import time
 
     from assistant.knowledge import loaders
     from tests.test_loaders import _hostile_pdf
@@ -303,8 +226,7 @@ def test_listing_shows_unindexed_files_until_a_reindex(kontor: Kontor) -> None:
 
 
 def test_one_reindex_at_a_time(kontor: Kontor) -> None:
-    kontor.call("GET", "/api/tasks/none")  # creates the per-app background state
-    background = kontor.app.state.kontor_background
+    background = kontor.app.state.background
     with background.index_lock:  # the first run waits here, so it is surely still running
         first = kontor.call("POST", "/api/reindex")
         assert first.status_code == 202
@@ -560,8 +482,8 @@ def test_roles_are_checked_on_every_endpoint(kontor: Kontor) -> None:
     before = kontor.files()
     for method, path, kwargs in EXPERT_ONLY:
         assert kontor.call(method, path, "agent", **kwargs).status_code == 403, (method, path)
-        assert kontor.call(method, path, None, **kwargs).status_code == 401, (method, path)
-    assert kontor.call("GET", "/api/documents", None).status_code == 401
+        assert kontor.call(method, path, "", **kwargs).status_code == 401, (method, path)
+    assert kontor.call("GET", "/api/documents", "").status_code == 401
     assert kontor.call("GET", "/api/documents", "agent").status_code == 200
     assert kontor.call("GET", "/api/prompts", "admin").status_code == 200
     assert kontor.files() == before and not (kontor.services.prompts.root / "answer" / "v3.md").exists()

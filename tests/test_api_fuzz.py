@@ -24,8 +24,7 @@ from schemathesis.checks import (
 )
 
 from assistant.auth import AuthError
-from tests.test_api_admin import Kontor
-from tests.test_workflow_api import QUESTION
+from tests.harness import QUESTION, ExpertKontor
 
 ROLES = ["anonymous", "agent", "expert", "admin"]
 USERS = {"agent": "anna", "expert": "eva", "admin": "adam"}
@@ -41,7 +40,7 @@ class Fuzzed:
     machine) with two drafted tickets, seen as one role."""
 
     def __init__(self, tmp_path: Path, knowledge: Path, role: str) -> None:
-        self.kontor, self.role = Kontor(tmp_path, knowledge), role
+        self.kontor, self.role = ExpertKontor(tmp_path, knowledge), role
         for _ in range(2):  # ids 1 and 2 exist: the fuzzer's small numbers reach past the 404
             assert self.kontor.call("POST", "/api/tickets", "agent", json=QUESTION).status_code == 201
         self.kontor.services.jobs.run_until_idle()
@@ -60,9 +59,9 @@ class Fuzzed:
 
     def wait_for_background_work(self, timeout: float = 60) -> None:
         """Re-indexing and evaluations the fuzzer started end before the data directory goes."""
-        bg = getattr(self.kontor.app.state, "kontor_background", None)
+        bg = self.kontor.app.state.background
         deadline = time.monotonic() + timeout
-        while bg is not None and any(bg.tasks.running(kind) for kind in ("reindex", "evaluation")):
+        while any(bg.tasks.running(kind) for kind in ("reindex", "evaluation")):
             assert time.monotonic() < deadline, "background work still running"
             time.sleep(0.05)
 
@@ -115,4 +114,4 @@ def test_the_live_stream_answers_as_documented(tmp_path: Path, knowledge: Path) 
         case = live["GET"].Case(path_parameters={"ticket_id": ticket_id})
         response = case.call_and_validate(headers=target.headers(), checks=CHECKS)
         assert response.status_code == (200 if ticket_id == 1 else 404)
-    assert target.kontor.call("GET", "/api/tickets/999/live", role=None).status_code == 401  # login before the ticket
+    assert target.kontor.call("GET", "/api/tickets/999/live", role="").status_code == 401  # login before the ticket

@@ -187,7 +187,7 @@ def test_with_many_examples_the_classifier_decides_without_the_model(services: S
 
 def test_an_unsure_classifier_asks_the_model_among_its_best_candidates(services: Services) -> None:
     teach(services)
-    services.settings.categorise_unsure_below = 1.0  # every decision counts as unsure
+    services.settings.categorise.unsure_below = 1.0  # every decision counts as unsure
     services.llm.enqueue('{"category": "defekt"}')  # type: ignore[attr-defined]
     result = services.categoriser.categorise("Paket kam nicht an und der Inhalt ist kaputt.")
     assert result.method == "classifier+model"
@@ -215,7 +215,7 @@ def test_api_categorise_contract_and_errors(services: Services) -> None:
 
     from assistant.web.app import create_app
 
-    services.settings.run_worker = False
+    services.settings.web.run_worker = False
     services.users.add("anna", "agent", "anna-passwort-123")
     client = TestClient(create_app(services.settings, services))
     client.headers["Authorization"] = f"Bearer {services.users.create_token('anna')}"

@@ -125,7 +125,7 @@ def test_a_changed_model_file_is_reported_and_drafting_answers_503(
                     categories=PROJECT_ROOT / "knowledge" / "categories.yaml")
     base.ensure_dirs()
     add_model(base, copy, "kopie")
-    settings = base.model_copy(update={"model": "kopie"})
+    settings = Settings(**{**base.model_dump(), "llm": {**base.llm.model_dump(), "model": "kopie"}})
     services = Services(settings, embedder=FakeEmbedder())  # no model passed in: the registered file is checked
     services.users.add("anna", "agent", "anna-passwort-123")
     services.users.add("adam", "admin", "adam-passwort-123")

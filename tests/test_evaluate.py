@@ -4,11 +4,8 @@ runs resume, promotion needs a passed gate, reviewed tickets become anonymised c
 from __future__ import annotations
 
 import json
-import re
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import jsonschema
 import pytest
@@ -16,50 +13,9 @@ import yaml
 
 from assistant.config import PROJECT_ROOT, Settings
 from assistant.evaluate.evaluation import accept, evaluate, passed_gate
-from assistant.llm import GenerationParams, Message
 from assistant.prompts import PromptReleases
 from assistant.services import Services
-from tests.fakes import FakeEmbedder
-
-CASES = [
-    {"id": "answer-001", "task": "answer",
-     "input": {"subject": "Versand", "body": "Was kostet der Versand nach Österreich?", "customer": "E. M."},
-     "expectations": {"category": "lieferverzug", "facts": ["5,90"], "forbidden": ["kostenlos"],
-                      "sources": ["versand.md"], "handover": False},
-     "reference_answer": "5,90 €.",
-     "ratings": [{"rater": "S. O.", "score": 4, "comment": "", "date": "2026-11-20", "prompt_version": 1}]},
-    {"id": "answer-002", "task": "answer",
-     "input": {"subject": "Rechnung", "body": "Bis zu welchem Betrag ist der Rechnungskauf möglich?"},
-     "expectations": {"category": "rechnung_zahlung", "facts": ["1.500"], "forbidden": [],
-                      "sources": ["zahlung.md"], "handover": False},
-     "reference_answer": "Bis 1.500 €.", "ratings": []},
-    {"id": "answer-003", "task": "answer",
-     "input": {"subject": "Aktien", "body": "Wie entwickelt sich Ihr Aktienkurs im nächsten Quartal?"},
-     "expectations": {"category": None, "facts": [], "forbidden": [], "sources": [], "handover": True},
-     "reference_answer": "Übergabe.", "ratings": []},
-]
-
-
-class CitingLLM:
-    """A scripted model that quotes the first source sentence and cites it only when the prompt asks for [n]."""
-
-    name, sha256 = "citing-fake", "c" * 64
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def stream(self, messages: list[Message], params: GenerationParams) -> Iterator[str]:
-        self.calls += 1
-        first = re.search(r"^\[1\][^:]*: (.+)$", messages[1]["content"], re.M)
-        question = set(messages[1]["content"].rsplit("Kundenanfrage", 1)[1].lower().split())
-        options = re.split(r"(?<=[.!?]) ", first.group(1)) if first else ["Keine Angabe"]
-        sentence = max(options, key=lambda s: len(question & set(s.lower().split()))).rstrip(".")
-        cites = "eckigen Klammern" in messages[0]["content"]
-        yield f"{sentence} [1]." if cites else f"{sentence}."
-
-    def complete_json(self, messages: list[Message], schema: dict[str, Any], params: GenerationParams) -> str:
-        self.calls += 1
-        return json.dumps({"category": schema["properties"]["category"]["enum"][0]})
+from tests.fakes import CASES, CitingLLM, FakeEmbedder
 
 
 @pytest.fixture

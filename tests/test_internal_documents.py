@@ -20,7 +20,7 @@ from assistant.answer.promises import promise_flags
 from assistant.knowledge.catalogue import Catalogue, is_internal
 from assistant.services import Services
 from assistant.store.tables import AuditEntry
-from tests.test_workflow_api import Kontor
+from tests.harness import Kontor
 
 CANARY = "Zebra77"
 SECRET = f"Der Versand nach Österreich kostet für Stammkunden nur 1,11 € (Sonderregel {CANARY}).\n"
@@ -35,7 +35,7 @@ def _prompts(services: Services) -> str:
 
 
 def _indexed(services: Services, knowledge: Path, place: str) -> Services:
-    services.settings.answer_generate = "always"  # the model is asked, so its prompt shows what it was given
+    services.settings.answer.answer_generate = "always"  # the model is asked, so its prompt shows what it was given
     (knowledge / place).parent.mkdir(parents=True, exist_ok=True)
     (knowledge / place).write_bytes(DOCUMENT)
     assert services.ingestor.run([knowledge]).ok

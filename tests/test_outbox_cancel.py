@@ -6,14 +6,13 @@ from __future__ import annotations
 
 from email import policy
 from email.parser import BytesParser
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from assistant.errors import ConflictError
 from assistant.outbox import DeliveryError
-from tests.test_workflow_api import Kontor, _make_due
+from tests.harness import Kontor
 
 CORRECTED = "Guten Tag,\n\nder Versand nach Österreich kostet 5,90 €.\n\nMit freundlichen Grüßen\nKochwerk Lindner"
 
@@ -23,22 +22,11 @@ class _Refusing:
         raise DeliveryError("Empfänger vom SMTP-Server abgelehnt: 550 unbekannt")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def kontor(request: pytest.FixtureRequest, tmp_path: Path, knowledge: Path) -> Kontor:
-    url = request.getfixturevalue("pg_database_url") if request.param == "postgresql" else ""
-    return Kontor(tmp_path, knowledge, url)
-
-
-@pytest.fixture
-def lite(tmp_path: Path, knowledge: Path) -> Kontor:
-    return Kontor(tmp_path, knowledge)
-
-
 def _waiting(kontor: Kontor) -> dict[str, Any]:
     """An approved draft whose message waits in the outbox because the server refuses it."""
     draft: dict[str, Any] = kontor.drafted_ticket()["draft"]
     assert kontor.call("POST", f"/api/drafts/{draft['id']}/approve").status_code == 200
-    kontor.services.__dict__["mailer"] = _Refusing()
+    kontor.services.override("mailer", _Refusing())
     assert kontor.call("POST", f"/api/drafts/{draft['id']}/send").json()["status"] == "pending"
     kontor.services.__dict__.pop("mailer")  # the server takes mail again (the maildir)
     return draft
@@ -96,7 +84,7 @@ def test_a_message_being_delivered_is_never_also_cancelled(lite: Kontor) -> None
     refused and the mail goes out once. A cancel that comes first wins: a worker that listed the message as
     due just before sends nothing."""
     draft = _waiting(lite)
-    _make_due(lite.services)
+    lite.make_due()
     answers: list[Any] = []
     maildir = lite.services.mailer
 
@@ -105,14 +93,14 @@ def test_a_message_being_delivered_is_never_also_cancelled(lite: Kontor) -> None
             answers.append(lite.call("POST", f"/api/drafts/{draft['id']}/cancel"))
             maildir.deliver(mail)
 
-    lite.services.__dict__["mailer"] = CancelMeanwhile()
+    lite.services.override("mailer", CancelMeanwhile())
     assert lite.services.sending.deliver_due() == 1
     assert answers[0].status_code == 409 and "gerade zugestellt" in answers[0].json()["detail"]
     assert len(lite.outbox_files()) == 1 and lite.outbox_rows()[0].status == "delivered"
 
     second = _waiting(lite)
     [waiting] = [m for m in lite.outbox_rows() if m.draft_id == second["id"]]
-    _make_due(lite.services)
+    lite.make_due()
     assert lite.call("POST", f"/api/drafts/{second['id']}/cancel").status_code == 200
     with pytest.raises(ConflictError):
         lite.services.sending.deliver(waiting.id)  # the worker's stale list

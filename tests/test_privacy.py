@@ -22,8 +22,8 @@ from assistant import audit
 from assistant.config import PROJECT_ROOT
 from assistant.evaluate.evaluation import evaluate
 from assistant.store.tables import AuditEntry, Base
+from tests.harness import Kontor
 from tests.servers import free_port
-from tests.test_workflow_api import Kontor
 
 CANARY = "Kanarienvogel9Q7Z"
 MARK = "zaunkoenig5x"  # a second canary, in the address and in the body: anonymisation keeps a word in the body

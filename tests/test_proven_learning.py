@@ -17,7 +17,7 @@ from assistant.answer.proven import ProvenIndex, stands_alone
 from assistant.knowledge.catalogue import Catalogue
 from assistant.store.tables import AuditEntry
 from tests.fakes import FakeEmbedder
-from tests.test_workflow_api import Kontor
+from tests.harness import Kontor
 
 TWO_QUESTIONS = {
     "customer": "Renate Köhler <r.koehler@example.de>", "subject": "Bestellung nach Österreich",

@@ -22,7 +22,7 @@ from assistant.services import Services
 from assistant.store.tables import AuditEntry, DraftRow, EvalCacheEntry, Job, LabelledExample, Review, Ticket
 from assistant.web.app import create_app
 from tests.fakes import FakeEmbedder, FakeLLM
-from tests.test_workflow_api import QUESTION, Kontor
+from tests.harness import QUESTION, Kontor
 
 
 @pytest.fixture
@@ -63,8 +63,8 @@ def _count(kontor: Kontor, table: type) -> int:
 def test_each_class_goes_when_its_period_is_over(kontor: Kontor) -> None:
     ids = _closed_and_open(kontor)
     s, now = kontor.services.settings, datetime.now(UTC)
-    assert (s.retention_logs_days, s.retention_outbox_days, s.retention_eval_cache_days,
-            s.retention_tickets_days) == (30, 90, 90, 365)
+    assert (s.retention.logs_days, s.retention.outbox_days, s.retention.eval_cache_days,
+            s.retention.tickets_days) == (30, 90, 90, 365)
     assert _purge(kontor, now).empty()
 
     after_a_month = _purge(kontor, now + timedelta(days=31))

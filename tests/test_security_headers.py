@@ -12,8 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.routing import Mount
 
-from assistant.web.app import SECURITY_HEADERS
-from tests.test_workflow_api import QUESTION, Kontor
+from assistant.web.middleware import SECURITY_HEADERS
+from tests.harness import QUESTION, Kontor
 
 
 @pytest.fixture(scope="module")

@@ -166,7 +166,7 @@ def test_a_sentence_that_leans_on_the_one_before_brings_it_along() -> None:
 
 
 def test_a_city_names_its_country() -> None:
-    from assistant.answer.question import countries
+    from assistant.answer.places import countries
 
     assert countries("ich wohne in Zürich") == {"Schweiz"}
     assert countries("Lieferung nach Tirol, 6020 Innsbruck") == {"Österreich"}

@@ -16,7 +16,7 @@ from sqlalchemy import func, select, update
 
 from assistant.config import Settings
 from assistant.store.tables import ApiToken, BrowserSession
-from tests.test_workflow_api import QUESTION, Kontor
+from tests.harness import QUESTION, Kontor
 
 NEW_PASSWORD = "neues-passwort-456"
 

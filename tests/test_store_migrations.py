@@ -16,7 +16,7 @@ from assistant import audit
 from assistant.privacy import erase_customer
 from assistant.store.db import Database, open_database
 from assistant.store.tables import AuditEntry, DraftRow, Job, OutboxMessage, Review, Ticket, User
-from tests.test_workflow_api import QUESTION, Kontor
+from tests.harness import QUESTION, Kontor
 
 ROWS = ("tickets", "drafts", "reviews", "outbox", "jobs", "labelled_examples", "users", "audit_log")
 

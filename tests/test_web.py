@@ -15,7 +15,7 @@ def _client(fake_services: Services, knowledge: Path) -> tuple[TestClient, dict[
     fake_services.ingestor.run([knowledge])
     fake_services.users.add("anna", "agent", "anna-passwort-123")
     token = fake_services.users.create_token("anna")
-    fake_services.settings.run_worker = False
+    fake_services.settings.web.run_worker = False
     return TestClient(create_app(fake_services.settings, fake_services)), {"Authorization": f"Bearer {token}"}
 
 

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from email.utils import parseaddr
 from typing import Any
 
+from assistant.answer.places import countries
 from assistant.answer.proven import stands_alone
-from assistant.answer.question import countries
 from assistant.grounding import overlap
 from assistant.knowledge.catalogue import Catalogue
 from assistant.knowledge.text import content_terms

@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from assistant.answer.question import countries
+from assistant.answer.places import countries
 from assistant.embeddings import Embedder
 from assistant.grounding import overlap
 from assistant.knowledge.catalogue import Catalogue, ProvenAnswer

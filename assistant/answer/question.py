@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from assistant.answer.places import countries
+from assistant.answer.proven import ProvenIndex
 from assistant.domain import AnswerMethod, Citation, SearchHit
 from assistant.embeddings import Embedder
 from assistant.grounding import overlap, sentences, strip_citations, support, trim_passage, verify_sentence
@@ -74,8 +76,6 @@ class QuestionAnswerer:
         self, retriever: Retriever, embedder: Embedder, llm: LLM, prompt: PromptVersion, catalogue: Catalogue,
         company: dict[str, str], policy: AnswerPolicy,
     ) -> None:
-        from assistant.answer.proven import ProvenIndex  # here: proven.py uses this module's countries()
-
         self.retriever = retriever
         self.embedder = embedder
         self.llm = llm
@@ -426,25 +426,6 @@ def _with_antecedents(
                 kept.append((hit, before, score))
             kept.append((hit, sentence, score))
     return kept or chosen
-
-
-# Countries the shop's documents distinguish; a sentence about another country than the customer's is no answer.
-_COUNTRY_NAMES = {"Deutschland": r"\bDeutschlands?\b", "Österreich": r"\bÖsterreichs?\b", "Schweiz": r"\bSchweiz\b"}
-_COUNTRY_HINTS = {
-    "Deutschland": r"\bdeutschlandweit|\+49\b",
-    "Österreich": r"\bösterreichisch|\+43\b|\.at\b|\b(?:Wien|Graz|Linz|Salzburg|Innsbruck|Klagenfurt|Villach|Wels|"
-                  r"St\. Pölten|Dornbirn|Bregenz|Tirol|Vorarlberg|Kärnten|Steiermark|Burgenland)\b",
-    "Schweiz": r"\bSchweizer|\bschweizerisch|\+41\b|\.ch\b|\b(?:Zürich|Genf|Basel|Bern|Lausanne|Winterthur|Luzern|"
-               r"St\. Gallen|Lugano|Biel|Thun|Zug|Aargau|Graubünden|Tessin|Wallis)\b",
-}
-
-
-def countries(text: str, hints: bool = True) -> frozenset[str]:
-    """The countries a text names (with ``hints``: also a mail's phone prefix, domain or adjective)."""
-    found = {name for name, pattern in _COUNTRY_NAMES.items() if re.search(pattern, text)}
-    if hints:
-        found |= {name for name, pattern in _COUNTRY_HINTS.items() if re.search(pattern, text, re.I)}
-    return frozenset(found)
 
 
 def _other_country(sentence: str, places: frozenset[str]) -> bool:

@@ -16,6 +16,7 @@ _FEATURES = 2**18  # per channel; collisions cost nothing measurable at this siz
 
 
 def _vectorisers() -> tuple[Any, Any]:
+    # scikit-learn takes ~1 s to import: only when a classifier is built
     from sklearn.feature_extraction.text import HashingVectorizer
 
     words = HashingVectorizer(ngram_range=(1, 2), alternate_sign=False, norm=None, n_features=_FEATURES)
@@ -29,7 +30,7 @@ class ExampleClassifier:
     """Linear SVM with class weights balanced, so rare categories are not drowned by the frequent one."""
 
     def __init__(self, texts: Sequence[str], labels: Sequence[str], c: float = 0.3) -> None:
-        import scipy.sparse as sp
+        import scipy.sparse as sp  # scikit-learn takes ~1 s to import: only when a classifier is built
         from sklearn.feature_extraction.text import TfidfTransformer
         from sklearn.svm import LinearSVC
 
@@ -56,6 +57,7 @@ class DescriptionMatcher:
     example texts: how a person reading the categories file would sort a message."""
 
     def __init__(self, profiles: Sequence[str], corpus: Sequence[str]) -> None:
+        # scikit-learn takes ~1 s to import: only when a classifier is built
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         # idf from the profiles and the known texts: fragments common to every message weigh little

@@ -20,6 +20,7 @@ from assistant.cli import (  # noqa: F401 - registers commands
 from assistant.cli.common import app, err
 from assistant.config import Settings, load_settings
 from assistant.errors import KontorError
+from assistant.logs import setup_logging
 
 
 @app.command()
@@ -28,13 +29,14 @@ def serve(
     port: Annotated[int, typer.Option(help="Port")] = 8000,
 ) -> None:
     """Die Weboberfläche starten."""
-    import uvicorn
+    import uvicorn  # the web stack only for this command: `kontor` starts fast
 
     from assistant.web.app import create_app
 
     settings: Settings = load_settings()
-    err.print(f"Kontor läuft auf http://{host}:{port}/  (Daten: {settings.home})")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    setup_logging(settings.log_dir)
+    err.print(f"Kontor läuft auf http://{host}:{port}/  (Daten: {settings.home}, Protokoll: {settings.log_dir})")
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=None)  # uvicorn's lines into our log
 
 
 def main() -> None:
@@ -47,7 +49,7 @@ def main() -> None:
         err.print("Abgebrochen.")
         raise SystemExit(130) from None
     except Exception as exc:  # click's usage errors and validation errors of settings
-        import click
+        import click  # only on the error path
         from pydantic import ValidationError
 
         if isinstance(exc, click.ClickException):

@@ -19,7 +19,7 @@ def audit_verify(
 ) -> None:
     """Die Hash-Kette des Audit-Protokolls und seine Schutz-Trigger prüfen: meldet den ersten Eintrag, der nicht
     mehr passt, fehlende Trigger oder einen erwarteten Hash, der fehlt (Exit 1)."""
-    from assistant import audit
+    from assistant import audit  # imported when the command runs: `kontor` starts fast
 
     expected = expect.strip().lower() or None
     if expected is not None and (len(expected) != 64 or any(c not in "0123456789abcdef" for c in expected)):

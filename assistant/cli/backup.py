@@ -23,7 +23,7 @@ def backup(
 ) -> None:
     """Konsistente Sicherung, auch während der Server läuft: Datenbank, Wissensindex, Prompts, Postausgang,
     Wissensdokumente, Einstellungen – mit Manifest (Versionen, Prüfsummen, Anzahlen)."""
-    from assistant.backup import BackupError
+    from assistant.backup import BackupError  # imported when the command runs: `kontor` starts fast
     from assistant.backup import backup as make_backup
     from assistant.knowledge.vectors import VectorIndexError
 
@@ -49,7 +49,7 @@ def restore(
 ) -> None:
     """Eine Sicherung in ein leeres Datenverzeichnis (KONTOR_HOME) und eine leere Datenbank zurückspielen;
     alle Prüfsummen werden vorher geprüft."""
-    from assistant.backup import BackupError
+    from assistant.backup import BackupError  # imported when the command runs: `kontor` starts fast
     from assistant.restore import restore as run_restore
 
     settings = load_settings()

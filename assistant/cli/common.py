@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from assistant.config import load_settings
-from assistant.errors import KontorError
+from assistant.errors import InputError, KontorError
 
 app = typer.Typer(help="Kontor – lokaler Back-Office-Assistent.", no_args_is_help=True, add_completion=False)
 
@@ -26,6 +26,7 @@ class CliError(KontorError):
 
 
 def services(**overrides: Any):
+    # the container and its imports only for commands that use it: `kontor --help` starts fast
     from assistant.services import Services
 
     return Services(load_settings(**overrides))
@@ -73,8 +74,6 @@ def read_batch(path: Path) -> Iterator[tuple[Any, str | None, str | None]]:
 
 
 def run_batch(path: Path, handle: Callable[[str], dict[str, Any]]) -> None:
-    from assistant.errors import InputError
-
     lines = list(read_batch(path))
     failures = 0
     with progress() as bar:

@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from assistant.cli.common import CliError, app, err, out, progress, services
-from assistant.prompts import PromptReleases
+from assistant.prompts import TASKS, PromptReleases
 
 if TYPE_CHECKING:
     from assistant.evaluate.evaluation import Outcome
@@ -21,7 +21,6 @@ eval_app = typer.Typer(help="Evaluation der Prompt-Versionen und Freigabe-Schran
 prompts_app = typer.Typer(help="Prompt-Versionen: anzeigen, vergleichen, neu anlegen, freigeben.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
 app.add_typer(prompts_app, name="prompts")
-TASKS = ("answer", "categorise", "letter")
 
 
 @eval_app.callback()
@@ -96,7 +95,7 @@ def _tasks(task: str, prompt: str) -> tuple[str, ...]:
     if task == "all":
         return TASKS
     if task not in TASKS:
-        raise CliError(f"Unbekannte Aufgabe '{task}'. Erlaubt: answer, categorise, letter, all")
+        raise CliError(f"Unbekannte Aufgabe '{task}'. Erlaubt: {', '.join(TASKS)}, all")
     return (task,)
 
 

@@ -187,7 +187,7 @@ def proven_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> Non
 @proven_app.command("remove")
 def proven_remove(ids: Annotated[list[int], typer.Argument(help="Nummern aus `kontor proven list`")]) -> None:
     """Bewährte Antworten löschen: sie werden nicht mehr wiederverwendet (im Audit-Protokoll vermerkt)."""
-    from assistant import audit
+    from assistant import audit  # imported when the command runs: `kontor` starts fast
 
     s = services()
     known = {p.id for p in s.catalogue.proven_answers()}

@@ -18,20 +18,21 @@ app.add_typer(model_app, name="model")
 @model_app.command("list")
 def model_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Registrierte Modelle anzeigen (* = aktiv)."""
-    from assistant.models import registered_models
+    from assistant.models import registered_models  # imported when the command runs: `kontor` starts fast
 
     settings = load_settings()
     models = registered_models(settings)
     if as_json:
-        print_json([m.model_dump(mode="json") | {"active": m.name == settings.model} for m in models])
+        print_json([m.model_dump(mode="json") | {"active": m.name == settings.llm.model} for m in models])
         return
     table = Table("", "Name", "Datei", "Größe", "SHA-256", "Hinweis")
     for m in models:
-        table.add_row("*" if m.name == settings.model else "", m.name, str(m.path), f"{m.size / 1e6:.0f} MB",
+        table.add_row("*" if m.name == settings.llm.model else "", m.name, str(m.path), f"{m.size / 1e6:.0f} MB",
                       m.sha256[:16] + "…", m.note)
     out.print(table)
-    if settings.llm_backend == "openai":
-        out.print(f"Aktives Backend: OpenAI-kompatibler Server {settings.openai_base_url} ({settings.openai_model})")
+    if settings.llm.llm_backend == "openai":
+        llm = settings.llm
+        out.print(f"Aktives Backend: OpenAI-kompatibler Server {llm.openai_base_url} ({llm.openai_model})")
 
 
 @model_app.command("add")
@@ -42,7 +43,7 @@ def model_add(
     use: Annotated[bool, typer.Option("--use", help="gleich als aktives Modell setzen")] = False,
 ) -> None:
     """Eine GGUF-Modelldatei registrieren (SHA-256 wird festgehalten und bei jedem Laden geprüft)."""
-    from assistant.models import add_model, set_active_model
+    from assistant.models import add_model, set_active_model  # imported when the command runs: `kontor` starts fast
 
     settings = load_settings()
     settings.ensure_dirs()
@@ -58,7 +59,7 @@ def model_add(
 @model_app.command("use")
 def model_use(name: str) -> None:
     """Ein registriertes Modell als aktives Modell festlegen."""
-    from assistant.models import set_active_model
+    from assistant.models import set_active_model  # imported when the command runs: `kontor` starts fast
 
     settings = load_settings()
     set_active_model(settings, name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +15,7 @@ from rich.table import Table
 
 from assistant.cli.common import CliError, app, err, out, print_json, progress, services
 from assistant.cli.demo_data import demo_tickets_dir
+from assistant.logs import setup_logging
 
 users_app = typer.Typer(help="Benutzer und Rollen (agent, expert, admin).", no_args_is_help=True)
 tokens_app = typer.Typer(help="Persönliche API-Tokens für Skripte.", no_args_is_help=True)
@@ -86,6 +88,7 @@ def tickets_list(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Tickets anzeigen, neueste zuerst."""
+    # imported when the command runs: `kontor` starts fast
     from assistant.tickets.queries import list_tickets, ticket_json
 
     rows = list_tickets(services().database, status)
@@ -102,9 +105,8 @@ def tickets_list(
 def work() -> None:
     """Anstehende Aufgaben abarbeiten (Entwürfe schreiben, Post zustellen), dann beenden – sonst erledigt das
     `kontor serve` im Hintergrund."""
-    from datetime import timedelta
-
     s = services()
+    setup_logging(s.settings.log_dir)
     s.jobs.resume(stale_after=timedelta(minutes=30))  # a running server's jobs are its own
     with progress() as bar:
         task = bar.add_task("Entwürfe", total=s.jobs.pending(), item="")

@@ -16,6 +16,8 @@ from typing import Any
 
 import jinja2
 
+from assistant.prompts import Task
+
 # Metrics where a smaller value is the better one; every other numeric metric counts as "higher is better".
 LOWER_IS_BETTER = frozenset({"wrong_handovers", "missed_handovers", "unnecessary_handovers", "forbidden",
                              "forbidden_rate", "invalid_citations", "hallucinations", "errors", "error_rate",
@@ -32,7 +34,8 @@ METRIC_LABELS = {
 }
 OUTCOMES = {"worse": "verschlechtert", "new": "neu", "same": "unverändert", "improved": "verbessert"}
 STAGES = {"retrieve": "Suche", "categorise": "Kategorie", "generate": "Entwurf", "total": "Gesamt"}
-TASKS = {"answer": "Antwortentwürfe", "letter": "Antwortbrief (Vorlage)", "categorise": "Kategorisierung"}
+TASK_NAMES: dict[Task, str] = {"answer": "Antwortentwürfe", "letter": "Antwortbrief (Vorlage)",
+                              "categorise": "Kategorisierung"}
 DIRECTIONS = {"higher_is_better": "höher ist besser", "higher": "höher ist besser",
               "lower_is_better": "niedriger ist besser", "lower": "niedriger ist besser"}
 TEXT_LIMIT = 300
@@ -97,6 +100,7 @@ def _plain(text: Any) -> str:
 
 
 def _png(figure: Any) -> str:
+    # matplotlib is optional and slow to import: only when a chart is drawn
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(figure)
@@ -109,7 +113,7 @@ def _png(figure: Any) -> str:
 def _plots(report: dict[str, Any]) -> list[dict[str, str]]:
     """The report's charts as inline PNG data URIs; none when matplotlib is not installed."""
     try:
-        from matplotlib.figure import Figure
+        from matplotlib.figure import Figure  # matplotlib is optional and slow to import: only when a chart is drawn
         from matplotlib.ticker import MaxNLocator
     except ImportError:
         return []
@@ -249,7 +253,7 @@ def render_html(report: dict[str, Any]) -> str:
     """The report as one self-contained HTML page (German)."""
     cases = report.get("per_case") or []
     return _TEMPLATE.render(
-        r=report, tasks=TASKS, labels=METRIC_LABELS, num=_num, colours=COLOURS, directions=DIRECTIONS,
+        r=report, tasks=TASK_NAMES, labels=METRIC_LABELS, num=_num, colours=COLOURS, directions=DIRECTIONS,
         started=_time(report.get("started_at")), finished=_time(report.get("finished_at")),
         cases_count=report.get("cases") if report.get("cases") is not None else len(cases),
         metrics=_metric_rows(report.get("metrics") or {}, report.get("compared_metrics")),

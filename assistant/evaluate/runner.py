@@ -143,7 +143,7 @@ class EvalRunner:
         # the file's examples only: stored corrections may contain the evaluation texts themselves
         categoriser = Categoriser(production.categories, FixedExamples(), self.parts.llm, subject.prompt,
                                   production.company, production.policy)
-        result = categoriser.categorise(case.text[: production.policy.max_chars])  # settings.max_question_chars
+        result = categoriser.categorise(case.text[: production.policy.max_chars])  # settings.answer.max_question_chars
         return {"category": result.category, "confidence": result.confidence, "method": result.method,
                 "timings_ms": result.timings_ms}
 

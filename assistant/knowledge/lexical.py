@@ -15,7 +15,7 @@ Analyzer = Callable[[str], list[str]]
 
 class LexicalIndex:
     def __init__(self, chunk_ids: list[str], texts: list[str], analyzer: Analyzer = content_terms) -> None:
-        import bm25s
+        import bm25s  # bm25s pulls in scipy: only when an index is built
 
         self.chunk_ids = chunk_ids
         self._analyzer = analyzer

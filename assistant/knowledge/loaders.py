@@ -148,7 +148,7 @@ def _load_text(path: Path) -> LoadedDocument:
 
 
 def _load_html(path: Path) -> LoadedDocument:
-    from bs4 import BeautifulSoup
+    from bs4 import BeautifulSoup  # each parser only for its file type
 
     soup = BeautifulSoup(_read_text(path), "html.parser")
     for tag in soup(["script", "style", "noscript", "template", "nav", "footer"]):
@@ -204,7 +204,7 @@ def _load_pdf(path: Path) -> LoadedDocument:
 def _pdf_child() -> None:
     """Runs in the child: limits first, then the parse; the answer is JSON on stdout. Exceeding the CPU limit
     ends the process (SIGXCPU), exceeding the memory limit raises MemoryError."""
-    import resource
+    import resource  # POSIX only, and only in the parsing child process
 
     path, cpu, memory, max_chars = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
@@ -222,7 +222,7 @@ def _pdf_child() -> None:
 
 
 def _parse_pdf(path: Path, max_chars: int) -> LoadedDocument:
-    from pypdf import PdfReader
+    from pypdf import PdfReader  # each parser only for its file type (here: in the child process)
     from pypdf.errors import PdfReadError
 
     try:
@@ -270,7 +270,7 @@ def unwrap_lines(text: str) -> str:
 
 
 def _load_docx(path: Path) -> LoadedDocument:
-    import docx
+    import docx  # each parser only for its file type
     import docx.table
 
     _check_archive(path)

@@ -47,7 +47,8 @@ class FusionWeights:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FusionWeights:
-        return cls(bm25=settings.bm25_weight, ngram=settings.ngram_weight, dense=settings.dense_weight)
+        chosen = settings.retrieval
+        return cls(bm25=chosen.bm25_weight, ngram=chosen.ngram_weight, dense=chosen.dense_weight)
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ class Retriever:
         cls, catalogue: Catalogue, vectors: VectorIndex, embedder: Embedder, settings: Settings,
         include_internal: bool = True,
     ) -> Retriever:
-        return cls(catalogue, vectors, embedder, settings.candidates, FusionWeights.from_settings(settings),
+        return cls(catalogue, vectors, embedder, settings.retrieval.candidates, FusionWeights.from_settings(settings),
                    include_internal)
 
     def refresh(self) -> None:

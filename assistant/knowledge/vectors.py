@@ -26,7 +26,7 @@ class VectorIndexError(UnavailableError):
 class VectorIndex:
     def __init__(self, path: Path, collection: str = "chunks") -> None:
         try:
-            import chromadb
+            import chromadb  # chromadb takes seconds to import: only when the index is opened
             from chromadb.config import Settings as ChromaSettings
         except ImportError as exc:  # pragma: no cover - depends on the installation
             raise RuntimeError("chromadb fehlt: bitte `make setup` ausführen") from exc
@@ -112,6 +112,7 @@ def discard(path: Path) -> None:
 def _forget_failed_client(path: Path) -> None:
     """chromadb caches a client per folder and process even when it failed to start: every later open of the
     folder (after ``--rebuild`` removed the broken files, say) would fail the same way."""
+    # chromadb takes seconds to import: only when the index is opened
     from chromadb.api.shared_system_client import SharedSystemClient
 
     getattr(SharedSystemClient, "_identifier_to_system", {}).pop(str(path), None)

@@ -21,7 +21,7 @@ class Database:
 
     def migrate(self, revision: str = "head") -> None:
         """``revision``: an older one only for tests of a later migration's upgrade."""
-        from alembic import command
+        from alembic import command  # alembic only when migrating
         from alembic.config import Config
 
         config = Config()

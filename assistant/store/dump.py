@@ -190,7 +190,7 @@ def _version_key(path: str) -> tuple[int, ...]:
 
 def known_revisions() -> set[str]:
     """Schema revisions this Kontor can migrate from (a backup of a newer Kontor has one it does not know)."""
-    from alembic.config import Config
+    from alembic.config import Config  # alembic only when a backup's revision is checked
     from alembic.script import ScriptDirectory
 
     config = Config()

@@ -135,7 +135,7 @@ class Review(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     draft_id: Mapped[int] = mapped_column(ForeignKey("drafts.id"), index=True)
-    # approved | rejected | edited | rated | recategorised | cancelled (taken back from the outbox)
+    # assistant.tickets.state.Decision
     decision: Mapped[str] = mapped_column(String(20))
     text_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     edited_text: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -161,7 +161,7 @@ class OutboxMessage(Base):
     subject: Mapped[str] = mapped_column(String(600))
     body: Mapped[str] = mapped_column(Text)
     text_sha256: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(20), index=True)  # pending | sending | delivered (cancel deletes)
+    status: Mapped[str] = mapped_column(String(20), index=True)  # assistant.tickets.state.OutboxStatus
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -176,9 +176,9 @@ class Job(Base):
     __table_args__ = NO_ID_REUSE
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(30))  # draft | deliver
+    kind: Mapped[str] = mapped_column(String(30))  # assistant.jobs.JobKind
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), nullable=True, index=True)
-    status: Mapped[str] = mapped_column(String(20), index=True)  # queued | running | done | failed
+    status: Mapped[str] = mapped_column(String(20), index=True)  # assistant.jobs.JobStatus
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

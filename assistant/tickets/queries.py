@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from assistant.errors import ConflictError, NotFoundError
 from assistant.store.db import Database
 from assistant.store.tables import DraftRow, OutboxMessage, Review, Ticket
-from assistant.tickets.state import OPEN_OUTBOX, OutboxStatus
+from assistant.tickets.state import OPEN_OUTBOX, Decision, OutboxStatus
 
 
 def get_ticket(session: Session, ticket_id: int) -> Ticket:
@@ -107,7 +107,7 @@ def ticket_view(database: Database, ticket_id: int) -> dict[str, Any]:
         if draft is None:
             return view | {"draft": None}
         ratings = list(session.scalars(select(Review.rating).where(
-            Review.draft_id == draft.id, Review.decision == "rated")))
+            Review.draft_id == draft.id, Review.decision == Decision.RATED)))
         return view | {"draft": draft_json(draft, ticket, [r for r in ratings if r is not None])}
 
 

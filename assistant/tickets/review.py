@@ -35,7 +35,7 @@ from assistant.tickets.queries import (
     ticket_text,
 )
 from assistant.tickets.records import provenance, sha256
-from assistant.tickets.state import TicketStatus, check_transition, move
+from assistant.tickets.state import Decision, TicketStatus, check_transition, move
 
 log = logging.getLogger("kontor.review")
 MAX_ANSWER_CHARS = 20_000
@@ -75,8 +75,8 @@ class ReviewDesk:
             if ticket.status == TicketStatus.APPROVED:
                 move(ticket, TicketStatus.DRAFTED)  # the approval was for the old text
                 self.teacher.withdraw(session, draft, ticket, user)
-            session.add(Review(draft_id=draft.id, decision="edited", text_sha256=sha256(text), edited_text=text,
-                               reviewer_id=user.id))
+            session.add(Review(draft_id=draft.id, decision=Decision.EDITED.value, text_sha256=sha256(text),
+                               edited_text=text, reviewer_id=user.id))
             audit.record(session, user.name, "edited", ticket_id=ticket.id, draft_id=draft.id,
                          text_sha256=sha256(text), **provenance(draft))  # type: ignore[arg-type]
             return draft
@@ -113,7 +113,7 @@ class ReviewDesk:
             draft, ticket = current_draft(session, draft_id)
             refuse_while_sending(session, ticket.id)
             check_transition(ticket.status, TicketStatus.REJECTED)
-            session.add(Review(draft_id=draft.id, decision="rejected", comment=comment[:2000] or None,
+            session.add(Review(draft_id=draft.id, decision=Decision.REJECTED.value, comment=comment[:2000] or None,
                                reviewer_id=user.id))
             move(ticket, TicketStatus.REJECTED)
             self.teacher.withdraw(session, draft, ticket, user)
@@ -127,8 +127,8 @@ class ReviewDesk:
             raise InputError("Die Bewertung muss zwischen 1 und 5 liegen")
         with self.database.session() as session:
             draft = get_draft(session, draft_id)
-            session.add(Review(draft_id=draft.id, decision="rated", rating=score, comment=comment[:2000] or None,
-                               reviewer_id=user.id))
+            session.add(Review(draft_id=draft.id, decision=Decision.RATED.value, rating=score,
+                               comment=comment[:2000] or None, reviewer_id=user.id))
             audit.record(session, user.name, "rated", ticket_id=draft.ticket_id, draft_id=draft.id, score=score)
 
     def recategorise(self, ticket_id: int, category: str, user: Principal) -> Ticket:
@@ -143,7 +143,7 @@ class ReviewDesk:
             ticket.updated_at = utcnow()
             current = latest_draft(session, ticket.id)
             if current is not None:
-                session.add(Review(draft_id=current.id, decision="recategorised",
+                session.add(Review(draft_id=current.id, decision=Decision.RECATEGORISED.value,
                                    category_correction=learned.category, reviewer_id=user.id))
             audit.record(session, user.name, "recategorised", ticket_id=ticket.id,
                          draft_id=current.id if current else None, previous=previous, category=learned.category)
@@ -192,11 +192,11 @@ class Teacher:
 def valid_approval(session: Session, draft: DraftRow) -> Review | None:
     """The approval that still holds: the last approve/edit/cancel act is an approval of exactly the current
     text, by a user who may approve."""
+    acts = (Decision.APPROVED, Decision.EDITED, Decision.CANCELLED)
     last = session.scalar(
-        select(Review).where(Review.draft_id == draft.id, Review.decision.in_(("approved", "edited", "cancelled")))
-        .order_by(Review.id.desc())
+        select(Review).where(Review.draft_id == draft.id, Review.decision.in_(acts)).order_by(Review.id.desc())
     )
-    if last is None or last.decision != "approved" or last.text_sha256 != sha256(draft.text):
+    if last is None or last.decision != Decision.APPROVED or last.text_sha256 != sha256(draft.text):
         return None
     reviewer = session.get(User, last.reviewer_id)
     if reviewer is None or not reviewer.active or reviewer.role not in ROLES:
@@ -219,18 +219,19 @@ def _approval(session: Session, draft_id: int, user: Principal) -> tuple[DraftRo
     if ticket.status != TicketStatus.APPROVED:  # approved without a valid approval (e.g. approver removed): re-approve
         move(ticket, TicketStatus.APPROVED)
     digest = sha256(draft.text)
-    session.add(Review(draft_id=draft.id, decision="approved", text_sha256=digest, reviewer_id=user.id))
+    session.add(Review(draft_id=draft.id, decision=Decision.APPROVED.value, text_sha256=digest, reviewer_id=user.id))
     audit.record(session, user.name, "approved", ticket_id=ticket.id, draft_id=draft.id, text_sha256=digest,
                  **provenance(draft))  # type: ignore[arg-type]
     return draft, ticket, True
 
 
 def _was_rejected(session: Session, draft: DraftRow) -> bool:
-    return session.scalar(select(Review.id).where(Review.draft_id == draft.id, Review.decision == "rejected")
+    return session.scalar(select(Review.id).where(Review.draft_id == draft.id, Review.decision == Decision.REJECTED)
                           .limit(1)) is not None
 
 
 def _edited_since_rejection(session: Session, draft: DraftRow) -> bool:
-    last = session.scalar(select(Review.decision).where(
-        Review.draft_id == draft.id, Review.decision.in_(("rejected", "edited"))).order_by(Review.id.desc()))
-    return last == "edited"
+    acts = (Decision.REJECTED, Decision.EDITED)
+    last = session.scalar(select(Review.decision).where(Review.draft_id == draft.id, Review.decision.in_(acts))
+                          .order_by(Review.id.desc()))
+    return last == Decision.EDITED

@@ -35,7 +35,7 @@ from assistant.store.tables import DraftRow, OutboxMessage, Review, Ticket, utcn
 from assistant.tickets.queries import current_draft, get_ticket
 from assistant.tickets.records import provenance, sha256
 from assistant.tickets.review import Teacher, valid_approval
-from assistant.tickets.state import OPEN_OUTBOX, OutboxStatus, TicketStatus, move
+from assistant.tickets.state import OPEN_OUTBOX, Decision, OutboxStatus, TicketStatus, move
 
 log = logging.getLogger("kontor.sending")
 SENDING_LEASE = timedelta(minutes=5)  # a claim on a message to deliver; after it, another attempt may start
@@ -123,7 +123,7 @@ class Sending:
             ).one_or_none()
             if taken is None:
                 raise ConflictError(_not_cancellable(session, draft.id))
-            session.add(Review(draft_id=draft.id, decision="cancelled", text_sha256=taken.text_sha256,
+            session.add(Review(draft_id=draft.id, decision=Decision.CANCELLED.value, text_sha256=taken.text_sha256,
                                reviewer_id=user.id))  # voids the approval: sending again needs a new one
             move(ticket, TicketStatus.DRAFTED)
             self.teacher.withdraw(session, draft, ticket, user)

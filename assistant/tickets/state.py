@@ -24,6 +24,17 @@ class OutboxStatus(StrEnum):
     DELIVERED = "delivered"  # the mail server accepted it
 
 
+class Decision(StrEnum):
+    """What a person did with a draft (a ``Review`` row)."""
+
+    APPROVED = "approved"  # with the SHA-256 of exactly the approved text
+    EDITED = "edited"  # voids an approval of the old text
+    REJECTED = "rejected"
+    RATED = "rated"  # 1–5 with an optional comment
+    RECATEGORISED = "recategorised"
+    CANCELLED = "cancelled"  # the message was taken back from the outbox; voids the approval
+
+
 T = TicketStatus
 TRANSITIONS: dict[TicketStatus, frozenset[TicketStatus]] = {
     T.NEW: frozenset({T.DRAFTED, T.NEEDS_HUMAN}),

@@ -1,0 +1,83 @@
+"""Server-rendered pages: the templates with their filters, ``render`` with what every page shows (the user, the
+CSRF token for the page's scripts, the waiting tickets), and the German answers to a missing login or role."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from markupsafe import Markup, escape
+
+from assistant.auth import Principal
+from assistant.grounding import CITATION
+from assistant.services import Services
+from assistant.tickets.queries import counts_by_status
+from assistant.web.deps import LoginRequired, PageForbidden
+
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+
+
+def cite_links(text: str) -> Markup:
+    """The draft with each [n] linked to its quoted source; the text itself is escaped first."""
+    return Markup(CITATION.sub(r'<a class="cite" href="#quelle-\1">[\1]</a>', str(escape(text))))
+
+
+def sources_by_file(numbers: list[int], citations: list[dict[str, Any]]) -> list[tuple[str, list[str]]]:
+    """A paragraph's citation numbers as (file, its quotes), files in order of first use; unknown numbers are
+    left out."""
+    known = {c["n"]: c for c in citations}
+    files: dict[str, list[str]] = {}
+    for n in dict.fromkeys(numbers):
+        if n in known:
+            files.setdefault(str(known[n]["source"]), []).append(str(known[n]["quote"]))
+    return list(files.items())
+
+
+TEMPLATES.env.filters["cite_links"] = cite_links
+TEMPLATES.env.filters["sources_by_file"] = sources_by_file
+STATUS_NAMES = {"new": "Neu – Entwurf entsteht", "drafted": "Entwurf bereit", "needs_human": "Übergabe an Person",
+                "approved": "Freigegeben", "rejected": "Verworfen – Antwort von Hand", "sent": "Gesendet"}
+
+
+def render(request: Request, template: str, user: Principal | None, code: int = 200, **context: Any) -> HTMLResponse:
+    """A page with what every page shows: the user, the CSRF token for its scripts, the tickets waiting."""
+    services: Services = request.app.state.services
+    counts = counts_by_status(services.database) if user is not None else {}
+    waiting = counts.get("drafted", 0) + counts.get("needs_human", 0)
+    return TEMPLATES.TemplateResponse(request, template, {
+        "user": user, "csrf": user.csrf_token if user else "", "waiting": waiting, "counts": counts,
+        "status_names": STATUS_NAMES, "path": request.url.path, **context}, status_code=code)
+
+
+def install_page_errors(app: FastAPI) -> None:
+    """Pages answer a missing login with the login page and a missing role with a German 403 page."""
+
+    def login_first(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, LoginRequired)
+        return RedirectResponse(f"/login?next={quote(exc.next_url)}", status_code=303)
+
+    def forbidden(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, PageForbidden)
+        who = "der Administration" if exc.role == "admin" else "dem Fachbereich"
+        return render(request, "error.html", None, code=403, title="Kein Zugriff",
+                      text=f"Diese Seite ist {who} vorbehalten. Bitte wenden Sie sich an die "
+                           "Administration, wenn Sie Zugriff brauchen.")
+
+    app.add_exception_handler(LoginRequired, login_first)
+    app.add_exception_handler(PageForbidden, forbidden)
+
+
+def age(moment: datetime | str) -> str:
+    """How long ago, as the inbox says it: ``vor 5 Min.``, ``vor 3 Std.``, ``vor 4 Tagen``."""
+    moment = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
+    minutes = int((datetime.now(UTC) - moment).total_seconds() // 60)
+    if minutes < 60:
+        return f"vor {max(minutes, 0)} Min."
+    if minutes < 48 * 60:
+        return f"vor {minutes // 60} Std."
+    return f"vor {minutes // 1440} Tagen"

@@ -1,0 +1,26 @@
+"""The routes, one module per resource, each with its own ``APIRouter``; ``ROUTERS`` in the order the app
+includes them."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from assistant.web.routes import (
+    accounts,
+    ask,
+    audit,
+    documents,
+    drafts,
+    evaluations,
+    health,
+    live,
+    pages,
+    prompts,
+    tasks,
+    tickets,
+)
+
+ROUTERS: list[APIRouter] = [
+    health.router, accounts.router, tickets.router, live.router, drafts.router, ask.router, documents.router,
+    tasks.router, prompts.router, evaluations.router, audit.router, pages.router,
+]

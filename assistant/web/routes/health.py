@@ -1,0 +1,18 @@
+"""The health check for monitoring: no login, nothing about the company."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from assistant.health import report
+from assistant.web.deps import Svc
+from assistant.web.errors import errors
+from assistant.web.schemas import Health
+
+router = APIRouter(prefix="/api")
+
+
+@router.get("/health", responses=errors(413))
+def health(services: Svc) -> Health:
+    """For monitoring: ``degraded`` names each damaged part and its repair; says nothing about the company."""
+    return Health.model_validate(report(services.problems()))

@@ -1,0 +1,92 @@
+"""The web interface: server-rendered German pages. Reading happens here; every change goes through the JSON
+API (a few lines of JavaScript send it with the CSRF token), so the rules live in one place. A page without a login
+answers with the login page, one without the role with a German 403 page (``assistant.web.rendering``)."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from assistant.answer.promises import FLAG_NAMES
+from assistant.dashboard import dashboard_plots, learning_loop
+from assistant.knowledge.uploads import list_documents
+from assistant.prompts import PromptReleases
+from assistant.tickets.queries import list_tickets, ticket_view
+from assistant.tickets.state import TicketStatus
+from assistant.web.deps import AdminPage, AgentPage, ExpertPage, Id, Svc
+from assistant.web.rendering import age, render
+from assistant.web.routes.evaluations import recent_runs
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request) -> Response:
+    return RedirectResponse("/posteingang", status_code=303)
+
+
+# A path on this site only: "/x", never "//host", "/\\host" or "/\t/host" (browsers read those as another host).
+_SAME_SITE_PATH = re.compile(r"^/(?![/\\])[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*$")
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login(request: Request, next: str = "/posteingang") -> HTMLResponse:
+    safe_next = next if _SAME_SITE_PATH.match(next) else "/posteingang"
+    return render(request, "login.html", None, next=safe_next)
+
+
+@router.get("/posteingang", response_class=HTMLResponse)
+def inbox(request: Request, user: AgentPage, services: Svc, status: str = "", category: str = "") -> HTMLResponse:
+    status = status if status in set(TicketStatus) else ""
+    tickets = list_tickets(services.database, status or None, category or None, limit=300)
+    return render(request, "inbox.html", user, tickets=tickets, status=status, category=category,
+                  categories=services.categories.categories, statuses=[s.value for s in TicketStatus], age=age)
+
+
+@router.get("/tickets/{ticket_id}", response_class=HTMLResponse)
+def ticket(request: Request, ticket_id: Id, user: AgentPage, services: Svc) -> HTMLResponse:
+    view = ticket_view(services.database, ticket_id)
+    return render(request, "ticket.html", user, t=view, draft=view["draft"], categories=services.categories.categories,
+                  category_names={c.id: c.name for c in services.categories.categories}, age=age,
+                  flag_names=FLAG_NAMES)
+
+
+@router.get("/wissen", response_class=HTMLResponse)
+def knowledge(request: Request, user: AgentPage, services: Svc) -> HTMLResponse:
+    listed = list_documents(services.catalogue, services.ingestor, services.settings.knowledge_dir)
+    return render(request, "knowledge.html", user, documents=listed, indexed=sum(1 for d in listed if d.indexed),
+                  max_mb=services.settings.web.max_file_bytes // (1024 * 1024))
+
+
+@router.get("/prompts", response_class=HTMLResponse)
+def prompts(request: Request, user: ExpertPage, services: Svc) -> HTMLResponse:
+    labels, lock = services.prompts.labels(), PromptReleases(services.prompts).lock()
+    tasks = {task: services.prompts.versions(task) for task in services.prompts.tasks()}
+    return render(request, "prompts.html", user, tasks=tasks, labels=labels, lock=lock)
+
+
+@router.get("/auswertung", response_class=HTMLResponse)
+def evaluation(request: Request, user: ExpertPage, services: Svc) -> HTMLResponse:
+    runs = recent_runs(services.database, 30)
+    labels = services.prompts.labels()
+    versions = {task: [v.meta.version for v in services.prompts.versions(task)] for task in services.prompts.tasks()}
+    return render(request, "evaluation.html", user, runs=runs, labels=labels, versions=versions)
+
+
+@router.get("/uebersicht", response_class=HTMLResponse)
+def dashboard(request: Request, user: ExpertPage, services: Svc) -> HTMLResponse:
+    data = learning_loop(services.database)
+    return render(request, "dashboard.html", user, data=data, plots=dashboard_plots(data))
+
+
+@router.get("/konto", response_class=HTMLResponse)
+def account(request: Request, user: AgentPage, services: Svc) -> HTMLResponse:
+    return render(request, "konto.html", user, min_chars=services.users.min_password_chars)
+
+
+@router.get("/verwaltung", response_class=HTMLResponse)
+def administration(request: Request, user: AdminPage, services: Svc) -> HTMLResponse:
+    return render(request, "verwaltung.html", user, users=services.users.users(), tokens=services.users.tokens(),
+                  min_chars=services.users.min_password_chars)

@@ -1,0 +1,53 @@
+"""Tickets: intake by API, the inbox list, one ticket with its draft and outbox message, drafting again, the
+category correction and the recipient. The work is done by ``assistant.tickets``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from assistant.tickets.intake import TicketIn
+from assistant.tickets.queries import list_tickets, ticket_json, ticket_view
+from assistant.tickets.state import TicketStatus
+from assistant.web.deps import AgentUser, Id, ModelReady, Svc
+from assistant.web.errors import AUTHENTICATED, errors
+from assistant.web.schemas import CategoryIn, DraftQueued, RecipientIn, Ticket, TicketView
+
+router = APIRouter(prefix="/api", tags=["tickets"], responses=AUTHENTICATED)
+
+
+@router.post("/tickets", status_code=201)
+def create_ticket(body: TicketIn, user: AgentUser, services: Svc) -> Ticket:
+    ticket, _ = services.intake.create(body, user.name)
+    return Ticket.model_validate(ticket_json(ticket))
+
+
+@router.get("/tickets")
+def tickets(
+    user: AgentUser, services: Svc, status: TicketStatus | None = None,
+    category: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[Ticket]:
+    return [Ticket.model_validate(ticket_json(t)) for t in list_tickets(services.database, status, category, limit)]
+
+
+@router.get("/tickets/{ticket_id}", responses=errors(404))
+def ticket(ticket_id: Id, user: AgentUser, services: Svc) -> TicketView:
+    return TicketView.model_validate(ticket_view(services.database, ticket_id))
+
+
+@router.post("/tickets/{ticket_id}/draft", status_code=202, responses=errors(404, 409, 503))
+def regenerate(ticket_id: Id, user: AgentUser, services: Svc, _: ModelReady) -> DraftQueued:
+    services.review.regenerate(ticket_id, user)
+    return DraftQueued(queued=True, ticket_id=ticket_id)
+
+
+@router.put("/tickets/{ticket_id}/category", responses=errors(404))
+def recategorise(ticket_id: Id, body: CategoryIn, user: AgentUser, services: Svc) -> Ticket:
+    return Ticket.model_validate(ticket_json(services.review.recategorise(ticket_id, body.category, user)))
+
+
+@router.put("/tickets/{ticket_id}/recipient", responses=errors(404, (409, "already sent")))
+def set_recipient(ticket_id: Id, body: RecipientIn, user: AgentUser, services: Svc) -> TicketView:
+    services.review.set_recipient(ticket_id, body.email, user)
+    return TicketView.model_validate(ticket_view(services.database, ticket_id))

@@ -1,0 +1,375 @@
+"""What the JSON API takes and answers, as pydantic models: every route that answers JSON names its model, so the
+OpenAPI spec documents every answer. The answer models forbid unknown fields: a field a query adds without adding
+it here fails loudly in the tests (a response model would otherwise drop it silently)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from assistant.domain import AnswerMethod, Citation, DraftFlag, DraftSection
+from assistant.prompts import Task
+from assistant.tickets.state import OutboxStatus, TicketStatus
+
+PromiseKind = Literal["money", "discount", "compensation", "deadline", "legal"]
+
+
+class Out(BaseModel):
+    """An answer: exactly these fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- requests ------------------------------------------------------------------------------------------------
+
+class Login(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    password: str = Field(min_length=1, max_length=1000)
+
+
+class TextIn(BaseModel):
+    text: str = Field(min_length=1, max_length=100_000)
+
+
+class AskIn(BaseModel):
+    text: str = Field(min_length=1, max_length=8000)
+
+
+class CategoryIn(BaseModel):
+    category: str = Field(min_length=1, max_length=100)
+
+
+class RejectIn(BaseModel):
+    comment: str = Field("", max_length=2000)
+
+
+class RatingIn(BaseModel):
+    score: int = Field(ge=1, le=5)
+    comment: str = Field("", max_length=2000)
+
+
+class SendIn(BaseModel):
+    """The kinds of promise the agent confirmed after reading them (``flags`` of the draft)."""
+
+    confirm: list[PromiseKind] = Field(default_factory=list, max_length=5)
+
+
+class RecipientIn(BaseModel):
+    email: str = Field(min_length=3, max_length=254)
+
+
+class PasswordIn(BaseModel):
+    password: str = Field(min_length=1, max_length=1000)
+
+
+class OwnPasswordIn(BaseModel):
+    current: str = Field(min_length=1, max_length=1000)
+    new: str = Field(min_length=1, max_length=1000)
+
+
+class PromptIn(BaseModel):
+    """The parts of the new version: ``system`` and ``user`` for prompts, ``letter`` for the reply letter."""
+
+    from_version: int = Field(ge=1)
+    system: str = Field("", max_length=20_000)
+    user: str = Field("", max_length=20_000)
+    letter: str = Field("", max_length=20_000)
+    note: str = Field("", max_length=500)
+
+    def parts(self) -> dict[str, str]:
+        return {"system": self.system, "user": self.user, "letter": self.letter}
+
+
+class EvaluationIn(BaseModel):
+    task: Task
+    prompt: str = Field("candidate", pattern=r"^(production|candidate|v?\d{1,4})$")
+
+
+# --- accounts and session ------------------------------------------------------------------------------------
+
+class Me(Out):
+    name: str
+    role: str
+
+
+class Session(Me):
+    """A browser session started: the cookie is set; ``csrf_token`` goes with every change (``X-CSRF-Token``)."""
+
+    csrf_token: str
+
+
+class Ended(Out):
+    ended: int
+
+
+# --- tickets, drafts, outbox (``assistant.tickets.queries``) ---------------------------------------------------
+
+class Ticket(Out):
+    id: int
+    customer: str
+    customer_email: str | None
+    channel: str
+    subject: str
+    body: str
+    received_at: str
+    status: TicketStatus
+    category: str | None
+    category_confidence: float | None
+    category_method: str | None
+
+
+class Outbox(Out):
+    """The answer's message in the outbox: waiting, being sent, or delivered."""
+
+    id: int
+    draft_id: int
+    ticket_id: int
+    message_id: str
+    to: str
+    status: OutboxStatus
+    attempts: int
+    last_error: str | None
+    next_attempt_at: str | None = Field(description="null once delivered")
+    delivered_at: str | None
+
+
+class Draft(Out):
+    """The ticket's current draft: the text, each paragraph with its sources, the promises to confirm."""
+
+    id: int
+    ticket_id: int
+    text: str
+    citations: list[Citation]
+    sections: list[DraftSection] = Field(description="paragraphs with their sources")
+    notes: list[str] = Field(description="hints for the agent (language, hand-over, …)")
+    flags: list[DraftFlag] = Field(description="promises to confirm before sending")
+    category: str | None
+    status: TicketStatus = Field(description="the ticket's status")
+    handover: bool
+    method: str
+    prompt_version: str
+    model: str
+    model_sha256: str
+    sources: list[str] = Field(description="chunk ids of the cited passages")
+    timings_ms: dict[str, int | float]
+    ratings: list[int]
+    created_at: str
+    updated_at: str
+
+
+class OlderDraft(Out):
+    """A draft that is no longer its ticket's current one (a newer draft replaced it)."""
+
+    id: int
+    ticket_id: int
+    current: Literal[False]
+
+
+class TicketView(Ticket):
+    """The ticket with its newest outbox message and its current draft (each null until there is one)."""
+
+    outbox: Outbox | None
+    draft: Draft | None
+
+
+class DraftQueued(Out):
+    queued: Literal[True]
+    ticket_id: int
+
+
+# --- knowledge -----------------------------------------------------------------------------------------------
+
+class SearchResult(Out):
+    rank: int
+    score: float
+    source: str
+    title: str
+    chunk_id: str
+    text: str
+    internal: bool = Field(description="from a document marked 'nur intern': never quoted to a customer")
+
+
+class Answer(Out):
+    """A draft answer to a free text (nothing is stored)."""
+
+    answer: str
+    citations: list[Citation]
+    sections: list[DraftSection]
+    flags: list[DraftFlag]
+    handover: bool
+    method: AnswerMethod
+    prompt_version: str
+    model: str
+    model_sha256: str
+    notes: list[str]
+    timings_ms: dict[str, float]
+
+
+class Document(Out):
+    """A knowledge document: indexed, or a file waiting for the next index run."""
+
+    model_config = ConfigDict(from_attributes=True)
+    source: str
+    title: str
+    chunks: int
+    size: int
+    sha256: str | None
+    indexed: bool
+    indexed_at: str | None
+    internal: bool
+
+
+class Uploaded(Out):
+    source: str
+    internal: bool
+    queued: Literal[True]
+    task_id: str
+
+
+class DocumentDeleted(Out):
+    source: str
+    deleted: Literal[True]
+    queued: bool = Field(description="true: a re-index is running; the next run removes the entries")
+
+
+class TaskStarted(Out):
+    task_id: str
+
+
+class TaskStatus(Out):
+    """Background work (re-indexing, an evaluation) and how far it is."""
+
+    id: str
+    kind: str
+    status: Literal["running", "done", "failed"]
+    done: int
+    total: int
+    item: str
+    result: dict[str, Any] | None
+    error: str | None
+    started_at: str
+    finished_at: str | None
+
+
+# --- prompts -------------------------------------------------------------------------------------------------
+
+class PromptVersionInfo(Out):
+    version: int
+    author: str
+    created: str
+    note: str
+    locked: bool = Field(description="released once: the file never changes again")
+    labels: list[str] = Field(description="production and/or candidate")
+
+
+class PromptDiff(Out):
+    diff: str
+    a: str
+    b: str
+
+
+class PromptText(Out):
+    task: str
+    version: int
+    text: str
+
+
+class PromptCreated(Out):
+    task: str
+    version: int
+
+
+class PromptPromoted(Out):
+    task: str
+    production: int
+
+
+# --- evaluation and dashboard --------------------------------------------------------------------------------
+
+class EvalCase(Out):
+    case: str
+    file: str
+
+
+class Evaluation(Out):
+    id: int
+    task: str
+    prompt_ref: str
+    gate_passed: bool | None
+    cases: int
+    started_at: str
+    finished_at: str | None
+    metrics: dict[str, Any]
+    report: str | None = Field(description="the HTML report's URL, when there is one")
+
+
+class Metrics(Out):
+    """The learning loop's numbers for a group of drafts (``assistant.dashboard``)."""
+
+    drafts: int
+    reviewed: int
+    approved: int
+    approved_unedited: int
+    approval_rate_unedited: float | None
+    edit_distance: float | None
+    rating: float | None
+    ratings: int
+    handover_rate: float | None
+    median_ready_seconds: float | None
+
+
+class _ByVersion(Out):
+    prompt_version: str | None
+
+
+class _ByWeek(_ByVersion):
+    week: str = Field(description="ISO week of drafting, e.g. 2025-W07")
+
+
+class VersionMetrics(Metrics, _ByVersion):  # the last base's fields come first, as in the dashboard's rows
+    """The numbers of one prompt version."""
+
+
+class WeekMetrics(Metrics, _ByWeek):
+    """The numbers of one prompt version in one week."""
+
+
+class Plot(Out):
+    title: str
+    png_base64: str
+
+
+class Dashboard(Out):
+    generated_at: str
+    totals: Metrics
+    versions: list[VersionMetrics]
+    weeks: list[WeekMetrics]
+    plots: list[Plot] = Field(default_factory=list, description="only with ?plots=true")
+
+
+# --- audit and health ----------------------------------------------------------------------------------------
+
+class AuditRecord(Out):
+    id: int
+    at: str
+    actor: str
+    action: str
+    ticket_id: int | None
+    draft_id: int | None
+    text_sha256: str | None
+    prompt_version: str | None
+    model_sha256: str | None
+    sources: list[Any]
+    detail: dict[str, Any]
+
+
+class Problem(Out):
+    part: Literal["index", "model"]
+    detail: str
+    repair: str
+
+
+class Health(Out):
+    status: Literal["ok", "degraded"]
+    problems: list[Problem] = Field(default_factory=list)
