@@ -8,7 +8,8 @@ A backup folder holds:
     database.sqlite | .pgdump  the database (store/dump.py: SQLite backup API or pg_dump, one snapshot each)
     index/catalogue.sqlite     documents, chunks, proven answers; the lexical index is rebuilt from it in memory
     index/vectors.npy + .json  the dense vectors of exactly the catalogue copy's chunks, with ids and metadata
-    home/…                     the rest of the data directory: settings, model registry, outbox, logs
+    home/…                     the rest of the data directory: settings, model registry, outbox, attachments
+                               of imported mails, logs
     folders/<name>/…           prompts, knowledge documents, evaluation set, when they live outside the data
                                directory; a restore puts them inside it and points the settings file there
 
@@ -224,6 +225,7 @@ def _manifest(settings: Settings, db: dump.DatabaseCopy, index: dict[str, int], 
         return sum(1 for rel in files if rel.startswith(prefix))
 
     outbox = f"home/{settings.outbox_dir.relative_to(settings.home).as_posix()}/"
+    attachments = f"home/{settings.attachments_dir.relative_to(settings.home).as_posix()}/"
     return {
         "format": FORMAT, "kind": "kontor-backup", "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "versions": {"kontor": _version("kontor"), "python": platform.python_version(), "chromadb":
@@ -233,7 +235,8 @@ def _manifest(settings: Settings, db: dump.DatabaseCopy, index: dict[str, int], 
         "folders": folders,
         "models": [{"name": m.name, "file": m.path.name, "size": m.size, "sha256": m.sha256}
                    for m in registered_models(settings) if not m.builtin],
-        "counts": {"outbox_mails": count(outbox + "new/") + count(outbox + "cur/"), "files": len(files),
+        "counts": {"outbox_mails": count(outbox + "new/") + count(outbox + "cur/"),
+                   "attachment_files": count(attachments), "files": len(files),
                    **{f"{name}_files": count(info["at"] + "/") for name, info in folders.items()}},
         "bytes": sum(entry["size"] for entry in files.values()), "seconds": round(seconds, 2),
         "files": files,

@@ -120,6 +120,9 @@ class WebSettings(_Group):
     max_request_bytes: int = Field(1_000_000, ge=1024)
     max_ticket_chars: int = Field(20_000, ge=100)
     max_file_bytes: int = Field(25 * 1024 * 1024, ge=1024, description="largest knowledge document")
+    max_attachments: int = Field(10, ge=0, le=1000, description="attachments kept per imported mail")
+    max_attachment_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="largest attachment kept")
+    max_attachments_bytes: int = Field(25 * 1024 * 1024, ge=1024, description="attachments kept per mail, together")
     run_worker: bool = Field(True, description="draft and deliver in a background thread of the web app, and "
                              "purge by the retention periods once a day")
 
@@ -129,8 +132,8 @@ class RetentionSettings(_Group):
 
     prefix: ClassVar[str] = "retention_"
     tickets_days: int = Field(365, ge=0, description="sent or rejected tickets untouched this long, with drafts, "
-                              "reviews, outbox rows and mail files, jobs and the labelled examples made from them "
-                              "(evaluation cases are anonymised and stay)")
+                              "reviews, outbox rows and mail files, attachments, jobs and the labelled examples "
+                              "made from them (evaluation cases are anonymised and stay)")
     outbox_days: int = Field(90, ge=0, description="delivered mail files in the maildir outbox")
     logs_days: int = Field(30, ge=0, description="files in KONTOR_HOME/logs")
     eval_cache_days: int = Field(90, ge=0, description="cached evaluation results (recomputed when needed)")
@@ -242,6 +245,10 @@ class Settings(BaseSettings):
     @property
     def models_file(self) -> Path:
         return self.home / "models.yaml"
+
+    @property
+    def attachments_dir(self) -> Path:
+        return self.home / "attachments"
 
     @property
     def log_dir(self) -> Path:

@@ -46,6 +46,18 @@ def waiting_or_running(session: Session, kind: JobKind, ticket_id: int) -> bool:
         Job.status.in_((JobStatus.QUEUED, JobStatus.RUNNING))).limit(1)) is not None
 
 
+def queue_position(session: Session, kind: JobKind, ticket_id: int) -> int | None:
+    """The place of the ticket's waiting job in the queue (1: next, or being worked on now); None when no job of
+    this kind waits or runs for it. Jobs are claimed oldest first, a running job counts as ahead."""
+    mine = session.scalar(select(func.min(Job.id)).where(
+        Job.ticket_id == ticket_id, Job.kind == kind, Job.status.in_((JobStatus.QUEUED, JobStatus.RUNNING))))
+    if mine is None:
+        return None
+    ahead = session.scalar(select(func.count(Job.id)).where(
+        Job.id < mine, Job.status.in_((JobStatus.QUEUED, JobStatus.RUNNING))))
+    return int(ahead or 0) + 1
+
+
 class JobQueue:
     def __init__(self, database: Database, handlers: dict[str, Handler], on_give_up: dict[str, Handler] | None = None,
                  periodic: dict[str, Periodic] | None = None) -> None:

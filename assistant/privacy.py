@@ -3,8 +3,9 @@
 The one place that knows where customer data lives. A customer is found by the address they wrote from (or that
 an agent entered as recipient); from their tickets follow the drafts, reviews (edits, ratings and comments),
 outbox rows and maildir files, jobs, the evaluation cases made from the tickets (with the evaluation cache and
-the reports that show them), the labelled examples made from their texts, proven answers learned from their
-tickets or naming them, and log lines that name them. Retention (assistant/retention.py) erases old tickets with
+the reports that show them), the attachments of their mails (rows and files in ``<home>/attachments``), the
+labelled examples made from their texts, proven answers learned from their tickets or naming them, and log lines
+that name them. Retention (assistant/retention.py) erases old tickets with
 the same code, but keeps the proven answers learned from them: they carry no personal data (learning refuses
 what does, assistant/answer/learning.py) and are the company's approved wording.
 
@@ -17,6 +18,7 @@ page keeps the text; on PostgreSQL the rows are deleted and leave the server's f
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -39,6 +41,7 @@ from assistant.live import LiveDrafts
 from assistant.outbox import MaildirMailer
 from assistant.store.db import Database
 from assistant.store.tables import (
+    Attachment,
     AuditEntry,
     Base,
     DraftRow,
@@ -50,6 +53,7 @@ from assistant.store.tables import (
     Ticket,
     User,
 )
+from assistant.tickets.attachments import stored_files
 from assistant.tickets.intake import valid_address
 
 _CASE_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")  # a case id from the audit log names a file: nothing else
@@ -67,6 +71,10 @@ class PrivacyParts:
     log_dir: Path
     outbox_dir: Path  # the maildir
 
+    @property
+    def attachments_dir(self) -> Path:
+        return self.home / "attachments"  # Settings.attachments_dir
+
 
 @dataclass
 class Footprint:
@@ -74,6 +82,7 @@ class Footprint:
 
     tickets: list[int] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)  # Message-IDs of outbox rows: their maildir files
+    attachments: list[str] = field(default_factory=list)  # stored names of the tickets' attachment files
     cases: list[str] = field(default_factory=list)  # evaluation cases made from the tickets
     examples: list[int] = field(default_factory=list)
     proven: list[int] = field(default_factory=list)
@@ -132,6 +141,8 @@ def _footprint(eval_dir: Path, session: Session, tickets: list[int], marks: list
     return Footprint(
         tickets=[t.id for t in rows],
         messages=list(session.scalars(select(OutboxMessage.message_id).where(OutboxMessage.ticket_id.in_(tickets)))),
+        attachments=[n for n in session.scalars(select(Attachment.stored_name).where(
+            Attachment.ticket_id.in_(tickets))) if n],
         cases=_cases(eval_dir, session, tickets),
         examples=list(session.scalars(select(LabelledExample.id).where(LabelledExample.text_hash.in_(hashes)))),
         marks=sorted({*marks, *(n for n in names if len(n) >= 4)}),
@@ -175,6 +186,8 @@ def export(parts: PrivacyParts, address: str) -> dict[str, Any]:
             "reviews": [_row(r) | {"reviewer": name} for r, name in reviews],
             "outbox": _rows(session.scalars(select(OutboxMessage).where(OutboxMessage.ticket_id.in_(tickets)))),
             "jobs": _rows(session.scalars(select(Job).where(Job.ticket_id.in_(tickets)))),
+            "attachments": _rows(session.scalars(select(Attachment).where(Attachment.ticket_id.in_(tickets))
+                                                 .order_by(Attachment.id))),
             "audit": _rows(session.scalars(select(AuditEntry).where(AuditEntry.ticket_id.in_(tickets))
                                            .order_by(AuditEntry.id))),
             "labelled_examples": _rows(session.scalars(select(LabelledExample).where(
@@ -184,6 +197,9 @@ def export(parts: PrivacyParts, address: str) -> dict[str, Any]:
     return {
         "address": address.strip(), "exported_at": datetime.now(UTC).isoformat(), **data,
         "outbox_files": [_file(p, parts.home) for p in _mail_files(parts.outbox_dir, footprint.messages)],
+        "attachment_files": [{"file": str(p.relative_to(parts.home)),
+                              "content_base64": base64.b64encode(p.read_bytes()).decode("ascii")}
+                             for p in stored_files(parts.attachments_dir, list(footprint.attachments))],
         "evaluation_cases": [_file(p, parts.eval_dir) for p in _case_files(parts.eval_dir, footprint.cases)],
         "proven_answers": proven,
         "log_lines": [{"file": str(p.relative_to(parts.log_dir)), "line": line}
@@ -213,6 +229,7 @@ def _file(path: Path, root: Path) -> dict[str, str]:
 class Erased:
     tickets: int = 0
     files: int = 0
+    attachments: int = 0  # files of the tickets' attachments
     cases: int = 0
     examples: int = 0
     proven: int = 0
@@ -232,13 +249,14 @@ def erase(parts: PrivacyParts, footprint: Footprint, actor: str, action: str, *,
     done = Erased(tickets=len(footprint.tickets), cases=len(footprint.cases), examples=len(footprint.examples),
                   proven=len(footprint.proven))
     mail_files = _mail_files(parts.outbox_dir, footprint.messages)  # before the rows that name them go
+    attachment_files = stored_files(parts.attachments_dir, list(footprint.attachments))
     with parts.database.session() as session:
         _delete_rows(session, footprint)
         audit.record(session, actor, action, tickets=footprint.tickets, cases=footprint.cases,
                      examples=len(footprint.examples), **detail)
-    for path in [*mail_files, *_case_files(parts.eval_dir, footprint.cases)]:
+    for path in [*mail_files, *attachment_files, *_case_files(parts.eval_dir, footprint.cases)]:
         path.unlink(missing_ok=True)
-    done.files = len(mail_files)
+    done.files, done.attachments = len(mail_files), len(attachment_files)
     _scrub_reports(parts.eval_dir / "reports", set(footprint.cases))
     if footprint.proven:
         catalogue = parts.catalogue()
@@ -259,6 +277,7 @@ def _delete_rows(session: Session, footprint: Footprint) -> None:
         delete(Review).where(Review.draft_id.in_(drafts)),
         delete(OutboxMessage).where(OutboxMessage.ticket_id.in_(tickets)),
         delete(DraftRow).where(DraftRow.ticket_id.in_(tickets)),
+        delete(Attachment).where(Attachment.ticket_id.in_(tickets)),
         delete(Job).where(Job.ticket_id.in_(tickets)),
         delete(Ticket).where(Ticket.id.in_(tickets)),
         delete(LabelledExample).where(LabelledExample.id.in_(footprint.examples)),

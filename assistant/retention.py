@@ -2,8 +2,9 @@
 `kontor purge` and, once a day, by the web server.
 
 - closed tickets (sent, or rejected and left) untouched for ``retention_tickets_days``: erased with everything
-  that hangs on them, by the same code as a customer's erasure (assistant/privacy.py) — except the evaluation
-  cases made from them, which are anonymised and which the release gate depends on;
+  that hangs on them (their attachments' rows and files too), by the same code as a customer's erasure
+  (assistant/privacy.py) — except the evaluation cases made from them, which are anonymised and which the
+  release gate depends on;
 - delivered mail files in the maildir outbox older than ``retention_outbox_days``;
 - files in ``KONTOR_HOME/logs`` older than ``retention_logs_days``;
 - cached evaluation results older than ``retention_eval_cache_days``.

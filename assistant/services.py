@@ -37,6 +37,7 @@ from assistant.outbox import Mailer, make_mailer
 from assistant.privacy import PrivacyParts
 from assistant.prompts import PromptLibrary, PromptVersion
 from assistant.store.db import Database, open_database
+from assistant.tickets.attachments import AttachmentStore, Limits
 from assistant.tickets.drafting import Drafting
 from assistant.tickets.intake import Intake
 from assistant.tickets.review import ReviewDesk
@@ -114,7 +115,7 @@ class Services:
     def drafting(self) -> Drafting:
         return Drafting(self.database, lambda: self.categoriser, lambda: self.answerer(), self.live,
                         self.settings.answer.max_question_chars, model_problem=self.model_problem,
-                        promises=self.promises)
+                        promises=self.promises, max_ticket_chars=self.settings.web.max_ticket_chars)
 
     @cached_property
     def review(self) -> ReviewDesk:
@@ -143,7 +144,14 @@ class Services:
 
     @cached_property
     def intake(self) -> Intake:
-        return Intake(self.database, self.settings.web.max_ticket_chars, wake_jobs=lambda: self.jobs.wake())
+        return Intake(self.database, self.settings.web.max_ticket_chars, wake_jobs=lambda: self.jobs.wake(),
+                      attachments=self.attachments)
+
+    @cached_property
+    def attachments(self) -> AttachmentStore:
+        web = self.settings.web
+        return AttachmentStore(self.settings.attachments_dir, self.database, Limits(
+            web.max_attachments, web.max_attachment_bytes, web.max_attachments_bytes))
 
     @cached_property
     def jobs(self) -> JobQueue:

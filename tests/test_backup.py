@@ -23,10 +23,11 @@ from sqlalchemy.exc import DBAPIError
 from assistant import audit
 from assistant.config import PROJECT_ROOT, Settings
 from assistant.services import Services
-from assistant.store.tables import AuditEntry, DraftRow, Ticket
+from assistant.store.tables import Attachment, AuditEntry, DraftRow, Ticket
 from assistant.web.app import create_app
 from tests.fakes import FakeEmbedder, FakeLLM
 from tests.kontor_cli import kontor
+from tests.test_attachments import PNG, mail
 
 QUESTIONS = [
     ("Versand nach Österreich", "Guten Tag, was kostet der Versand nach Österreich und wie lange dauert er?"),
@@ -34,6 +35,7 @@ QUESTIONS = [
     ("Rücksendung", "Wie lange habe ich Zeit, eine Pfanne zurückzuschicken?"),
     ("Garantie", "Wie lange gilt die Garantie auf Töpfe?"),
 ]
+PHOTO = PNG + b"kratzer"
 SEARCHES = ["Was kostet der Versand nach Österreich?", "Rechnung bezahlen", "Garantie Pfanne Rücksendung"]
 
 
@@ -88,6 +90,9 @@ class Office:
         proven = kontor(self.env, "proven", "add", "--question", "Gibt es Geschenkgutscheine?",
                         "--answer", "Ja, ab 10 € im Online-Shop.")
         assert proven.code == 0, proven.stderr
+        self.services.intake.import_eml(mail(self.settings.home.parent, "Die Pfanne ist zerkratzt, Foto anbei.",
+                                             [("foto.png", PHOTO, "image/png")]))
+        self.services.jobs.run_until_idle()
 
 
 class Writer(threading.Thread):
@@ -235,6 +240,8 @@ def test_outbox_prompts_knowledge_and_logins_come_back(restored: Restored) -> No
     source, copy = restored.office.settings, restored.services.settings
     assert copy.knowledge_dir == copy.home / "knowledge" and copy.prompts_dir == copy.home / "prompts"
     assert _tree(copy.outbox_dir / "new") == _tree(source.outbox_dir / "new") != {}
+    assert _tree(copy.attachments_dir) == _tree(source.attachments_dir) != {}
+    assert restored.manifest["counts"]["attachment_files"] == 1
     assert _tree(copy.prompts_dir) == _tree(source.prompts_dir)
     assert _tree(copy.knowledge_dir) == _tree(source.knowledge_dir)
     # the restored app answers the old token with the same ticket and draft
@@ -243,6 +250,10 @@ def test_outbox_prompts_knowledge_and_logins_come_back(restored: Restored) -> No
     first = min(restored.before.tickets)
     seen = client.get(f"/api/tickets/{first}", headers={"Authorization": f"Bearer {office.tokens['agent']}"})
     assert seen.status_code == 200 and seen.json()["draft"]["text"] == office.draft(first)["text"]
+    with restored.services.database.session() as session:
+        photo = session.scalars(select(Attachment.id)).one()
+    download = client.get(f"/api/attachments/{photo}", headers={"Authorization": f"Bearer {office.tokens['agent']}"})
+    assert download.status_code == 200 and download.content == PHOTO
 
 
 def test_the_restored_audit_log_is_still_append_only(restored: Restored) -> None:

@@ -133,6 +133,7 @@ def test_agent_corrects_edits_approves_and_sends(server: tuple[str, Path], brows
     assert page.inner_text(".draft-card h2") == "KI-Entwurf – bitte prüfen"
     _assert_outline(page, _draft(page, base, 1))
     page.select_option("#category", "lieferverzug")
+    page.click("button[data-action=recategorise]")
     page.wait_for_selector("#message:has-text('als Beispiel gelernt')")
     letter = page.input_value("#draft-text")
     closing = "\nMit freundlichen Grüßen"
@@ -149,6 +150,9 @@ def test_agent_corrects_edits_approves_and_sends(server: tuple[str, Path], brows
     sent = final.replace("\r\n", "\n")
     assert message.get_content() == (sent if sent.endswith("\n") else sent + "\n")  # set_content ends the line
     assert message["To"].addresses[0].addr_spec == "erika.mustermann@example.org"
+    confirmation = page.inner_text("#sent-confirmation")  # issue 13, item 6: where, when, which message
+    assert "erika.mustermann@example.org" in confirmation and message["Message-ID"].strip("<>") in confirmation
+    assert page.inner_text(".draft-card h2") == "KI-Entwurf, bearbeitet von anna"
     page.goto(f"{base}/wissen")
     page.screenshot(path=str(shots / "wissen.png"), full_page=True)
 
@@ -410,3 +414,128 @@ def test_a_user_ends_all_other_sessions(server: tuple[str, Path], browser: objec
     assert "/login" in laptop.url  # type: ignore[attr-defined]
     desk.goto(f"{base}/posteingang")  # type: ignore[attr-defined]
     assert "/posteingang" in desk.url  # type: ignore[attr-defined]
+
+
+def test_unsaved_edits_are_not_lost_when_leaving_and_the_outline_says_what_it_shows(
+        server: tuple[str, Path], browser: object) -> None:
+    """Issue 13, item 2: leaving the ticket page with an unsaved edit lost it without a word; after Speichern the
+    outline still showed the draft before the change as if it were the text."""
+    base, _ = server
+    asked: list[str] = []
+
+    def dialog(d: Any) -> None:
+        asked.append(d.type)
+        d.dismiss()  # "stay on the page"
+
+    page = _login(browser, base, "anna", on_dialog=dialog)
+    ticket_id = _new_ticket(page, base, "Ida Berg <ida.berg@example.org>", "Versand",
+                            "Guten Tag, was kostet der Versand nach Österreich?\n\nViele Grüße\nIda Berg")
+    assert page.locator("#outline-stale").is_hidden()  # type: ignore[attr-defined]
+    page.click("#draft-text")  # type: ignore[attr-defined]
+    page.keyboard.type(" Noch ein Satz.")  # type: ignore[attr-defined]
+    page.click("a[href='/posteingang']")  # type: ignore[attr-defined]
+    page.wait_for_timeout(500)  # type: ignore[attr-defined]
+    assert asked == ["beforeunload"] and f"/tickets/{ticket_id}" in page.url  # type: ignore[attr-defined]
+    page.click("button[data-action=save]")  # type: ignore[attr-defined]
+    page.wait_for_selector("#message:has-text('Gespeichert')")  # type: ignore[attr-defined]
+    assert "vor Ihrer Änderung" in page.inner_text("#outline-stale")  # type: ignore[attr-defined]
+    page.reload()  # type: ignore[attr-defined]
+    assert "vor Ihrer Änderung" in page.inner_text("#outline-stale")  # type: ignore[attr-defined]
+    page.click("a[href='/posteingang']")  # type: ignore[attr-defined]
+    page.wait_for_selector("h1:text('Posteingang')")  # type: ignore[attr-defined]
+    assert asked == ["beforeunload"]  # saved: no question
+
+
+def test_a_keystroke_on_the_category_changes_nothing_and_a_correction_can_be_undone(
+        server: tuple[str, Path], browser: object) -> None:
+    """Issue 13, item 3: ArrowDown on the focused category select relearned the category at once."""
+    base, root = server
+    page = _login(browser, base, "anna")
+    ticket_id = _new_ticket(page, base, "Max Ott <max.ott@example.org>", "Rechnung",
+                            "Guten Tag, meine Rechnung ist doppelt abgebucht worden.\n\nViele Grüße\nMax Ott")
+    before = page.request.get(f"{base}/api/tickets/{ticket_id}").json()["category"]  # type: ignore[attr-defined]
+    page.focus("#category")  # type: ignore[attr-defined]
+    page.keyboard.press("ArrowDown")  # type: ignore[attr-defined]
+    page.wait_for_timeout(1000)  # type: ignore[attr-defined]
+    assert page.request.get(f"{base}/api/tickets/{ticket_id}").json()["category"] == before  # type: ignore[attr-defined]
+    assert page.locator("#message").is_hidden()  # type: ignore[attr-defined]
+
+    target = "kundenkonto" if before != "kundenkonto" else "sonstiges"
+    page.select_option("#category", target)  # type: ignore[attr-defined]
+    page.click("button[data-action=recategorise]")  # type: ignore[attr-defined]
+    page.wait_for_selector("#message:has-text('als Beispiel gelernt')")  # type: ignore[attr-defined]
+    assert page.request.get(f"{base}/api/tickets/{ticket_id}").json()["category"] == target  # type: ignore[attr-defined]
+    page.click("#message button[data-action=undo-category]")  # type: ignore[attr-defined]
+    page.wait_for_selector("#message:has-text('zurückgenommen')")  # type: ignore[attr-defined]
+    assert page.request.get(f"{base}/api/tickets/{ticket_id}").json()["category"] == before  # type: ignore[attr-defined]
+    assert page.input_value("#category") == before  # type: ignore[attr-defined]
+    env = {**os.environ, "KONTOR_HOME": str(root / "home"), "HF_HUB_OFFLINE": "1"}
+    assert "doppelt abgebucht" not in _kontor(env, "examples", "list", "--category", target)
+
+
+def test_error_pages_are_german_with_the_navigation(server: tuple[str, Path], browser: object) -> None:
+    """Issue 13, item 8: /tickets/999, /tickets/abc and unknown paths showed raw English JSON."""
+    base, _ = server
+    page = _login(browser, base, "anna")
+    for path in ("/tickets/999", "/tickets/abc", "/gibtsnicht"):
+        response = page.goto(f"{base}{path}")  # type: ignore[attr-defined]
+        assert response.status == 404, path
+        assert "nicht" in page.inner_text("h1").lower() and page.locator("nav a[href='/posteingang']").count() >= 1
+        assert "detail" not in page.inner_text("body") and "Not Found" not in page.inner_text("body")
+    page.click("main a:has-text('Zum Posteingang')")  # type: ignore[attr-defined]
+    page.wait_for_selector("h1:text('Posteingang')")  # type: ignore[attr-defined]
+
+
+def test_a_new_draft_shows_its_progress_and_says_when_it_is_the_same(server: tuple[str, Path],
+                                                                      browser: object) -> None:
+    """Issue 13, item 5: "Neu entwerfen" showed the old draft with no sign of work, and the same text again
+    without a word."""
+    base, _ = server
+    page = _login(browser, base, "anna")
+    ticket_id = _new_ticket(page, base, "Ute Kern <ute.kern@example.org>", "Versand",
+                            "Guten Tag, was kostet der Versand nach Österreich?\n\nViele Grüße\nUte Kern")
+    first = _draft(page, base, ticket_id)["id"]
+    page.click("button[data-action=regenerate]")  # type: ignore[attr-defined]
+    page.wait_for_selector(".regenerating:has-text('Neuer Entwurf wird erstellt')")  # type: ignore[attr-defined]
+    assert "in der Warteschlange" in page.inner_text(".regenerating")  # type: ignore[attr-defined]
+    page.wait_for_selector("#message:has-text('Entwurf')", timeout=240_000)  # type: ignore[attr-defined]
+    assert page.locator(".regenerating").count() == 0  # type: ignore[attr-defined]
+    assert _draft(page, base, ticket_id)["id"] != first
+    assert re.search(r"wortgleich|Neuer Entwurf erstellt", page.inner_text("#message"))  # type: ignore[attr-defined]
+
+
+def test_a_hand_over_answered_by_hand_is_labelled_by_its_author_and_the_verdict_reaches_the_case(
+        server: tuple[str, Path], browser: object) -> None:
+    """Issue 13, items 6 and 7: a hand-written, sent answer still said "KI-Entwurf – bitte prüfen" with the model's
+    name and "Übergabe an eine Person"; the evaluation case expected a hand-over the reviewer called unnecessary."""
+    base, root = server
+    page = _login(browser, base, "anna", on_dialog=lambda dialog: dialog.accept("Unterlagen passen nicht"))
+    ticket_id = _new_ticket(page, base, "Rita Hahn <rita.hahn@example.org>", "Parkplatz",
+                            "Guten Tag, haben Sie Parkplätze für Wohnmobile an Ihrem Lager?\n\nViele Grüße\nRita Hahn")
+    assert _draft(page, base, ticket_id)["handover"]
+    assert "Übergabe an eine Person" in page.inner_text(".draft-card")  # type: ignore[attr-defined]
+    page.select_option("form.rating select[name=score]", "2")  # type: ignore[attr-defined]
+    page.select_option("form.rating select[name=handover_needed]", "nein")  # type: ignore[attr-defined]
+    page.click("form.rating button[type=submit]")  # type: ignore[attr-defined]
+    page.wait_for_selector("#message:has-text('Bewertung gespeichert')")  # type: ignore[attr-defined]
+    page.click("button[data-action=reject]")  # type: ignore[attr-defined]
+    page.wait_for_selector("#ticket-status:has-text('Verworfen')")  # type: ignore[attr-defined]
+    page.fill("#draft-text", "Guten Tag Frau Hahn,\n\nja, auf dem Hof gibt es zwei Plätze.\n\n"  # type: ignore[attr-defined]
+              "Mit freundlichen Grüßen\nAnna")
+    page.click("button[data-action=approve]")  # type: ignore[attr-defined]
+    page.wait_for_selector("#ticket-status:has-text('Freigegeben')")  # type: ignore[attr-defined]
+    page.click("button[data-action=send]")  # type: ignore[attr-defined]
+    page.wait_for_selector("#ticket-status:has-text('Gesendet')")  # type: ignore[attr-defined]
+    card = page.inner_text(".draft-card")  # type: ignore[attr-defined]
+    assert page.inner_text(".draft-card h2") == "Von Hand geschrieben von anna"  # type: ignore[attr-defined]
+    assert "Von anna beantwortet" in card and "Übergabe an eine Person" not in card
+    assert "KI-Entwurf" not in card and "Modell" not in card
+    assert "rita.hahn@example.org" in page.inner_text("#sent-confirmation")  # type: ignore[attr-defined]
+
+    expert = _login(browser, base, "eva")
+    expert.goto(f"{base}/tickets/{ticket_id}")  # type: ignore[attr-defined]
+    expert.click("button[data-action=eval-case]")  # type: ignore[attr-defined]
+    expert.wait_for_selector("#message:has-text('Evaluationsfall')")  # type: ignore[attr-defined]
+    case = re.search(r"answer-\d+", expert.inner_text("#message")).group(0)  # type: ignore[attr-defined,union-attr]
+    text = (root / "eval" / "cases" / f"{case}.yaml").read_text(encoding="utf-8")
+    assert "handover: false" in text

@@ -6,6 +6,7 @@ data directory or the evaluation folder (on PostgreSQL: in no row of any table e
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -22,6 +23,7 @@ from assistant import audit
 from assistant.config import PROJECT_ROOT
 from assistant.evaluate.evaluation import evaluate
 from assistant.store.tables import AuditEntry, Base
+from assistant.tickets.attachments import Incoming
 from tests.harness import Kontor
 from tests.servers import free_port
 
@@ -77,7 +79,14 @@ def _whole_flow(kontor: Kontor) -> int:
     kontor.services.catalogue.add_proven(f"Frage von Frieda {CANARY}", "Der Versand kostet 5,90 €.", "[]", "anna")
     logs = kontor.services.settings.log_dir
     (logs / "kontor.log").write_text(f"INFO delivery to {ADDRESS} ok\nINFO server started\n", encoding="utf-8")
+    _attach(kontor, ticket_id, "foto.txt", f"Foto von {CANARY}".encode())
     return ticket_id
+
+
+def _attach(kontor: Kontor, ticket_id: int, name: str, data: bytes) -> None:
+    """An attachment of the ticket's mail, as intake keeps it (tests/test_attachments.py imports the mail)."""
+    with kontor.services.database.session() as session:
+        kontor.services.attachments.save(session, ticket_id, [Incoming(name, data)])
 
 
 def _files_with(folder: Path, *needles: str) -> list[str]:
@@ -121,7 +130,8 @@ def _rows_with(kontor: Kontor, needle: str) -> list[str]:
 def test_a_customer_is_exported_and_erased_from_every_store(kontor: Kontor, tmp_path: Path) -> None:
     s = kontor.services.settings
     ticket_id = _whole_flow(kontor)
-    _sent(kontor, OTHER, "Ja, auf Rechnung bis 1.500 €.")  # another customer: must stay whole
+    other = _sent(kontor, OTHER, "Ja, auf Rechnung bis 1.500 €.")  # another customer: must stay whole
+    _attach(kontor, other["ticket_id"], "beleg.pdf", b"%PDF-1.4 Otto")
     assert _files_with(s.home, CANARY, MARK) and _files_with(s.eval_dir, MARK)  # the canaries are out there
 
     exported = _kontor_cli(kontor, "privacy", "export", ADDRESS, "--out", str(tmp_path / "auskunft.json"))
@@ -137,6 +147,8 @@ def test_a_customer_is_exported_and_erased_from_every_store(kontor: Kontor, tmp_
     assert len(data["proven_answers"]) == 1 and [x["line"] for x in data["log_lines"]] == [
         f"INFO delivery to {ADDRESS} ok"]
     assert {"received", "drafted", "approved", "sent", "eval_case_created"} <= {e["action"] for e in data["audit"]}
+    assert [(a["name"], a["ticket_id"]) for a in data["attachments"]] == [("foto.txt", ticket_id)]
+    assert [CANARY in base64.b64decode(f["content_base64"]).decode() for f in data["attachment_files"]] == [True]
     assert "otto@example.net" not in json.dumps(data) and "Rechnung bis" not in json.dumps(data)
 
     refused = _kontor_cli(kontor, "privacy", "erase", ADDRESS, stdin="n\n")
@@ -144,7 +156,7 @@ def test_a_customer_is_exported_and_erased_from_every_store(kontor: Kontor, tmp_
     with _server_connection(kontor):  # as a running server holds one: the write-ahead log stays
         erased = _kontor_cli(kontor, "privacy", "erase", ADDRESS, "--yes")
         assert erased.returncode == 0, erased.stderr
-        assert "Gelöscht: 2 Ticket(s), 1 Maildatei(en), 1 Evaluationsfall/-fälle" in erased.stdout
+        assert "Gelöscht: 2 Ticket(s), 1 Maildatei(en), 1 Anhang/Anhänge, 1 Evaluationsfall/-fälle" in erased.stdout
         assert "Hinweis" not in erased.stderr  # the write-ahead log was emptied
         assert _files_with(s.home, CANARY, MARK) == []
 
@@ -156,6 +168,9 @@ def test_a_customer_is_exported_and_erased_from_every_store(kontor: Kontor, tmp_
     # the other customer is untouched, the audit log kept every entry and still verifies
     assert [t["customer"] for t in kontor.call("GET", "/api/tickets").json()] == [OTHER["customer"]]
     assert len(kontor.outbox_files()) == 1
+    assert [a["name"] for a in kontor.call("GET", f"/api/tickets/{other['ticket_id']}/attachments").json()] == [
+        "beleg.pdf"]
+    assert [p.read_bytes() for p in (s.home / "attachments").iterdir()] == [b"%PDF-1.4 Otto"]
     assert "server started" in (s.log_dir / "kontor.log").read_text(encoding="utf-8")
     assert kontor.call("GET", f"/api/tickets/{ticket_id}").status_code == 404
     assert audit.verify(kontor.services.database).ok

@@ -19,7 +19,17 @@ from assistant import audit
 from assistant.config import PROJECT_ROOT, Settings
 from assistant.retention import DailyPurge, Periods, PurgePlan, purge
 from assistant.services import Services
-from assistant.store.tables import AuditEntry, DraftRow, EvalCacheEntry, Job, LabelledExample, Review, Ticket
+from assistant.store.tables import (
+    Attachment,
+    AuditEntry,
+    DraftRow,
+    EvalCacheEntry,
+    Job,
+    LabelledExample,
+    Review,
+    Ticket,
+)
+from assistant.tickets.attachments import Incoming
 from assistant.web.app import create_app
 from tests.fakes import FakeEmbedder, FakeLLM
 from tests.harness import QUESTION, Kontor
@@ -62,6 +72,9 @@ def _count(kontor: Kontor, table: type) -> int:
 
 def test_each_class_goes_when_its_period_is_over(kontor: Kontor) -> None:
     ids = _closed_and_open(kontor)
+    with kontor.services.database.session() as session:  # attachments of the mails, as intake keeps them
+        kontor.services.attachments.save(session, ids["sent"], [Incoming("foto.png", b"\x89PNG\r\n\x1a\nalt")])
+        kontor.services.attachments.save(session, ids["open"], [Incoming("foto.png", b"\x89PNG\r\n\x1a\nneu")])
     s, now = kontor.services.settings, datetime.now(UTC)
     assert (s.retention.logs_days, s.retention.outbox_days, s.retention.eval_cache_days,
             s.retention.tickets_days) == (30, 90, 90, 365)
@@ -75,6 +88,7 @@ def test_each_class_goes_when_its_period_is_over(kontor: Kontor) -> None:
     assert len(after_a_quarter.mail_files) == 1 and after_a_quarter.cache_entries == 1
     assert kontor.outbox_files() == [] and _count(kontor, EvalCacheEntry) == 0
     assert _count(kontor, Ticket) == 3  # tickets have the longest period
+    assert len(list((s.home / "attachments").iterdir())) == 2
 
     due = _purge(kontor, now + timedelta(days=366), dry_run=True)
     assert due.tickets == [ids["sent"], ids["rejected"]] and _count(kontor, Ticket) == 3  # a dry run removes nothing
@@ -83,9 +97,11 @@ def test_each_class_goes_when_its_period_is_over(kontor: Kontor) -> None:
         assert list(session.scalars(select(Ticket.id))) == [ids["open"]]
         assert set(session.scalars(select(DraftRow.ticket_id))) == {ids["open"]}
         assert list(session.scalars(select(Job.ticket_id))) == [ids["open"]]
+        assert list(session.scalars(select(Attachment.ticket_id))) == [ids["open"]]
         assert session.scalar(select(func.count()).select_from(Review)) == 0  # the open ticket has none
         actions = list(session.scalars(select(AuditEntry.action).where(AuditEntry.ticket_id == ids["sent"])))
     assert _count(kontor, LabelledExample) == 0  # the correction was the customer's text
+    assert [p.read_bytes()[-3:] for p in (s.home / "attachments").iterdir()] == [b"neu"]  # the sent one's file went
     assert (s.eval_dir / "cases" / "answer-001.yaml").is_file()  # anonymised, and the gate depends on it
     assert "sent" in actions and audit.verify(kontor.services.database).ok  # the audit log keeps every entry
     assert kontor.call("GET", f"/api/tickets/{ids['sent']}").status_code == 404

@@ -91,6 +91,17 @@ class ExampleStore:
                 setattr(report, field_name, getattr(report, field_name) + 1)
         return report
 
+    def withdraw(self, session: Session, learned: AddResult) -> None:
+        """Take back what one ``add`` did (a person's undo): an added example is removed, a relabelled one gets
+        its old label back, a duplicate changed nothing. In the caller's transaction."""
+        row = session.get(LabelledExample, learned.id)
+        if row is None or learned.status == "duplicate":
+            return
+        if learned.status == "added":
+            session.delete(row)
+        elif learned.previous is not None:
+            row.category, row.updated_at = learned.previous, utcnow()
+
     def latest(self, category: str | None = None, limit: int | None = None) -> list[LabelledExample]:
         query = select(LabelledExample).order_by(LabelledExample.id.desc())
         if category is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from assistant.cli import (  # noqa: F401 - registers commands
     accounts,
@@ -17,7 +18,7 @@ from assistant.cli import (  # noqa: F401 - registers commands
     privacy,
     workflow,
 )
-from assistant.cli.common import app, err
+from assistant.cli.common import app, err, usage_error
 from assistant.config import Settings, load_settings
 from assistant.errors import KontorError
 from assistant.logs import setup_logging
@@ -51,9 +52,10 @@ def main() -> None:
     except Exception as exc:  # click's usage errors and validation errors of settings
         import click  # only on the error path
         from pydantic import ValidationError
+        from typer._click.exceptions import ClickException  # typer's own copy of click's errors
 
-        if isinstance(exc, click.ClickException):
-            exc.show()
+        if isinstance(exc, ClickException | click.ClickException):
+            err.print(f"[red]Fehler:[/] {escape(usage_error(exc))}")  # the user's words are no markup
             raise SystemExit(exc.exit_code) from None
         if isinstance(exc, ValidationError):
             err.print(f"[red]Fehler in den Einstellungen:[/] {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}")

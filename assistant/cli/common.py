@@ -90,3 +90,58 @@ def run_batch(path: Path, handle: Callable[[str], dict[str, Any]]) -> None:
             bar.update(task, advance=1, item=str(item_id))
     if failures:
         err.print(f"[yellow]{failures} von {len(lines)} Zeilen mit Fehler[/]")
+
+
+# --- a wrong call in one German line ---------------------------------------------------------------------------
+
+_SAYS = {
+    "greater_than_equal": "muss mindestens {ge} sein", "less_than_equal": "darf höchstens {le} sein",
+    "greater_than": "muss größer als {gt} sein", "less_than": "muss kleiner als {lt} sein",
+    "int_parsing": "muss eine ganze Zahl sein", "int_from_float": "muss eine ganze Zahl sein",
+    "float_parsing": "muss eine Zahl sein", "bool_parsing": "muss ja oder nein (true/false) sein",
+    "enum": "muss einer dieser Werte sein: {expected}", "literal_error": "muss einer dieser Werte sein: {expected}",
+    "string_too_short": "ist zu kurz", "string_too_long": "ist zu lang",
+}
+
+
+def usage_error(exc: Exception) -> str:
+    """Click's (English, multi-line) usage errors as one German sentence with a pointer to ``--help``."""
+    message = str(getattr(exc, "message", "") or exc)
+    param = getattr(exc, "param", None)
+    name = ""
+    if param is not None:
+        flags = [o for o in getattr(param, "opts", []) if o.startswith("-")]
+        name = max(flags, key=len) if flags else str(getattr(param, "name", "") or "").upper()
+    kind = type(exc).__name__
+    help_hint = " – Hilfe: kontor --help"
+    if kind == "MissingParameter":
+        return f"„{name}“ fehlt{help_hint}"
+    if kind == "NoSuchOption":
+        return f"Unbekannte Option „{getattr(exc, 'option_name', '')}“{help_hint}"
+    if message.startswith("No such command"):
+        command = message.split("'")[1] if "'" in message else message
+        return f"Unbekannter Befehl „{command}“{help_hint}"
+    if kind == "BadParameter":
+        return f"„{name}“ {_says(exc.__cause__, message)}{help_hint}"
+    if "requires an argument" in message:
+        option = message.split("'")[1] if message.count("'") >= 2 else message
+        return f"Bei „{option}“ fehlt der Wert{help_hint}"
+    if "unexpected extra argument" in message.lower():
+        return f"Zu viele Angaben: {message.split('(')[-1].rstrip(')')}{help_hint}"
+    return f"Ungültiger Aufruf ({message}){help_hint}"
+
+
+def _says(cause: BaseException | None, message: str) -> str:
+    errors = getattr(cause, "errors", None)
+    if callable(errors):
+        found = errors()
+        if found:
+            template = _SAYS.get(str(found[0].get("type")))
+            if template is not None:
+                try:
+                    return template.format(**found[0].get("ctx", {}))
+                except (KeyError, IndexError, ValueError):
+                    pass
+    if "is not one of" in message or "not a valid" in message:
+        return f"hat einen ungültigen Wert ({message})"
+    return "ist ungültig"

@@ -53,7 +53,8 @@ def privacy_erase(
                       f"{len(found.examples)} Beispiel(e) und {len(found.proven)} bewährte Antwort(en) zu {address} "
                       "unwiderruflich löschen?", abort=True)
     done = privacy.erase_customer(parts, address, actor="cli")
-    out.print(f"Gelöscht: {done.tickets} Ticket(s), {done.files} Maildatei(en), {done.cases} Evaluationsfall/-fälle, "
+    out.print(f"Gelöscht: {done.tickets} Ticket(s), {done.files} Maildatei(en), {done.attachments} Anhang/Anhänge, "
+              f"{done.cases} Evaluationsfall/-fälle, "
               f"{done.examples} Beispiel(e), {done.proven} bewährte Antwort(en), {done.log_lines} Logzeile(n).")
     if not done.compacted:
         err.print("[yellow]Hinweis:[/] Ein anderer Prozess las gerade die Datenbank, ihr Protokoll (WAL) enthält "

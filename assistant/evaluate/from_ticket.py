@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from assistant import audit
 from assistant.errors import ConflictError, NotFoundError
@@ -63,7 +64,8 @@ def _write_case(database: Database, folder: Path, company: dict[str, str], ticke
         assert draft is not None
         ratings = session.execute(select(Review, User.name).join(User, User.id == Review.reviewer_id).where(
             Review.draft_id == draft.id, Review.decision == "rated")).all()
-        case = _case(folder, company, ticket, draft, [(r, name) for r, name in ratings])
+        verdict = _handover_verdict(session, draft.id)
+        case = _case(folder, company, ticket, draft, [(r, name) for r, name in ratings], verdict)
     path = folder / f"{case['id']}.yaml"
     EvalCase(**case)  # the same checks as every shipped case, before anything is written
     temporary = path.with_suffix(".tmp")
@@ -75,8 +77,20 @@ def _write_case(database: Database, folder: Path, company: dict[str, str], ticke
     return path
 
 
+def _handover_verdict(session: Session, draft_id: int) -> bool | None:
+    """The reviewer's word on whether the hand-over was needed (the newest rating that gave it), or None."""
+    for entry in session.scalars(select(AuditEntry).where(AuditEntry.draft_id == draft_id,
+                                                          AuditEntry.action == "rated").order_by(AuditEntry.id.desc())):
+        needed = entry.detail.get("handover_needed")
+        if isinstance(needed, bool):
+            return needed
+    return None
+
+
 def _case(folder: Path, company: dict[str, str], ticket: Ticket, draft: DraftRow,
-          ratings: list[tuple[Review, str]]) -> dict[str, Any]:
+          ratings: list[tuple[Review, str]], verdict: bool | None = None) -> dict[str, Any]:
+    """``verdict``: the reviewer said whether the hand-over was needed; it decides the expectation (otherwise: a
+    hand-over is expected when the answer has no fact from the documents)."""
     name = parseaddr(ticket.customer)[0] or ticket.customer
     names = [name] if "@" not in name else []
 
@@ -91,6 +105,8 @@ def _case(folder: Path, company: dict[str, str], ticket: Ticket, draft: DraftRow
     sources = sorted({c["source"] for c in draft.citations if not str(c.get("source", "")).startswith("proven/")})
     facts = [f for f in dict.fromkeys(_FACT.findall(reference)) if f in quotes] if sources else []
     handover = not sources or not facts  # answered by hand, not from the documents: a hand-over is right
+    if verdict is not None:  # the reviewer knows better than the guess
+        handover = verdict
     version = int(draft.prompt_version.rsplit("@v", 1)[1]) if "@v" in draft.prompt_version else None
     return {
         "id": _next_id(folder),

@@ -103,6 +103,25 @@ class Ticket(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
+class Attachment(Base):
+    """A file of an imported mail (assistant/tickets/attachments.py): stored under ``stored_name`` in
+    ``<home>/attachments``, or left out over the limits (``left_out`` says why, so the agent is not misled);
+    ``name`` is the sender's file name, display text only."""
+
+    __tablename__ = "attachments"
+    __table_args__ = NO_ID_REUSE
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(100))  # from the file's first bytes, never text/html
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    stored_name: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)  # None: left out
+    left_out: Mapped[str | None] = mapped_column(String(200), nullable=True)  # why it was not kept (limits)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
 class DraftRow(Base):
     __tablename__ = "drafts"
     __table_args__ = NO_ID_REUSE

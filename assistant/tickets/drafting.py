@@ -1,6 +1,10 @@
 """Drafting, the stage after intake: the background job behind every new ticket (and every "Neu entwerfen")
 categorises the ticket, drafts the answer and stores both for review. It takes the parts it uses — the
-categoriser, the answerer, the live stream — not the container that builds them."""
+categoriser, the answerer, the live stream — not the container that builds them.
+
+A mail longer than ``max_ticket_chars`` (intake keeps it whole) is drafted and categorised from its beginning,
+and the draft says so; attachments left out at intake are named in the draft's notes. Attachments themselves are
+never read here: the model sees the mail's text only."""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from assistant.errors import InputError
 from assistant.live import LiveDrafts
 from assistant.store.db import Database
 from assistant.store.tables import DraftRow, Job, Ticket
+from assistant.tickets.attachments import left_out_note, of_tickets
 from assistant.tickets.queries import get_ticket, latest_draft, refuse_while_sending, ticket_text
 from assistant.tickets.records import sha256
 from assistant.tickets.state import TicketStatus, check_transition, move
@@ -30,7 +35,7 @@ class Drafting:
     def __init__(self, database: Database, categoriser: Callable[[], Categoriser], answerer: Callable[[], Answerer],
                  live: LiveDrafts, max_question_chars: int,
                  model_problem: Callable[[], str | None] = lambda: None,
-                 promises: Callable[[str], list[DraftFlag]] = lambda _: []) -> None:
+                 promises: Callable[[str], list[DraftFlag]] = lambda _: [], max_ticket_chars: int = 20_000) -> None:
         self.database = database
         self.categoriser = categoriser  # built on first use: a worker that never drafts never loads them
         self.answerer = answerer
@@ -38,6 +43,7 @@ class Drafting:
         self.max_question_chars = max_question_chars
         self.model_problem = model_problem  # why the configured model cannot be used now, or None
         self.promises = promises  # the promises in a text that need a person's explicit confirmation
+        self.max_ticket_chars = max_ticket_chars  # of a long mail, what drafting reads
 
     # --- the job ------------------------------------------------------------------------------------------
 
@@ -49,8 +55,10 @@ class Drafting:
             ticket = session.get(Ticket, ticket_id)
             if ticket is None or ticket.status == TicketStatus.SENT or _already_done(session, job):
                 return
-            text, subject, body = ticket_text(ticket), ticket.subject, ticket.body
+            subject, body = ticket.subject, ticket.body[: self.max_ticket_chars]
+            text = ticket_text(ticket)[: len(subject) + 2 + self.max_ticket_chars]
             customer = parseaddr(ticket.customer)[0] or None
+            notes = self._intake_notes(session, ticket)
         if problem := self.model_problem():  # a changed model file: to a person at once, not after 3 retries
             log.warning("ticket %s not drafted: %s", ticket_id, problem)
             self.give_up(ticket_id, f"Kein Entwurf möglich: {problem}")
@@ -60,6 +68,7 @@ class Drafting:
         try:
             draft = self.answerer().reply(subject, body, customer,
                                           on_token=lambda piece: self.live.append(ticket_id, piece))
+            draft.notes = [*notes, *draft.notes]
             self.save_draft(ticket_id, draft, category)
         finally:
             self.live.finish(ticket_id)
@@ -68,6 +77,17 @@ class Drafting:
         """The job failed for good (``MAX_ATTEMPTS``): a person takes the ticket."""
         if job.ticket_id is not None:
             self.give_up(job.ticket_id, "Entwurf nach mehreren Versuchen fehlgeschlagen")
+
+    def _intake_notes(self, session: Session, ticket: Ticket) -> list[str]:
+        """What the agent must know of the mail that the draft cannot say: it was read in part, attachments
+        were left out."""
+        notes = []
+        if len(ticket.body) > self.max_ticket_chars:
+            notes.append(f"Die Nachricht ist sehr lang – der Entwurf beruht auf den ersten "
+                         f"{self.max_ticket_chars:,} Zeichen.".replace(",", "."))
+        if left_out := left_out_note(of_tickets(session, [ticket.id])):
+            notes.append(left_out)
+        return notes
 
     def _categorise(self, ticket_id: int, text: str) -> Category | None:
         try:
@@ -114,7 +134,7 @@ class Drafting:
                 return
             row = DraftRow(ticket_id=ticket.id, text="", generated_text="", citations=[], source_chunk_ids=[],
                            handover=True, method="failed", prompt_version="", model="", model_sha256="",
-                           timings_ms={})
+                           timings_ms={}, notes=self._intake_notes(session, ticket))
             session.add(row)
             move(ticket, TicketStatus.NEEDS_HUMAN)
             session.flush()

@@ -1,5 +1,9 @@
 """Tickets coming in (JSON API, web form, .eml files). Every new ticket is stored with its drafting job in one
-transaction, so a crash can never keep one without the other."""
+transaction, so a crash can never keep one without the other.
+
+The API and the form refuse a text over ``max_ticket_chars``; a mail is never refused for its length: it is kept
+whole up to ``MAX_MAIL_CHARS`` (the rest is cut, and the text says so), and drafting reads its beginning
+(assistant/tickets/drafting.py). Its attachments are kept beside it (assistant/tickets/attachments.py)."""
 
 from __future__ import annotations
 
@@ -23,9 +27,11 @@ from assistant.errors import InputError, TooLargeError
 from assistant.jobs import JobKind
 from assistant.store.db import Database
 from assistant.store.tables import Ticket
+from assistant.tickets.attachments import AttachmentStore, Incoming, of_message
 from assistant.tickets.state import TicketStatus
 
-MAX_EML_BYTES = 5 * 1024 * 1024
+MAX_EML_BYTES = 64 * 1024 * 1024  # a mail with attachments over their limits (25 MB) is read, and they are noted
+MAX_MAIL_CHARS = 1_000_000  # of an imported mail's text: the rest is cut, with a note at the cut
 
 
 class TicketIn(BaseModel):
@@ -43,32 +49,46 @@ class ImportReport:
 
 
 class Intake:
-    def __init__(self, database: Database, max_chars: int, wake_jobs: Any = lambda: None) -> None:
+    def __init__(self, database: Database, max_chars: int, wake_jobs: Any = lambda: None,
+                 attachments: AttachmentStore | None = None) -> None:
         self.database = database
         self.max_chars = max_chars
         self.wake_jobs = wake_jobs
+        self.attachments = attachments  # None: attachments are not kept (a Kontor without a data directory)
 
     def create(self, ticket: TicketIn, actor: str, message_id: str | None = None,
-               received_at: datetime | None = None) -> tuple[Ticket, bool]:
-        """(ticket, created); a known e-mail Message-ID returns the stored ticket instead of a copy."""
-        if len(ticket.body) > self.max_chars:
-            raise TooLargeError(f"Die Nachricht ist zu lang ({len(ticket.body)} Zeichen, höchstens {self.max_chars}).")
-        body = checked_text(ticket.body, self.max_chars, "Die Nachricht")
+               received_at: datetime | None = None, files: list[Incoming] | None = None,
+               long_text: bool = False) -> tuple[Ticket, bool]:
+        """(ticket, created); a known e-mail Message-ID returns the stored ticket instead of a copy.
+        ``long_text``: a mail, kept up to ``MAX_MAIL_CHARS`` instead of refused over ``max_chars``."""
+        limit = MAX_MAIL_CHARS if long_text else self.max_chars
+        if len(ticket.body) > limit:
+            raise TooLargeError(f"Die Nachricht ist zu lang ({len(ticket.body)} Zeichen, höchstens {limit}).")
+        body = checked_text(ticket.body, limit, "Die Nachricht")
         subject = " ".join(checked_text(ticket.subject, 500, "Der Betreff").split())
         customer = " ".join(checked_text(ticket.customer, 300, "Der Kunde").split())
         address = parseaddr(customer)[1]
-        with self.database.session() as session:
-            if message_id:
-                known = session.scalar(select(Ticket).where(Ticket.message_id == message_id))
-                if known is not None:
-                    return known, False
-            row = Ticket(customer=customer, customer_email=address if valid_address(address) else None,
-                         channel=ticket.channel, subject=subject, body=body, message_id=message_id,
-                         received_at=received_at or datetime.now(UTC), status=TicketStatus.NEW.value)
-            session.add(row)
-            session.flush()
-            jobs.enqueue(session, JobKind.DRAFT, row.id)
-            audit.record(session, actor, "received", ticket_id=row.id, channel=ticket.channel)
+        written: list[Path] = []
+        try:
+            with self.database.session() as session:
+                if message_id:
+                    known = session.scalar(select(Ticket).where(Ticket.message_id == message_id))
+                    if known is not None:
+                        return known, False
+                row = Ticket(customer=customer, customer_email=address if valid_address(address) else None,
+                             channel=ticket.channel, subject=subject, body=body, message_id=message_id,
+                             received_at=received_at or datetime.now(UTC), status=TicketStatus.NEW.value)
+                session.add(row)
+                session.flush()
+                if files and self.attachments is not None:
+                    written = self.attachments.save(session, row.id, files)
+                jobs.enqueue(session, JobKind.DRAFT, row.id)
+                detail: dict[str, Any] = {"attachments": len(files)} if files else {}
+                audit.record(session, actor, "received", ticket_id=row.id, channel=ticket.channel, **detail)
+        except BaseException:
+            for path in written:  # the ticket was not stored: neither are its files
+                path.unlink(missing_ok=True)
+            raise
         self.wake_jobs()
         return row, True
 
@@ -81,10 +101,12 @@ class Intake:
         name, address = parseaddr(str(message["From"]))
         customer = f"{name} <{address}>" if name else address
         received = _date(message.get("Date"))
+        files = of_message(message)
+        body = _plain_body(message, path.name, only_files=bool(files))
         ticket = TicketIn(customer=customer or "unbekannt", subject=str(message.get("Subject") or "(ohne Betreff)"),
-                          body=_plain_body(message, path.name), channel="email")
+                          body=_cut(body), channel="email")
         return self.create(ticket, actor, message_id=str(message.get("Message-ID") or "") or None,
-                           received_at=received)
+                           received_at=received, files=files, long_text=True)
 
     def import_dir(self, folder: Path, progress: Any = None) -> ImportReport:
         if not folder.is_dir():
@@ -101,14 +123,37 @@ class Intake:
         return report
 
 
-def _plain_body(message: EmailMessage, name: str) -> str:
+NO_TEXT = "(Die E-Mail enthält keinen Text, nur Anhänge.)"
+
+
+def _plain_body(message: EmailMessage, name: str, only_files: bool = False) -> str:
+    """The mail's text; a mail of attachments alone (``only_files``) is a ticket that says so."""
     part = message.get_body(preferencelist=("plain", "html"))
-    if part is None:
-        raise InputError(f"{name}: kein Text in der E-Mail")
-    content = part.get_content()
-    if part.get_content_type() == "text/html":
+    content = part.get_content() if part is not None else ""
+    if part is not None and part.get_content_type() == "text/html":
         content = BeautifulSoup(content, "html.parser").get_text("\n")
+    if not str(content).strip():
+        if only_files:
+            return NO_TEXT
+        raise InputError(f"{name}: kein Text in der E-Mail")
     return str(content)
+
+
+def _cut(body: str) -> str:
+    """A mail's text of at most ``MAX_MAIL_CHARS``; a longer one is cut, and the text says so at the cut."""
+    if len(body) <= MAX_MAIL_CHARS:
+        return body
+
+    def note(kept: int) -> str:
+        return f"\n\n[Die Nachricht hatte {_number(len(body))} Zeichen; gespeichert sind die ersten " \
+               f"{_number(kept)}, der Rest wurde gekürzt.]"
+
+    kept = MAX_MAIL_CHARS - len(note(MAX_MAIL_CHARS))  # the note for fewer kept characters is not longer
+    return body[:kept] + note(kept)
+
+
+def _number(n: int) -> str:
+    return f"{n:,}".replace(",", ".")  # German thousands
 
 
 def _date(value: object) -> datetime | None:

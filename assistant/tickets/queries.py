@@ -8,8 +8,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from assistant.errors import ConflictError, NotFoundError
+from assistant.jobs import JobKind, queue_position
 from assistant.store.db import Database
-from assistant.store.tables import DraftRow, OutboxMessage, Review, Ticket
+from assistant.store.tables import DraftRow, OutboxMessage, Review, Ticket, User
 from assistant.tickets.state import OPEN_OUTBOX, Decision, OutboxStatus
 
 
@@ -84,6 +85,26 @@ def ticket_json(ticket: Ticket) -> dict[str, Any]:
     }
 
 
+def written_by(session: Session, draft: DraftRow) -> dict[str, str | None]:
+    """Who wrote the text now in the draft: ``machine`` (the model's text, unedited), ``edited`` (the model's
+    text changed by a person) or ``hand`` (written by a person after a reject or a failed drafting); ``name``:
+    the person who changed it last."""
+    acts = session.execute(select(Review.decision, User.name).join(User, User.id == Review.reviewer_id).where(
+        Review.draft_id == draft.id, Review.decision.in_((Decision.EDITED, Decision.REJECTED)))
+        .order_by(Review.id)).all()
+    editors = [name for decision, name in acts if decision == Decision.EDITED]
+    if not editors or draft.text == draft.generated_text:
+        return {"kind": "machine", "name": None}
+    by_hand = draft.method == "failed" or any(decision == Decision.REJECTED for decision, _ in acts)
+    return {"kind": "hand" if by_hand else "edited", "name": editors[-1]}
+
+
+def approved_by(session: Session, draft: DraftRow) -> str | None:
+    """The name of the person whose approval is the draft's last."""
+    return session.scalar(select(User.name).join(Review, Review.reviewer_id == User.id).where(
+        Review.draft_id == draft.id, Review.decision == Decision.APPROVED).order_by(Review.id.desc()).limit(1))
+
+
 def draft_json(draft: DraftRow, ticket: Ticket, ratings: list[int]) -> dict[str, Any]:
     return {
         "id": draft.id, "ticket_id": ticket.id, "text": draft.text, "citations": draft.citations,
@@ -104,11 +125,13 @@ def ticket_view(database: Database, ticket_id: int) -> dict[str, Any]:
         message = session.scalar(select(OutboxMessage).where(OutboxMessage.ticket_id == ticket.id)
                                  .order_by(OutboxMessage.id.desc()))
         view = ticket_json(ticket) | {"outbox": outbox_json(message) if message else None}
+        waiting = {"queue_position": queue_position(session, JobKind.DRAFT, ticket.id)}
         if draft is None:
-            return view | {"draft": None}
+            return view | {"draft": None} | waiting
         ratings = list(session.scalars(select(Review.rating).where(
             Review.draft_id == draft.id, Review.decision == Decision.RATED)))
-        return view | {"draft": draft_json(draft, ticket, [r for r in ratings if r is not None])}
+        authors = {"written_by": written_by(session, draft), "approved_by": approved_by(session, draft)}
+        return view | {"draft": draft_json(draft, ticket, [r for r in ratings if r is not None]) | authors} | waiting
 
 
 def counts_by_status(database: Database) -> dict[str, int]:

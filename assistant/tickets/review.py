@@ -19,12 +19,12 @@ from sqlalchemy.orm import Session
 from assistant import audit, jobs
 from assistant.answer.learning import Approved, ProvenLearner
 from assistant.auth import ROLES, Principal
-from assistant.categorise.examples import ExampleStore
+from assistant.categorise.examples import AddResult, ExampleStore
 from assistant.domain import DraftFlag, checked_text
 from assistant.errors import ConflictError, InputError
 from assistant.jobs import JobKind
 from assistant.store.db import Database
-from assistant.store.tables import DraftRow, Review, Ticket, User, utcnow
+from assistant.store.tables import AuditEntry, DraftRow, Review, Ticket, User, utcnow
 from assistant.tickets.intake import valid_address
 from assistant.tickets.queries import (
     current_draft,
@@ -122,14 +122,18 @@ class ReviewDesk:
                          text_sha256=sha256(draft.text), **provenance(draft))  # type: ignore[arg-type]
             return draft
 
-    def rate(self, draft_id: int, score: int, comment: str, user: Principal) -> None:
+    def rate(self, draft_id: int, score: int, comment: str, user: Principal,
+             handover_needed: bool | None = None) -> None:
+        """``handover_needed``: the reviewer's verdict on the hand-over (None: not given); it is kept in the
+        rating's audit entry, and an evaluation case made from the ticket takes it as its expectation."""
         if not 1 <= score <= 5:
             raise InputError("Die Bewertung muss zwischen 1 und 5 liegen")
         with self.database.session() as session:
             draft = get_draft(session, draft_id)
             session.add(Review(draft_id=draft.id, decision=Decision.RATED.value, rating=score,
                                comment=comment[:2000] or None, reviewer_id=user.id))
-            audit.record(session, user.name, "rated", ticket_id=draft.ticket_id, draft_id=draft.id, score=score)
+            audit.record(session, user.name, "rated", ticket_id=draft.ticket_id, draft_id=draft.id, score=score,
+                         handover_needed=handover_needed)
 
     def recategorise(self, ticket_id: int, category: str, user: Principal) -> Ticket:
         """A person's category becomes a labelled example at once, in the same transaction; the next
@@ -139,14 +143,42 @@ class ReviewDesk:
             text = ticket_text(ticket)[: self.examples.max_chars]
             learned = self.examples.add(text, category, source="review", user=user.name, session=session)
             previous = ticket.category
+            previous_confidence, previous_method = ticket.category_confidence, ticket.category_method
             ticket.category, ticket.category_confidence, ticket.category_method = learned.category, 1.0, "person"
             ticket.updated_at = utcnow()
             current = latest_draft(session, ticket.id)
             if current is not None:
                 session.add(Review(draft_id=current.id, decision=Decision.RECATEGORISED.value,
                                    category_correction=learned.category, reviewer_id=user.id))
+            # what an undo needs to take it back: the ticket's earlier category and what became of the example
             audit.record(session, user.name, "recategorised", ticket_id=ticket.id,
-                         draft_id=current.id if current else None, previous=previous, category=learned.category)
+                         draft_id=current.id if current else None, previous=previous, category=learned.category,
+                         previous_confidence=previous_confidence, previous_method=previous_method,
+                         example_id=learned.id, example_status=learned.status, example_previous=learned.previous)
+            return ticket
+
+    def undo_recategorise(self, ticket_id: int, user: Principal) -> Ticket:
+        """Take back the ticket's last category correction: its earlier category returns and the labelled example
+        the correction made is withdrawn (removed, or its old label restored). Once per correction."""
+        with self.database.session() as session:
+            ticket = get_ticket(session, ticket_id)
+            last = session.scalar(select(AuditEntry).where(
+                AuditEntry.ticket_id == ticket.id,
+                AuditEntry.action.in_(("recategorised", "recategorise_undone"))).order_by(AuditEntry.id.desc()))
+            if last is None or last.action != "recategorised" or ticket.category != last.detail.get("category"):
+                raise ConflictError("Es gibt keine Kategorie-Änderung, die sich rückgängig machen lässt")
+            detail = last.detail
+            status = detail.get("example_status")
+            if detail.get("example_id") is not None and status in ("added", "relabelled", "duplicate"):
+                self.examples.withdraw(session, AddResult(status, int(detail["example_id"]), str(detail["category"]),
+                                                          detail.get("example_previous")))
+            ticket.category = detail.get("previous")
+            ticket.category_confidence = detail.get("previous_confidence")
+            ticket.category_method = detail.get("previous_method")
+            ticket.updated_at = utcnow()
+            audit.record(session, user.name, "recategorise_undone", ticket_id=ticket.id, category=ticket.category,
+                         withdrawn=detail.get("category"), example_id=detail.get("example_id"),
+                         example_status=status)
             return ticket
 
 

@@ -84,6 +84,15 @@ def install_errors(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+async def json_error(request: Request, exc: Exception) -> Response:
+    """The API's answer to any error it handles (the pages answer browsers with German pages instead)."""
+    if isinstance(exc, KontorError):
+        return _kontor_error(request, exc)
+    if isinstance(exc, RequestValidationError):
+        return _invalid(request, exc)
+    return await _http_error(request, exc)
+
+
 def _kontor_error(_: Request, exc: Exception) -> JSONResponse:
     """Every error Kontor reports to people: its status, its German sentence, its extra fields (e.g. the promises
     to confirm of a 409) and headers (``Retry-After`` of a 429)."""

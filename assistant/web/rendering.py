@@ -7,17 +7,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from assistant.auth import Principal
+from assistant.auth import AuthError, Principal
+from assistant.errors import KontorError
 from assistant.grounding import CITATION
 from assistant.services import Services
 from assistant.tickets.queries import counts_by_status
-from assistant.web.deps import LoginRequired, PageForbidden
+from assistant.web.deps import LoginRequired, PageForbidden, principal
+from assistant.web.errors import german, json_error
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
@@ -64,12 +69,47 @@ def install_page_errors(app: FastAPI) -> None:
     def forbidden(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, PageForbidden)
         who = "der Administration" if exc.role == "admin" else "dem Fachbereich"
-        return render(request, "error.html", None, code=403, title="Kein Zugriff",
+        return render(request, "error.html", _logged_in(request), code=403, title="Kein Zugriff",
                       text=f"Diese Seite ist {who} vorbehalten. Bitte wenden Sie sich an die "
                            "Administration, wenn Sie Zugriff brauchen.")
 
+    async def error_page(request: Request, exc: Exception) -> Response:
+        """A browser asking for a page gets a German page with the navigation; /api/* and programs keep JSON."""
+        if request.url.path.startswith("/api/") or "text/html" not in request.headers.get("accept", ""):
+            return await json_error(request, exc)
+        code, title, text = _page_error(request, exc)
+        return render(request, "error.html", _logged_in(request), code=code, title=title, text=text)
+
     app.add_exception_handler(LoginRequired, login_first)
     app.add_exception_handler(PageForbidden, forbidden)
+    for kind in (KontorError, RequestValidationError, StarletteHTTPException):
+        app.add_exception_handler(kind, error_page)
+
+
+def _logged_in(request: Request) -> Principal | None:
+    """The user of a page that failed, for the navigation; None without a valid session."""
+    try:
+        return principal(request, request.app.state.services, tokens=False)
+    except (AuthError, HTTPException):
+        return None
+
+
+def _page_error(request: Request, exc: Exception) -> tuple[int, str, str]:
+    """Status, title and sentence of the German error page."""
+    missing = (404, "Seite nicht gefunden", f"Die Adresse {request.url.path} gibt es hier nicht.")
+    if isinstance(exc, KontorError):
+        title = {404: "Nicht gefunden", 409: "Nicht möglich", 413: "Zu groß"}.get(exc.status, "Fehler")
+        return exc.status, title, f"{exc}."
+    if isinstance(exc, RequestValidationError):
+        if any(list(e.get("loc", ()))[:1] == ["path"] for e in exc.errors()):
+            return missing  # /tickets/abc: no ticket number, no such page
+        return 422, "Ungültige Anfrage", german(exc.errors())
+    status = exc.status_code if isinstance(exc, StarletteHTTPException) else 500
+    if status == 404:
+        return missing
+    if status == 405:
+        return 405, "Nicht möglich", "Diese Adresse lässt sich so nicht aufrufen."
+    return status, "Fehler", "Die Seite konnte nicht angezeigt werden. Bitte versuchen Sie es später noch einmal."
 
 
 def age(moment: datetime | str) -> str:
@@ -81,3 +121,15 @@ def age(moment: datetime | str) -> str:
     if minutes < 48 * 60:
         return f"vor {minutes // 60} Std."
     return f"vor {minutes // 1440} Tagen"
+
+
+def when(moment: datetime | str | None) -> str:
+    """A moment as a German reader writes it, in German time: ``04.12.2026, 18:05 Uhr``."""
+    if moment is None:
+        return "–"
+    moment = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
+    try:
+        local = moment.astimezone(ZoneInfo("Europe/Berlin"))
+    except ZoneInfoNotFoundError:  # no time zone data on this machine: say it in UTC
+        return f"{moment.astimezone(UTC):%d.%m.%Y, %H:%M} Uhr (UTC)"
+    return f"{local:%d.%m.%Y, %H:%M} Uhr"

@@ -47,6 +47,7 @@ class RejectIn(BaseModel):
 class RatingIn(BaseModel):
     score: int = Field(ge=1, le=5)
     comment: str = Field("", max_length=2000)
+    handover_needed: bool | None = Field(None, description="the reviewer's verdict: was a hand-over needed?")
 
 
 class SendIn(BaseModel):
@@ -134,6 +135,12 @@ class Outbox(Out):
     delivered_at: str | None
 
 
+class WrittenBy(Out):
+    kind: Literal["machine", "edited", "hand"] = Field(
+        description="the model's unedited text, the model's text edited by a person, or written by a person")
+    name: str | None = Field(description="who changed it last (null for the model's text)")
+
+
 class Draft(Out):
     """The ticket's current draft: the text, each paragraph with its sources, the promises to confirm."""
 
@@ -156,6 +163,8 @@ class Draft(Out):
     ratings: list[int]
     created_at: str
     updated_at: str
+    written_by: WrittenBy = Field(description="who wrote the text now in the draft")
+    approved_by: str | None = Field(description="whose approval is the draft's last")
 
 
 class OlderDraft(Out):
@@ -171,11 +180,28 @@ class TicketView(Ticket):
 
     outbox: Outbox | None
     draft: Draft | None
+    queue_position: int | None = Field(description="place of its drafting job in the queue (1: next or now)")
 
 
 class DraftQueued(Out):
     queued: Literal[True]
     ticket_id: int
+
+
+class Attachment(Out):
+    """A file of an imported mail (``assistant.tickets.attachments``): download it from ``url``; one left out
+    over the limits has no ``url`` and says why in ``left_out``."""
+
+    id: int
+    ticket_id: int
+    name: str = Field(description="the sender's file name, as display text")
+    content_type: str = Field(description="by the file's content, not by what the mail claimed")
+    size: int
+    sha256: str
+    created_at: str
+    downloadable: bool
+    left_out: str | None
+    url: str | None
 
 
 # --- knowledge -----------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from assistant.web.routes import (
     accounts,
     ask,
+    attachments,
     audit,
     documents,
     drafts,
@@ -22,5 +23,5 @@ from assistant.web.routes import (
 
 ROUTERS: list[APIRouter] = [
     health.router, accounts.router, tickets.router, live.router, drafts.router, ask.router, documents.router,
-    tasks.router, prompts.router, evaluations.router, audit.router, pages.router,
+    tasks.router, prompts.router, evaluations.router, audit.router, attachments.router, pages.router,
 ]

@@ -59,5 +59,5 @@ def cancel(draft_id: Id, user: AgentUser, services: Svc) -> Draft | OlderDraft:
 
 @router.post("/{draft_id}/rating", responses=errors(404))
 def rate(draft_id: Id, body: RatingIn, user: AgentUser, services: Svc) -> Draft | OlderDraft:
-    services.review.rate(draft_id, body.score, body.comment, user)
+    services.review.rate(draft_id, body.score, body.comment, user, body.handover_needed)
     return draft_now(services, draft_id)

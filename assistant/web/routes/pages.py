@@ -16,7 +16,7 @@ from assistant.prompts import PromptReleases
 from assistant.tickets.queries import list_tickets, ticket_view
 from assistant.tickets.state import TicketStatus
 from assistant.web.deps import AdminPage, AgentPage, ExpertPage, Id, Svc
-from assistant.web.rendering import age, render
+from assistant.web.rendering import age, render, when
 from assistant.web.routes.evaluations import recent_runs
 
 router = APIRouter(include_in_schema=False)
@@ -50,7 +50,7 @@ def ticket(request: Request, ticket_id: Id, user: AgentPage, services: Svc) -> H
     view = ticket_view(services.database, ticket_id)
     return render(request, "ticket.html", user, t=view, draft=view["draft"], categories=services.categories.categories,
                   category_names={c.id: c.name for c in services.categories.categories}, age=age,
-                  flag_names=FLAG_NAMES)
+                  flag_names=FLAG_NAMES, attachments=services.attachments.listed(ticket_id), when=when)
 
 
 @router.get("/wissen", response_class=HTMLResponse)

@@ -47,6 +47,13 @@ def recategorise(ticket_id: Id, body: CategoryIn, user: AgentUser, services: Svc
     return Ticket.model_validate(ticket_json(services.review.recategorise(ticket_id, body.category, user)))
 
 
+@router.post("/tickets/{ticket_id}/category/undo",
+             responses=errors(404, (409, "no category correction to take back (none, or undone already)")))
+def undo_recategorise(ticket_id: Id, user: AgentUser, services: Svc) -> Ticket:
+    """Take back the last category correction: the earlier category returns, the example it taught is withdrawn."""
+    return Ticket.model_validate(ticket_json(services.review.undo_recategorise(ticket_id, user)))
+
+
 @router.put("/tickets/{ticket_id}/recipient", responses=errors(404, (409, "already sent")))
 def set_recipient(ticket_id: Id, body: RecipientIn, user: AgentUser, services: Svc) -> TicketView:
     services.review.set_recipient(ticket_id, body.email, user)

@@ -50,11 +50,25 @@ const draftText = () => document.getElementById("draft-text");
 async function saveDraft() {
   const area = draftText();
   if (area && area.value !== area.defaultValue) {
-    await api("PUT", `/api/drafts/${draftId}`, { text: area.value });
+    const saved = await api("PUT", `/api/drafts/${draftId}`, { text: area.value });
     area.defaultValue = area.value;
+    // the outline (or preview) above shows the draft as it was written: say so once the text differs from it
+    const stale = document.getElementById("outline-stale");
+    if (stale && saved && saved.written_by) stale.hidden = saved.written_by.kind === "machine";
     return true;
   }
   return false;
+}
+
+const unsaved = () => { const area = draftText(); return area && !area.readOnly && area.value !== area.defaultValue; };
+// leaving the page (link, reload, closing the tab) with an edit not yet saved: the browser asks first
+window.addEventListener("beforeunload", (event) => {
+  if (unsaved()) { event.preventDefault(); event.returnValue = ""; }
+});
+
+function categoryName(select, value) {
+  const option = [...select.options].find(o => o.value === (value || ""));
+  return option && value ? option.textContent.split(" – ")[0] : "–";
 }
 
 const actions = {
@@ -112,7 +126,32 @@ const actions = {
     const { ended } = await api("DELETE", "/api/me/sessions");
     say(ended === 1 ? "1 andere Sitzung beendet." : `${ended} andere Sitzungen beendet.`);
   },
-  regenerate: async () => { await api("POST", `/api/tickets/${ticket.dataset.ticket}/draft`); location.reload(); },
+  regenerate: async () => {
+    await api("POST", `/api/tickets/${ticket.dataset.ticket}/draft`);
+    // remembered for the page after the new draft: it says when the model wrote the same text again
+    sessionStorage.setItem(`kontor-before-${ticket.dataset.ticket}`, draftText()?.defaultValue ?? "");
+    location.reload();
+  },
+  recategorise: async () => {
+    // an explicit act (the select alone changes nothing): the category is set and learned as an example
+    const select = document.getElementById("category");
+    if (!select.value || select.value === ticket.dataset.category) { say("Keine Änderung der Kategorie."); return; }
+    const result = await api("PUT", `/api/tickets/${ticket.dataset.ticket}/category`, { category: select.value });
+    ticket.dataset.category = result.category;
+    document.getElementById("category-name").textContent = categoryName(select, result.category);
+    say(`Kategorie geändert: ${categoryName(select, result.category)} – als Beispiel gelernt. `);
+    const undo = document.createElement("button");
+    undo.type = "button"; undo.dataset.action = "undo-category"; undo.textContent = "Rückgängig";
+    document.getElementById("message").appendChild(undo);
+  },
+  "undo-category": async () => {
+    const select = document.getElementById("category");
+    const result = await api("POST", `/api/tickets/${ticket.dataset.ticket}/category/undo`);
+    ticket.dataset.category = result.category || "";
+    if (result.category) select.value = result.category;
+    document.getElementById("category-name").textContent = categoryName(select, result.category);
+    say("Kategorie-Änderung zurückgenommen – das gelernte Beispiel ist entfernt.");
+  },
   reindex: async () => {
     const { task_id } = await api("POST", "/api/reindex");
     waitForTask(task_id, () => { say("Index aktualisiert."); setTimeout(() => location.reload(), 600); });
@@ -175,7 +214,9 @@ const forms = {
   },
   rate: async (form) => {
     const data = new FormData(form);
-    await api("POST", `/api/drafts/${draftId}/rating`, { score: Number(data.get("score")), comment: data.get("comment") || "" });
+    const verdict = { ja: true, nein: false }[data.get("handover_needed")];
+    await api("POST", `/api/drafts/${draftId}/rating`, {
+      score: Number(data.get("score")), comment: data.get("comment") || "", handover_needed: verdict ?? null });
     say("Danke – Bewertung gespeichert.");
   },
   upload: async (form) => {
@@ -231,17 +272,26 @@ document.addEventListener("submit", (event) => {
 document.addEventListener("change", (event) => {
   const element = event.target;
   if (element.matches("[data-autosubmit]")) element.form.submit();
-  if (element.dataset.actionChange === "recategorise") {
-    attempt(async () => {
-      const result = await api("PUT", `/api/tickets/${ticket.dataset.ticket}/category`, { category: element.value });
-      document.getElementById("category-name").textContent = element.selectedOptions[0].textContent.split(" – ")[0];
-      say(`Kategorie geändert: ${result.category} – als Beispiel gelernt.`);
-    });
-  }
 });
 
-// A ticket still being drafted: show the text as the model writes it, then the finished draft.
-if (ticket && !draftId) {
+if (ticket && draftId && !ticket.dataset.waiting) {
+  const key = `kontor-before-${ticket.dataset.ticket}`, before = sessionStorage.getItem(key);
+  if (before !== null) {
+    sessionStorage.removeItem(key);
+    say(before === draftText()?.value ? "Der neue Entwurf ist wortgleich mit dem bisherigen – die Unterlagen geben "
+      + "nichts anderes her. Bitte von Hand ergänzen." : "Neuer Entwurf erstellt.");
+  }
+}
+
+// A ticket still being drafted (a new one, or "Neu entwerfen"): its place in the queue while it waits, the text as
+// the model writes it, then the finished draft.
+if (ticket && (!draftId || ticket.dataset.waiting)) {
+  const place = document.getElementById("queue-position");
+  const poll = setInterval(() => attempt(async () => {
+    const now = await api("GET", `/api/tickets/${ticket.dataset.ticket}`);
+    if (place) place.textContent = now.queue_position ? `Position ${now.queue_position} in der Warteschlange` : "wird jetzt geschrieben";
+    if (!now.queue_position) clearInterval(poll);
+  }), 2000);
   const live = document.getElementById("live-text");
   const source = new EventSource(`/api/tickets/${ticket.dataset.ticket}/live`);
   source.onmessage = (event) => { live.textContent += JSON.parse(event.data); };

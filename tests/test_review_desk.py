@@ -1,0 +1,175 @@
+"""Issue 13, the review desk: what the ticket page and the API say about a draft (who wrote it, where it went, its
+place in the queue), undoing a category correction, the reviewer's verdict on a hand-over, German error pages
+and one German line for every CLI error. The browser side is in tests/test_e2e_browser.py."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy import update
+
+from assistant.config import PROJECT_ROOT
+from assistant.store.tables import DraftRow
+from tests.harness import QUESTION, Kontor
+
+
+def _page(kontor: Kontor, path: str, name: str = "anna") -> tuple[int, str]:
+    """A page as the browser gets it: logged in by session cookie, asking for HTML."""
+    client = kontor.client
+    if not client.cookies:
+        assert client.post("/api/session", json={"name": name, "password": f"{name}-passwort-123"}).status_code == 200
+    response = client.get(path, headers={"Accept": "text/html,application/xhtml+xml"})
+    return response.status_code, response.text
+
+
+def _examples(kontor: Kontor) -> int:
+    return sum(kontor.services.examples.counts().values())
+
+
+# --- item 3: a category correction is an explicit act that can be undone ---------------------------------------
+
+def test_undo_of_a_category_correction_restores_it_and_withdraws_the_example(lite: Kontor) -> None:
+    ticket = lite.drafted_ticket()
+    before, learned = ticket["category"], _examples(lite)
+    target = "rechnung_zahlung" if before != "rechnung_zahlung" else "lieferverzug"
+    changed = lite.call("PUT", f"/api/tickets/{ticket['id']}/category", json={"category": target})
+    assert changed.status_code == 200 and changed.json()["category"] == target
+    assert _examples(lite) == learned + 1
+    undone = lite.call("POST", f"/api/tickets/{ticket['id']}/category/undo")
+    assert undone.status_code == 200, undone.text
+    assert undone.json()["category"] == before
+    assert _examples(lite) == learned  # the example it created is gone
+    assert [e["action"] for e in lite.audit(ticket["id"])][-2:] == ["recategorised", "recategorise_undone"]
+    again = lite.call("POST", f"/api/tickets/{ticket['id']}/category/undo")
+    assert again.status_code == 409 and "rückgängig" in again.json()["detail"].lower()
+
+
+def test_undo_of_a_relabel_gives_the_example_its_old_label(lite: Kontor) -> None:
+    ticket = lite.drafted_ticket()
+    first, second = "rechnung_zahlung", "kundenkonto"
+    assert lite.call("PUT", f"/api/tickets/{ticket['id']}/category", json={"category": first}).status_code == 200
+    assert lite.call("PUT", f"/api/tickets/{ticket['id']}/category", json={"category": second}).status_code == 200
+    assert lite.call("POST", f"/api/tickets/{ticket['id']}/category/undo").json()["category"] == first
+    assert lite.services.examples.counts() .get(first) == 1 and not lite.services.examples.counts().get(second)
+
+
+# --- item 5: a ticket waiting to be drafted shows its place in the queue ----------------------------------------
+
+def test_a_waiting_ticket_shows_its_position_in_the_queue(lite: Kontor) -> None:
+    ids = [lite.call("POST", "/api/tickets", json=QUESTION).json()["id"] for _ in range(3)]
+    status, html = _page(lite, f"/tickets/{ids[2]}")
+    assert status == 200 and "Position 3 in der Warteschlange" in html
+    assert lite.call("GET", f"/api/tickets/{ids[2]}").json()["queue_position"] == 3
+    lite.services.jobs.run_until_idle()
+    assert lite.call("GET", f"/api/tickets/{ids[2]}").json()["queue_position"] is None
+    assert lite.call("POST", f"/api/tickets/{ids[0]}/draft").status_code == 202  # "Neu entwerfen"
+    status, html = _page(lite, f"/tickets/{ids[0]}")
+    assert "Neuer Entwurf wird erstellt" in html and "Position 1 in der Warteschlange" in html
+
+
+# --- item 6: the label says who wrote the text; a sent answer says where and when it went -----------------------
+
+def test_the_draft_is_labelled_by_who_wrote_it_and_the_sent_answer_is_confirmed(lite: Kontor) -> None:
+    machine = lite.drafted_ticket()
+    _, html = _page(lite, f"/tickets/{machine['id']}")
+    assert "KI-Entwurf – bitte prüfen" in html and "Modell" in html
+
+    edited = lite.drafted_ticket()
+    draft_id = edited["draft"]["id"]
+    edit = lite.call("PUT", f"/api/drafts/{draft_id}", json={"text": edited["draft"]["text"] + "\nPS"})
+    assert edit.status_code == 200
+    assert lite.call("POST", f"/api/drafts/{draft_id}/approve").status_code == 200
+    sent = lite.call("POST", f"/api/drafts/{draft_id}/send", json={"confirm": []}).json()
+    _, html = _page(lite, f"/tickets/{edited['id']}")
+    assert "KI-Entwurf, bearbeitet von anna" in html and "KI-Entwurf – bitte prüfen" not in html
+    assert 'id="sent-confirmation"' in html and "erika@example.org" in html and sent["message_id"].strip("<>") in html
+    assert lite.call("GET", f"/api/tickets/{edited['id']}").json()["draft"]["written_by"] == {
+        "kind": "edited", "name": "anna"}
+
+    by_hand = lite.drafted_ticket()
+    draft_id = by_hand["draft"]["id"]
+    assert lite.call("POST", f"/api/drafts/{draft_id}/reject", json={"comment": ""}).status_code == 200
+    hand = lite.call("PUT", f"/api/drafts/{draft_id}", json={"text": "Guten Tag,\n\nvon Hand.\n\nGruß"})
+    assert hand.status_code == 200
+    assert lite.call("POST", f"/api/drafts/{draft_id}/approve").status_code == 200
+    assert lite.call("POST", f"/api/drafts/{draft_id}/send", json={"confirm": []}).status_code == 200
+    _, html = _page(lite, f"/tickets/{by_hand['id']}")
+    assert "Von Hand geschrieben von anna" in html
+    assert "KI-Entwurf" not in html and "Modell" not in html
+
+
+# --- item 7: a person's answer ends the hand-over; the reviewer says whether it was needed ----------------------
+
+@pytest.fixture
+def cases(tmp_path: Path, knowledge: Path) -> Kontor:
+    (tmp_path / "eval" / "cases").mkdir(parents=True)
+    return Kontor(tmp_path, knowledge, eval_dir=tmp_path / "eval")
+
+
+def _handed_over(kontor: Kontor) -> dict[str, object]:
+    ticket = kontor.drafted_ticket()
+    with kontor.services.database.session() as session:
+        session.execute(update(DraftRow).where(DraftRow.id == ticket["draft"]["id"]).values(handover=True))
+    return ticket
+
+
+def test_a_hand_over_answered_by_a_person_says_so(cases: Kontor) -> None:
+    ticket = _handed_over(cases)
+    _, html = _page(cases, f"/tickets/{ticket['id']}")
+    assert "Übergabe an eine Person" in html
+    draft_id = ticket["draft"]["id"]  # type: ignore[index]
+    cases.call("PUT", f"/api/drafts/{draft_id}", json={"text": "Guten Tag,\n\ndas klären wir so.\n\nGruß"})
+    assert cases.call("POST", f"/api/drafts/{draft_id}/approve").status_code == 200
+    _, html = _page(cases, f"/tickets/{ticket['id']}")
+    assert "Übergabe an eine Person" not in html and "Von anna beantwortet" in html
+
+
+@pytest.mark.parametrize(("needed", "expected"), [(False, False), (True, True)])
+def test_the_eval_case_takes_the_reviewers_verdict_on_the_hand_over(cases: Kontor, needed: bool,
+                                                                    expected: bool) -> None:
+    ticket = _handed_over(cases)
+    draft_id = ticket["draft"]["id"]  # type: ignore[index]
+    rated = cases.call("POST", f"/api/drafts/{draft_id}/rating",
+                       json={"score": 4, "comment": "", "handover_needed": needed})
+    assert rated.status_code == 200, rated.text
+    assert cases.call("POST", f"/api/drafts/{draft_id}/approve").status_code == 200
+    made = cases.call("POST", f"/api/tickets/{ticket['id']}/eval-case", role="expert")
+    assert made.status_code == 201, made.text
+    case = yaml.safe_load((cases.settings.eval_dir / "cases" / f"{made.json()['case']}.yaml").read_text("utf-8"))
+    assert case["expectations"]["handover"] is expected
+
+
+# --- item 8: German error pages for browsers, JSON for the API, one German line on the command line -------------
+
+def test_error_pages_are_german_html_with_navigation(lite: Kontor) -> None:
+    for path, says in (("/tickets/999", "Ticket 999 gibt es nicht"), ("/tickets/abc", "Seite nicht gefunden"),
+                       ("/gibtsnicht", "Seite nicht gefunden")):
+        status, html = _page(lite, path)
+        assert status == 404, path
+        assert says in html and '<nav' in html and 'href="/posteingang"' in html, path
+        assert '"detail"' not in html and "Not Found" not in html
+    api = lite.client.get("/api/tickets/999", headers={"Accept": "text/html"})
+    assert api.status_code == 404 and api.json() == {"detail": "Ticket 999 gibt es nicht"}
+    assert lite.client.get("/api/gibtsnicht", headers={"Accept": "text/html"}).json() == {"detail": "Not Found"}
+    assert lite.client.get("/tickets/abc").headers["content-type"].startswith("application/json")  # no HTML asked
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (("search", "-k", "0", "Versand"), "muss mindestens 1 sein"),
+    (("search", "-k", "zwei", "Versand"), "ganze Zahl"),
+    (("tickets", "show", "99999"), "Unbekannter Befehl"),
+    (("prompts", "show", "answer"), "fehlt"),
+    (("search", "--gibtsnicht", "Versand"), "Unbekannte Option"),
+])
+def test_every_cli_error_is_one_german_line(tmp_path: Path, args: tuple[str, ...], says: str) -> None:
+    result = subprocess.run([sys.executable, "-m", "assistant", *args], cwd=PROJECT_ROOT, capture_output=True,
+                            text=True, timeout=120, env={"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1",
+                                                         "KONTOR_HOME": str(tmp_path / "home")})
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and says in lines[0] and lines[0].startswith("Fehler:"), result.stderr
+    assert "Traceback" not in result.stderr and "Error" not in result.stderr
