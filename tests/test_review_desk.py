@@ -173,3 +173,14 @@ def test_every_cli_error_is_one_german_line(tmp_path: Path, args: tuple[str, ...
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and says in lines[0] and lines[0].startswith("Fehler:"), result.stderr
     assert "Traceback" not in result.stderr and "Error" not in result.stderr
+
+
+# --- German labels ---------------------------------------------------------------------------------------------
+
+def test_the_ticket_page_names_the_category_method_and_channel_in_german(lite: Kontor) -> None:
+    ticket = lite.drafted_ticket()
+    lite.call("PUT", f"/api/tickets/{ticket['id']}/category", json={"category": "lieferverzug"})
+    status, page = _page(lite, f"/tickets/{ticket['id']}")
+    assert status == 200
+    assert "von einer Person)" in page and "Kanal Schnittstelle" in page
+    assert "sicher, person)" not in page and "Kanal api" not in page

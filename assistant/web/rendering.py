@@ -47,6 +47,10 @@ TEMPLATES.env.filters["cite_links"] = cite_links
 TEMPLATES.env.filters["sources_by_file"] = sources_by_file
 STATUS_NAMES = {"new": "Neu – Entwurf entsteht", "drafted": "Entwurf bereit", "needs_human": "Übergabe an Person",
                 "approved": "Freigegeben", "rejected": "Verworfen – Antwort von Hand", "sent": "Gesendet"}
+METHOD_NAMES = {"example": "wie ein gelerntes Beispiel", "classifier": "aus gelernten Beispielen",
+                "classifier+model": "aus Beispielen und vom Modell", "model": "vom Modell",
+                "descriptions": "nach den Kategoriebeschreibungen", "person": "von einer Person"}
+CHANNEL_NAMES = {"api": "Schnittstelle", "email": "E-Mail", "web": "Webformular"}
 
 
 def render(request: Request, template: str, user: Principal | None, code: int = 200, **context: Any) -> HTMLResponse:
@@ -56,7 +60,8 @@ def render(request: Request, template: str, user: Principal | None, code: int = 
     waiting = counts.get("drafted", 0) + counts.get("needs_human", 0)
     return TEMPLATES.TemplateResponse(request, template, {
         "user": user, "csrf": user.csrf_token if user else "", "waiting": waiting, "counts": counts,
-        "status_names": STATUS_NAMES, "path": request.url.path, **context}, status_code=code)
+        "status_names": STATUS_NAMES, "method_names": METHOD_NAMES, "channel_names": CHANNEL_NAMES,
+        "path": request.url.path, **context}, status_code=code)
 
 
 def install_page_errors(app: FastAPI) -> None:
