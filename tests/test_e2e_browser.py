@@ -539,3 +539,32 @@ def test_a_hand_over_answered_by_hand_is_labelled_by_its_author_and_the_verdict_
     case = re.search(r"answer-\d+", expert.inner_text("#message")).group(0)  # type: ignore[attr-defined,union-attr]
     text = (root / "eval" / "cases" / f"{case}.yaml").read_text(encoding="utf-8")
     assert "handover: false" in text
+
+
+def test_an_agent_types_in_a_phone_call_as_a_ticket(server: tuple[str, Path], browser: object) -> None:
+    base, _ = server
+    page: Any = _login(browser, base, "anna")
+    page.click("summary:text('Neues Ticket anlegen')")
+    page.fill("#new-name", "Gisela Brandt")
+    page.fill("#new-email", "gisela.brandt@example.org")
+    page.select_option("#new-channel", "phone")
+    page.fill("#new-subject", "Anruf: Versand nach Österreich")
+    page.fill("#new-body", "Frau Brandt fragt, was der Versand nach Österreich kostet.")
+    page.click("button:text('Ticket anlegen')")
+    page.wait_for_url(re.compile(r"/tickets/\d+$"))
+    ticket_id = int(page.url.rsplit("/", 1)[1])
+    assert page.inner_text("h1") == "Anruf: Versand nach Österreich"
+    assert "Kanal Telefon" in page.inner_text(".ticket")
+    view = page.request.get(f"{base}/api/tickets/{ticket_id}").json()
+    assert (view["customer"], view["customer_email"], view["channel"]) == (
+        "Gisela Brandt <gisela.brandt@example.org>", "gisela.brandt@example.org", "phone")
+    _drafted(page, base, ticket_id)  # drafted like a mail
+    assert "Gisela Brandt" in page.input_value("#draft-text")
+    page.goto(f"{base}/posteingang")
+    page.click("summary:text('Neues Ticket anlegen')")
+    page.fill("#new-subject", "Ohne Kunde")
+    page.fill("#new-body", "Text")
+    page.click("button:text('Ticket anlegen')")
+    page.wait_for_selector("#message.error")
+    assert "Namen oder die E-Mail-Adresse" in page.inner_text("#message")
+    page.close()

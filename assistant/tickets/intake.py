@@ -38,7 +38,8 @@ class TicketIn(BaseModel):
     customer: str = Field(min_length=1, max_length=300, description="Name und/oder E-Mail-Adresse")
     subject: str = Field(min_length=1, max_length=500)
     body: str = Field(min_length=1, max_length=1_000_000)
-    channel: Literal["api", "email", "web"] = "api"
+    channel: Literal["api", "email", "web", "phone", "letter"] = Field(
+        "api", description="api, email (imported mail), web (a form), phone or letter (typed in by an agent)")
 
 
 @dataclass

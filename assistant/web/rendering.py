@@ -50,7 +50,7 @@ STATUS_NAMES = {"new": "Neu – Entwurf entsteht", "drafted": "Entwurf bereit", 
 METHOD_NAMES = {"example": "wie ein gelerntes Beispiel", "classifier": "aus gelernten Beispielen",
                 "classifier+model": "aus Beispielen und vom Modell", "model": "vom Modell",
                 "descriptions": "nach den Kategoriebeschreibungen", "person": "von einer Person"}
-CHANNEL_NAMES = {"api": "Schnittstelle", "email": "E-Mail", "web": "Webformular"}
+CHANNEL_NAMES = {"api": "Schnittstelle", "email": "E-Mail", "web": "Webformular", "phone": "Telefon", "letter": "Brief"}
 
 
 def render(request: Request, template: str, user: Principal | None, code: int = 200, **context: Any) -> HTMLResponse:

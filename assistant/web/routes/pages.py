@@ -41,8 +41,10 @@ def login(request: Request, next: str = "/posteingang") -> HTMLResponse:
 def inbox(request: Request, user: AgentPage, services: Svc, status: str = "", category: str = "") -> HTMLResponse:
     status = status if status in set(TicketStatus) else ""
     tickets = list_tickets(services.database, status or None, category or None, limit=300)
+    categories = services.categories.categories
     return render(request, "inbox.html", user, tickets=tickets, status=status, category=category,
-                  categories=services.categories.categories, statuses=[s.value for s in TicketStatus], age=age)
+                  categories=categories, category_names={c.id: c.name for c in categories},
+                  statuses=[s.value for s in TicketStatus], age=age)
 
 
 @router.get("/tickets/{ticket_id}", response_class=HTMLResponse)

@@ -212,6 +212,15 @@ const forms = {
     say("Empfängeradresse gespeichert.");
     setTimeout(() => location.reload(), 800);
   },
+  "new-ticket": async (form) => {
+    const data = new FormData(form);
+    const name = (data.get("name") || "").trim(), email = (data.get("email") || "").trim();
+    if (!name && !email) throw new Error("Bitte den Namen oder die E-Mail-Adresse des Kunden angeben.");
+    const customer = name && email ? `${name} <${email}>` : (name || email);
+    const created = await api("POST", "/api/tickets", {
+      customer, subject: data.get("subject"), body: data.get("body"), channel: data.get("channel") });
+    location.href = `/tickets/${created.id}`;
+  },
   rate: async (form) => {
     const data = new FormData(form);
     const verdict = { ja: true, nein: false }[data.get("handover_needed")];
