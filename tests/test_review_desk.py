@@ -184,3 +184,32 @@ def test_the_ticket_page_names_the_category_method_and_channel_in_german(lite: K
     assert status == 200
     assert "von einer Person)" in page and "Kanal Schnittstelle" in page
     assert "sicher, person)" not in page and "Kanal api" not in page
+
+
+# --- the inbox: views, search, paging ---------------------------------------------------------------------------
+
+def test_the_inbox_searches_pages_and_opens_the_view_to_review(kontor: Kontor) -> None:
+    first = kontor.drafted_ticket()  # drafted: waits for review
+    second = kontor.drafted_ticket({"customer": "Hans Müller <hans@example.org>", "subject": "Rechnung 100_% falsch",
+                                  "body": "Die Rechnung nennt den falschen Betrag."})
+    for number in range(53):  # not drafted: status new
+        kontor.call("POST", "/api/tickets", json={"customer": f"Kunde {number} <k{number}@example.org>",
+                                                "subject": f"Anfrage {number}", "body": "Eine Frage zum Versand."})
+    status, page = _page(kontor, "/posteingang")
+    assert status == 200 and "55 Tickets · Seite 1 von 2" in page and 'rel="next"' in page
+    status, page = _page(kontor, "/posteingang?ansicht=alle&seite=2")
+    assert "Seite 2 von 2" in page and page.count('href="/tickets/') == 5 and 'rel="prev"' in page
+
+    status, page = _page(kontor, "/posteingang?ansicht=zu-pruefen")
+    assert "2 Tickets" in page  # the two drafted ones, oldest first
+    assert page.index(f'href="/tickets/{first["id"]}"') < page.index(f'href="/tickets/{second["id"]}"')
+    assert 'href="/posteingang?ansicht=zu-pruefen"' in page  # the badge opens this view
+
+    for query, expected in ((f"%23{second['id']}", second["id"]), ("müller", second["id"]),
+                            ("falschen betrag", second["id"]), ("100_%25", second["id"])):
+        status, page = _page(kontor, f"/posteingang?q={query}")
+        assert status == 200 and "1 Ticket" in page and f'href="/tickets/{expected}"' in page, query
+    status, page = _page(kontor, "/posteingang?q=e%25e")  # a literal %, not "e, anything, e"
+    assert "0 Tickets" in page and "Keine Tickets für diese Auswahl" in page
+    status, _ = _page(kontor, "/posteingang?seite=0")
+    assert status == 422

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from assistant.errors import ConflictError, NotFoundError
 from assistant.jobs import JobKind, queue_position
 from assistant.store.db import Database
 from assistant.store.tables import DraftRow, OutboxMessage, Review, Ticket, User
-from assistant.tickets.state import OPEN_OUTBOX, Decision, OutboxStatus
+from assistant.tickets.state import OPEN_OUTBOX, Decision, OutboxStatus, TicketStatus
 
 
 def get_ticket(session: Session, ticket_id: int) -> Ticket:
@@ -57,13 +59,68 @@ def refuse_while_sending(session: Session, ticket_id: int) -> None:
 
 def list_tickets(database: Database, status: str | None = None, category: str | None = None,
                  limit: int = 100) -> list[Ticket]:
-    query = select(Ticket).order_by(Ticket.received_at.desc(), Ticket.id.desc()).limit(limit)
-    if status:
-        query = query.where(Ticket.status == status)
-    if category:
-        query = query.where(Ticket.category == category)
+    return find_tickets(database, TicketFilter(status=status, category=category), limit=limit).tickets
+
+
+VIEWS = {  # the inbox's views: name → (label, statuses, oldest first)
+    "zu-pruefen": ("Zu prüfen", (TicketStatus.DRAFTED, TicketStatus.NEEDS_HUMAN), True),
+    "uebergeben": ("Übergeben", (TicketStatus.NEEDS_HUMAN,), True),
+    "gesendet-heute": ("Heute gesendet", (TicketStatus.SENT,), False),
+    "alle": ("Alle", (), False),
+}
+
+
+@dataclass(frozen=True)
+class TicketFilter:
+    """What the inbox asks for: a view, a status, a category, and a search text (a ticket number, "#42", or words
+    in the customer, subject or message)."""
+
+    view: str = "alle"
+    status: str | None = None
+    category: str | None = None
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class TicketPage:
+    tickets: list[Ticket]
+    total: int  # matching tickets on all pages
+
+
+def find_tickets(database: Database, wanted: TicketFilter, limit: int = 50, offset: int = 0) -> TicketPage:
+    _, statuses, oldest_first = VIEWS.get(wanted.view, VIEWS["alle"])
+    conditions: list[ColumnElement[bool]] = []
+    if statuses:
+        conditions.append(Ticket.status.in_(statuses))
+    if wanted.view == "gesendet-heute":
+        midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        conditions.append(Ticket.updated_at >= midnight)
+    if wanted.status:
+        conditions.append(Ticket.status == wanted.status)
+    if wanted.category:
+        conditions.append(Ticket.category == wanted.category)
+    if text := " ".join(wanted.text.split()):
+        conditions.append(_matching(text))
+    order = (Ticket.received_at.asc(), Ticket.id.asc()) if oldest_first else (Ticket.received_at.desc(),
+                                                                               Ticket.id.desc())
     with database.session() as session:
-        return list(session.scalars(query))
+        total = session.scalar(select(func.count(Ticket.id)).where(*conditions)) or 0
+        rows = session.scalars(select(Ticket).where(*conditions).order_by(*order).limit(limit).offset(offset))
+        return TicketPage(list(rows), int(total))
+
+
+def _matching(text: str) -> ColumnElement[bool]:
+    """A ticket number ("42", "#42") or every word somewhere in customer, subject or message (case-insensitive;
+    ``%`` and ``_`` are literal)."""
+    number = text.lstrip("#")
+    if number.isdigit() and len(number) < 10:
+        return Ticket.id == int(number)
+    words = []
+    for word in text.split()[:8]:
+        pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        words.append(or_(*(column.ilike(pattern, escape="\\") for column in
+                           (Ticket.customer, Ticket.subject, Ticket.body))))
+    return and_(*words)
 
 
 def outbox_json(message: OutboxMessage) -> dict[str, Any]:

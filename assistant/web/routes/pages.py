@@ -5,26 +5,28 @@ answers with the login page, one without the role with a German 403 page (``assi
 from __future__ import annotations
 
 import re
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from assistant.answer.promises import FLAG_NAMES
 from assistant.dashboard import dashboard_plots, learning_loop
 from assistant.knowledge.uploads import list_documents
 from assistant.prompts import PromptReleases
-from assistant.tickets.queries import list_tickets, ticket_view
+from assistant.tickets.queries import VIEWS, TicketFilter, find_tickets, ticket_view
 from assistant.tickets.state import TicketStatus
 from assistant.web.deps import AdminPage, AgentPage, ExpertPage, Id, Svc
 from assistant.web.rendering import age, render, when
 from assistant.web.routes.evaluations import recent_runs
 
 router = APIRouter(include_in_schema=False)
+PAGE_SIZE = 50  # tickets per page of the inbox
 
 
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request) -> Response:
-    return RedirectResponse("/posteingang", status_code=303)
+    return RedirectResponse("/posteingang?ansicht=zu-pruefen", status_code=303)  # the agent's start: what waits
 
 
 # A path on this site only: "/x", never "//host", "/\\host" or "/\t/host" (browsers read those as another host).
@@ -38,11 +40,17 @@ def login(request: Request, next: str = "/posteingang") -> HTMLResponse:
 
 
 @router.get("/posteingang", response_class=HTMLResponse)
-def inbox(request: Request, user: AgentPage, services: Svc, status: str = "", category: str = "") -> HTMLResponse:
+def inbox(request: Request, user: AgentPage, services: Svc, status: str = "", category: str = "",
+          ansicht: str = "alle", q: Annotated[str, Query(max_length=200)] = "",
+          seite: Annotated[int, Query(ge=1, le=100_000)] = 1) -> HTMLResponse:
     status = status if status in set(TicketStatus) else ""
-    tickets = list_tickets(services.database, status or None, category or None, limit=300)
+    view = ansicht if ansicht in VIEWS else "alle"
+    wanted = TicketFilter(view=view, status=status or None, category=category or None, text=q)
+    found = find_tickets(services.database, wanted, limit=PAGE_SIZE, offset=(seite - 1) * PAGE_SIZE)
+    pages = max(1, -(-found.total // PAGE_SIZE))
     categories = services.categories.categories
-    return render(request, "inbox.html", user, tickets=tickets, status=status, category=category,
+    return render(request, "inbox.html", user, tickets=found.tickets, total=found.total, page=min(seite, pages),
+                  pages=pages, view=view, views=VIEWS, q=q, status=status, category=category,
                   categories=categories, category_names={c.id: c.name for c in categories},
                   statuses=[s.value for s in TicketStatus], age=age)
 
