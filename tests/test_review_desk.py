@@ -213,3 +213,14 @@ def test_the_inbox_searches_pages_and_opens_the_view_to_review(kontor: Kontor) -
     assert "0 Tickets" in page and "Keine Tickets für diese Auswahl" in page
     status, _ = _page(kontor, "/posteingang?seite=0")
     assert status == 422
+
+
+def test_the_ticket_page_shows_the_customers_earlier_tickets(lite: Kontor) -> None:
+    earlier = lite.drafted_ticket({**QUESTION, "subject": "Frühere Frage zur Lieferung"})
+    other = lite.drafted_ticket({"customer": "Otto <otto@example.net>", "subject": "Fremde Anfrage",
+                                 "body": "Was kostet der Versand nach Österreich?"})
+    current = lite.drafted_ticket({**QUESTION, "customer": "Erika Muster <ERIKA@example.org>"})
+    status, page = _page(lite, f"/tickets/{current['id']}")
+    assert status == 200 and "Frühere Anfragen dieses Kunden (1)" in page
+    assert f'href="/tickets/{earlier["id"]}"' in page and "Fremde Anfrage" not in page
+    assert f'href="/tickets/{other["id"]}"' not in page

@@ -109,6 +109,18 @@ def find_tickets(database: Database, wanted: TicketFilter, limit: int = 50, offs
         return TicketPage(list(rows), int(total))
 
 
+def history(database: Database, ticket: Ticket | dict[str, Any], limit: int = 20) -> list[Ticket]:
+    """The customer's other tickets (same e-mail address), newest first: what an agent looks at beside a ticket."""
+    address = ticket["customer_email"] if isinstance(ticket, dict) else ticket.customer_email
+    ticket_id = ticket["id"] if isinstance(ticket, dict) else ticket.id
+    if not address:
+        return []
+    with database.session() as session:
+        return list(session.scalars(
+            select(Ticket).where(func.lower(Ticket.customer_email) == address.lower(), Ticket.id != ticket_id)
+            .order_by(Ticket.received_at.desc(), Ticket.id.desc()).limit(limit)))
+
+
 def _matching(text: str) -> ColumnElement[bool]:
     """A ticket number ("42", "#42") or every word somewhere in customer, subject or message (case-insensitive;
     ``%`` and ``_`` are literal)."""

@@ -14,7 +14,7 @@ from assistant.answer.promises import FLAG_NAMES
 from assistant.dashboard import dashboard_plots, learning_loop
 from assistant.knowledge.uploads import list_documents
 from assistant.prompts import PromptReleases
-from assistant.tickets.queries import VIEWS, TicketFilter, find_tickets, ticket_view
+from assistant.tickets.queries import VIEWS, TicketFilter, find_tickets, history, ticket_view
 from assistant.tickets.state import TicketStatus
 from assistant.web.deps import AdminPage, AgentPage, ExpertPage, Id, Svc
 from assistant.web.rendering import age, render, when
@@ -60,7 +60,8 @@ def ticket(request: Request, ticket_id: Id, user: AgentPage, services: Svc) -> H
     view = ticket_view(services.database, ticket_id)
     return render(request, "ticket.html", user, t=view, draft=view["draft"], categories=services.categories.categories,
                   category_names={c.id: c.name for c in services.categories.categories}, age=age,
-                  flag_names=FLAG_NAMES, attachments=services.attachments.listed(ticket_id), when=when)
+                  flag_names=FLAG_NAMES, attachments=services.attachments.listed(ticket_id), when=when,
+                  history=history(services.database, view))
 
 
 @router.get("/wissen", response_class=HTMLResponse)
