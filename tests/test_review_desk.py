@@ -224,3 +224,16 @@ def test_the_ticket_page_shows_the_customers_earlier_tickets(lite: Kontor) -> No
     assert status == 200 and "Frühere Anfragen dieses Kunden (1)" in page
     assert f'href="/tickets/{earlier["id"]}"' in page and "Fremde Anfrage" not in page
     assert f'href="/tickets/{other["id"]}"' not in page
+
+
+def test_the_next_ticket_to_review_is_one_click_away(lite: Kontor) -> None:
+    first, second = lite.drafted_ticket(), lite.drafted_ticket()
+    status, page = _page(lite, f"/tickets/{first['id']}")
+    assert f'class="next-ticket" href="/tickets/{second["id"]}"' in page
+    status, page = _page(lite, f"/tickets/{second['id']}")
+    assert f'class="next-ticket" href="/tickets/{first["id"]}"' in page  # the oldest other one waiting
+    lite.call("POST", f"/api/drafts/{first['draft']['id']}/approve")
+    status, page = _page(lite, f"/tickets/{second['id']}")
+    assert "next-ticket" not in page  # nothing else waits for review
+    status, page = _page(lite, "/login")
+    assert 'id="name" name="name" autocomplete="username" required maxlength="100" autofocus' in page

@@ -109,6 +109,12 @@ def find_tickets(database: Database, wanted: TicketFilter, limit: int = 50, offs
         return TicketPage(list(rows), int(total))
 
 
+def next_to_review(database: Database, after: int) -> int | None:
+    """The ticket an agent takes next: the oldest waiting for review, other than the one just handled."""
+    found = find_tickets(database, TicketFilter(view="zu-pruefen"), limit=2)
+    return next((t.id for t in found.tickets if t.id != after), None)
+
+
 def history(database: Database, ticket: Ticket | dict[str, Any], limit: int = 20) -> list[Ticket]:
     """The customer's other tickets (same e-mail address), newest first: what an agent looks at beside a ticket."""
     address = ticket["customer_email"] if isinstance(ticket, dict) else ticket.customer_email

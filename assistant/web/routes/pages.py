@@ -14,7 +14,7 @@ from assistant.answer.promises import FLAG_NAMES
 from assistant.dashboard import dashboard_plots, learning_loop
 from assistant.knowledge.uploads import list_documents
 from assistant.prompts import PromptReleases
-from assistant.tickets.queries import VIEWS, TicketFilter, find_tickets, history, ticket_view
+from assistant.tickets.queries import VIEWS, TicketFilter, find_tickets, history, next_to_review, ticket_view
 from assistant.tickets.state import TicketStatus
 from assistant.web.deps import AdminPage, AgentPage, ExpertPage, Id, Svc
 from assistant.web.rendering import age, render, when
@@ -61,7 +61,7 @@ def ticket(request: Request, ticket_id: Id, user: AgentPage, services: Svc) -> H
     return render(request, "ticket.html", user, t=view, draft=view["draft"], categories=services.categories.categories,
                   category_names={c.id: c.name for c in services.categories.categories}, age=age,
                   flag_names=FLAG_NAMES, attachments=services.attachments.listed(ticket_id), when=when,
-                  history=history(services.database, view))
+                  history=history(services.database, view), next_id=next_to_review(services.database, ticket_id))
 
 
 @router.get("/wissen", response_class=HTMLResponse)
