@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
 from assistant.store.db import Database
@@ -39,23 +39,26 @@ def enqueue(session: Session, kind: JobKind, ticket_id: int | None = None) -> No
     session.add(Job(kind=kind, ticket_id=ticket_id, status=JobStatus.QUEUED.value, attempts=0))
 
 
+OPEN = (JobStatus.QUEUED, JobStatus.RUNNING)  # a job still to be done, here or in another worker
+
+
 def waiting_or_running(session: Session, kind: JobKind, ticket_id: int) -> bool:
     """Whether a job of this kind for the ticket waits or runs (in this process or another worker)."""
-    return session.scalar(select(Job.id).where(
-        Job.ticket_id == ticket_id, Job.kind == kind,
-        Job.status.in_((JobStatus.QUEUED, JobStatus.RUNNING))).limit(1)) is not None
+    return session.scalar(select(Job.id).where(*_open_for(kind, ticket_id)).limit(1)) is not None
 
 
 def queue_position(session: Session, kind: JobKind, ticket_id: int) -> int | None:
     """The place of the ticket's waiting job in the queue (1: next, or being worked on now); None when no job of
     this kind waits or runs for it. Jobs are claimed oldest first, a running job counts as ahead."""
-    mine = session.scalar(select(func.min(Job.id)).where(
-        Job.ticket_id == ticket_id, Job.kind == kind, Job.status.in_((JobStatus.QUEUED, JobStatus.RUNNING))))
+    mine = session.scalar(select(func.min(Job.id)).where(*_open_for(kind, ticket_id)))
     if mine is None:
         return None
-    ahead = session.scalar(select(func.count(Job.id)).where(
-        Job.id < mine, Job.status.in_((JobStatus.QUEUED, JobStatus.RUNNING))))
+    ahead = session.scalar(select(func.count(Job.id)).where(Job.id < mine, Job.status.in_(OPEN)))
     return int(ahead or 0) + 1
+
+
+def _open_for(kind: JobKind, ticket_id: int) -> tuple[ColumnElement[bool], ...]:
+    return Job.ticket_id == ticket_id, Job.kind == kind, Job.status.in_(OPEN)
 
 
 class JobQueue:
@@ -131,7 +134,7 @@ class JobQueue:
 
     def pending(self) -> int:
         with self.database.session() as session:
-            waiting = Job.status.in_((JobStatus.QUEUED, JobStatus.RUNNING))
+            waiting = Job.status.in_(OPEN)
             return int(session.scalar(select(func.count(Job.id)).where(waiting)) or 0)
 
     def run_periodic(self) -> None:

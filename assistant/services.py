@@ -58,15 +58,11 @@ class Services:
 
     def forget(self, name: str) -> None:
         """Build the part called ``name`` anew on its next use (e.g. the categoriser after a prompt promotion)."""
-        if not isinstance(getattr(type(self), name, None), cached_property):
-            raise TypeError(f"Services has no part named {name!r}")
-        self.__dict__.pop(name, None)
+        self.__dict__.pop(_part(name), None)
 
     def override(self, name: str, part: object) -> None:
         """Use ``part`` as the part called ``name`` (e.g. ``"llm"``, ``"embedder"``, ``"mailer"``)."""
-        if not isinstance(getattr(type(self), name, None), cached_property):
-            raise TypeError(f"Services has no part named {name!r}")
-        self.__dict__[name] = part
+        self.__dict__[_part(name)] = part
         self._llm_given = self._llm_given or name == "llm"
 
     @cached_property
@@ -245,3 +241,10 @@ class Services:
         letter = letter or self.prompts.resolve("letter", "production")
         return Answerer(self.customer_retriever, self.embedder, self.llm, prompt, letter, self.catalogue, self.company,
                         policy)
+
+
+def _part(name: str) -> str:
+    """``name`` if it names a part of the container (a cached property), else a TypeError."""
+    if not isinstance(getattr(Services, name, None), cached_property):
+        raise TypeError(f"Services has no part named {name!r}")
+    return name

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from assistant.config import load_settings
-from assistant.errors import InputError, KontorError
+from assistant.errors import REASONS, InputError, KontorError, reason
 
 app = typer.Typer(help="Kontor – lokaler Back-Office-Assistent.", no_args_is_help=True, add_completion=False)
 
@@ -94,16 +94,6 @@ def run_batch(path: Path, handle: Callable[[str], dict[str, Any]]) -> None:
 
 # --- a wrong call in one German line ---------------------------------------------------------------------------
 
-_SAYS = {
-    "greater_than_equal": "muss mindestens {ge} sein", "less_than_equal": "darf höchstens {le} sein",
-    "greater_than": "muss größer als {gt} sein", "less_than": "muss kleiner als {lt} sein",
-    "int_parsing": "muss eine ganze Zahl sein", "int_from_float": "muss eine ganze Zahl sein",
-    "float_parsing": "muss eine Zahl sein", "bool_parsing": "muss ja oder nein (true/false) sein",
-    "enum": "muss einer dieser Werte sein: {expected}", "literal_error": "muss einer dieser Werte sein: {expected}",
-    "string_too_short": "ist zu kurz", "string_too_long": "ist zu lang",
-}
-
-
 def usage_error(exc: Exception) -> str:
     """Click's (English, multi-line) usage errors as one German sentence with a pointer to ``--help``."""
     message = str(getattr(exc, "message", "") or exc)
@@ -133,15 +123,9 @@ def usage_error(exc: Exception) -> str:
 
 def _says(cause: BaseException | None, message: str) -> str:
     errors = getattr(cause, "errors", None)
-    if callable(errors):
-        found = errors()
-        if found:
-            template = _SAYS.get(str(found[0].get("type")))
-            if template is not None:
-                try:
-                    return template.format(**found[0].get("ctx", {}))
-                except (KeyError, IndexError, ValueError):
-                    pass
+    found = errors() if callable(errors) else None
+    if found and str(found[0].get("type")) in REASONS:
+        return reason(found[0])
     if "is not one of" in message or "not a valid" in message:
         return f"hat einen ungültigen Wert ({message})"
     return "ist ungültig"

@@ -115,10 +115,8 @@ def next_to_review(database: Database, after: int) -> int | None:
     return next((t.id for t in found.tickets if t.id != after), None)
 
 
-def history(database: Database, ticket: Ticket | dict[str, Any], limit: int = 20) -> list[Ticket]:
+def history(database: Database, address: str | None, ticket_id: int, limit: int = 20) -> list[Ticket]:
     """The customer's other tickets (same e-mail address), newest first: what an agent looks at beside a ticket."""
-    address = ticket["customer_email"] if isinstance(ticket, dict) else ticket.customer_email
-    ticket_id = ticket["id"] if isinstance(ticket, dict) else ticket.id
     if not address:
         return []
     with database.session() as session:

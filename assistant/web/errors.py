@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from assistant.errors import KontorError
+from assistant.errors import KontorError, reason
 
 Responses = dict[int | str, dict[str, Any]]
 
@@ -132,24 +132,6 @@ def _document_schemas(spec: dict[str, Any]) -> None:
 
 _PLACES = {"path": "im Pfad", "query": "in der Abfrage", "header": "im Kopf", "cookie": "im Cookie",
            "body": "im Inhalt"}
-_SAYS = {
-    "missing": "fehlt", "extra_forbidden": "ist unbekannt", "json_invalid": "ist kein gültiges JSON",
-    "string_too_short": "ist zu kurz (mindestens {min_length} Zeichen)",
-    "string_too_long": "ist zu lang (höchstens {max_length} Zeichen)",
-    "too_short": "hat zu wenige Einträge (mindestens {min_length})",
-    "too_long": "hat zu viele Einträge (höchstens {max_length})",
-    "greater_than_equal": "muss mindestens {ge} sein", "less_than_equal": "darf höchstens {le} sein",
-    "greater_than": "muss größer als {gt} sein", "less_than": "muss kleiner als {lt} sein",
-    "int_parsing": "muss eine ganze Zahl sein", "int_type": "muss eine ganze Zahl sein",
-    "int_from_float": "muss eine ganze Zahl sein", "bool_parsing": "muss true oder false sein",
-    "bool_type": "muss true oder false sein", "string_type": "muss ein Text sein",
-    "list_type": "muss eine Liste sein", "model_attributes_type": "muss ein JSON-Objekt sein",
-    "dict_type": "muss ein JSON-Objekt sein", "string_pattern_mismatch": "hat nicht die erwartete Form",
-    "literal_error": "muss einer dieser Werte sein: {expected}", "enum": "muss einer dieser Werte sein: {expected}",
-    "value_error": "ist ungültig", "string_unicode": "muss ein Text in UTF-8 sein",
-}
-
-
 def german(found: Sequence[Any], at_most: int = 3) -> str:
     """``Ungültige Anfrage: „ticket_id“ im Pfad darf höchstens 2147483647 sein.`` – at most three fields."""
     parts = [_one(e) for e in found[:at_most]]
@@ -159,11 +141,7 @@ def german(found: Sequence[Any], at_most: int = 3) -> str:
 
 def _one(error: Any) -> str:
     where, *names = [str(part) for part in error.get("loc") or ("body",)]
-    says = _SAYS.get(str(error.get("type")), "ist ungültig")
-    try:
-        says = says.format(**error.get("ctx", {})).replace("' or '", "' oder '")
-    except (KeyError, IndexError, ValueError):
-        says = "ist ungültig"
+    says = reason(error)
     place = _PLACES.get(where, f"in {where}")
     if error.get("type") == "json_invalid" or not names:  # the whole body (or a position in a broken JSON)
         return f"der Inhalt {says}" if where == "body" else f"ein Wert {place} {says}"

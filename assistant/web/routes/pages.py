@@ -61,7 +61,8 @@ def ticket(request: Request, ticket_id: Id, user: AgentPage, services: Svc) -> H
     return render(request, "ticket.html", user, t=view, draft=view["draft"], categories=services.categories.categories,
                   category_names={c.id: c.name for c in services.categories.categories}, age=age,
                   flag_names=FLAG_NAMES, attachments=services.attachments.listed(ticket_id), when=when,
-                  history=history(services.database, view), next_id=next_to_review(services.database, ticket_id))
+                  history=history(services.database, view["customer_email"], ticket_id),
+                  next_id=next_to_review(services.database, ticket_id))
 
 
 @router.get("/wissen", response_class=HTMLResponse)
