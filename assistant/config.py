@@ -109,6 +109,37 @@ class OutboxSettings(_Group):
     smtp_timeout_s: float = Field(30.0, gt=0)
     mail_from: str = "kundenservice@example.org"
     mail_from_name: str = "Kundenservice"
+    mail_reply_to: str = Field("", description="Reply-To of sent answers; empty: none (replies go to mail_from)")
+    mail_quote_customer: bool = Field(False, description="quote the customer's message below the sent answer")
+
+
+class ImapSettings(_Group):
+    """The shared mailbox Kontor reads tickets from (assistant/mailbox); no host: no mail is fetched."""
+
+    prefix: ClassVar[str] = "imap_"
+    host: str = Field("", description="IMAP server; empty: Kontor does not fetch mail")
+    port: int = Field(993, ge=1, le=65535)
+    user: str = ""
+    password: str = ""
+    password_file: Path | None = Field(None, description="a file holding the password (instead of IMAP_PASSWORD)")
+    security: Literal["ssl", "starttls", "none"] = Field("ssl", description="none only on loopback")
+    folder: str = "INBOX"
+    done_folder: str = Field("", description="imported mails are moved here; empty: marked as seen and kept")
+    quarantine_folder: str = Field("Kontor-Quarantäne", description="mails that cannot be read are moved here")
+    sent_folder: str = Field("", description="a copy of each sent answer is stored here; empty: none")
+    interval: int = Field(60, ge=5, le=86400, description="seconds between fetches (IDLE wakes earlier)")
+    timeout_s: float = Field(30.0, gt=0)
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.host)
+
+    def secret(self) -> str:
+        """The password, from the file when one is given (its first line)."""
+        if self.password_file is not None:
+            return self.password_file.read_text(encoding="utf-8").splitlines()[0] if \
+                self.password_file.stat().st_size else ""
+        return self.password
 
 
 class WebSettings(_Group):
@@ -152,7 +183,7 @@ class CategoriseSettings(_Group):
 
 GROUPS: dict[str, type[_Group]] = {
     "llm": LlmSettings, "retrieval": RetrievalSettings, "answer": AnswerSettings, "outbox": OutboxSettings,
-    "web": WebSettings, "retention": RetentionSettings, "categorise": CategoriseSettings,
+    "web": WebSettings, "retention": RetentionSettings, "categorise": CategoriseSettings, "imap": ImapSettings,
 }
 FLAT: dict[str, tuple[str, str]] = {  # flat name -> (group, field)
     group.prefix + field: (name, field) for name, group in GROUPS.items() for field in group.model_fields
@@ -177,6 +208,7 @@ class Settings(BaseSettings):
     web: WebSettings = Field(default_factory=WebSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     categorise: CategoriseSettings = Field(default_factory=CategoriseSettings)
+    imap: ImapSettings = Field(default_factory=ImapSettings)
 
     @classmethod
     def settings_customise_sources(

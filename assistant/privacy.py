@@ -48,9 +48,11 @@ from assistant.store.tables import (
     EvalCacheEntry,
     Job,
     LabelledExample,
+    MailImport,
     OutboxMessage,
     Review,
     Ticket,
+    TicketMessage,
     User,
 )
 from assistant.tickets.attachments import stored_files
@@ -188,6 +190,10 @@ def export(parts: PrivacyParts, address: str) -> dict[str, Any]:
             "jobs": _rows(session.scalars(select(Job).where(Job.ticket_id.in_(tickets)))),
             "attachments": _rows(session.scalars(select(Attachment).where(Attachment.ticket_id.in_(tickets))
                                                  .order_by(Attachment.id))),
+            "messages": _rows(session.scalars(select(TicketMessage).where(TicketMessage.ticket_id.in_(tickets))
+                                              .order_by(TicketMessage.id))),
+            "mail_imports": _rows(session.scalars(select(MailImport).where(MailImport.ticket_id.in_(tickets))
+                                                  .order_by(MailImport.id))),
             "audit": _rows(session.scalars(select(AuditEntry).where(AuditEntry.ticket_id.in_(tickets))
                                            .order_by(AuditEntry.id))),
             "labelled_examples": _rows(session.scalars(select(LabelledExample).where(
@@ -278,6 +284,8 @@ def _delete_rows(session: Session, footprint: Footprint) -> None:
         delete(OutboxMessage).where(OutboxMessage.ticket_id.in_(tickets)),
         delete(DraftRow).where(DraftRow.ticket_id.in_(tickets)),
         delete(Attachment).where(Attachment.ticket_id.in_(tickets)),
+        delete(TicketMessage).where(TicketMessage.ticket_id.in_(tickets)),
+        delete(MailImport).where(MailImport.ticket_id.in_(tickets)),
         delete(Job).where(Job.ticket_id.in_(tickets)),
         delete(Ticket).where(Ticket.id.in_(tickets)),
         delete(LabelledExample).where(LabelledExample.id.in_(footprint.examples)),

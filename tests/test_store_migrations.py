@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, delete, select, text
+from sqlalchemy import Connection, delete, insert, select, text
 from sqlalchemy.exc import DBAPIError
 
 from assistant import audit
@@ -55,11 +55,12 @@ def _fill(database: Database) -> None:
             audit.record(session, "system", "drafted", ticket_id=ticket.id, draft_id=draft.id)
             session.add_all([
                 Review(draft_id=draft.id, decision="approved", text_sha256="a" * 64, reviewer_id=user.id),
-                OutboxMessage(draft_id=draft.id, ticket_id=ticket.id, message_id=f"<{n}@kontor>", to_address="k@x.de",
-                              to_name="K", subject="Re: Versand", body="Antwort", text_sha256="a" * 64,
-                              status="delivered"),
                 Job(kind="draft", ticket_id=ticket.id, status="done"),
             ])
+            # the columns of 0005 only (the model's later columns do not exist yet)
+            session.execute(insert(OutboxMessage).values(
+                draft_id=draft.id, ticket_id=ticket.id, message_id=f"<{n}@kontor>", to_address="k@x.de",
+                to_name="K", subject="Re: Versand", body="Antwort", text_sha256="a" * 64, status="delivered"))
         erased = Ticket(customer="Erika <e@example.org>", channel="api", subject="s", body="b", status="new")
         session.add(erased)
         session.flush()
@@ -68,9 +69,14 @@ def _fill(database: Database) -> None:
         session.execute(delete(Ticket).where(Ticket.id == erased.id))
 
 
-def _snapshot(database: Database) -> dict[str, list[Any]]:
+def _snapshot(database: Database, like: dict[str, list[Any]] | None = None) -> dict[str, list[Any]]:
+    """Every row of ``ROWS``; with ``like``, each cut to the columns it had there (later migrations add columns
+    at the end)."""
     with database.engine.connect() as connection:
-        return {t: list(connection.execute(text(f"SELECT * FROM {t} ORDER BY id")).tuples()) for t in ROWS}
+        rows = {t: list(connection.execute(text(f"SELECT * FROM {t} ORDER BY id")).tuples()) for t in ROWS}
+    if like is not None:
+        rows = {t: [r[:len(old[0])] if old else r for r in rows[t]] for t, old in like.items()}
+    return rows
 
 
 def _refused(database: Database, statement: str) -> str:
@@ -86,7 +92,7 @@ def _refused(database: Database, statement: str) -> str:
 def test_upgrading_a_database_with_rows_keeps_rows_keys_and_triggers(at_0005: Database) -> None:
     before = _snapshot(at_0005)
     at_0005.migrate()
-    assert _snapshot(at_0005) == before
+    assert _snapshot(at_0005, like=before) == before
     with at_0005.engine.connect() as connection:
         assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() >= "0006"  # or later
     for statement in ("UPDATE audit_log SET actor = 'mallory'", "DELETE FROM audit_log"):
@@ -96,7 +102,7 @@ def test_upgrading_a_database_with_rows_keeps_rows_keys_and_triggers(at_0005: Da
                       "notes, flags) VALUES (4242, '', '', '[]', '[]', false, 'm', 'p', 'm', '0', '{}', "
                       "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, '[]', '[]', '[]')")
     assert "foreign key" in _refused(at_0005, orphan).lower()  # the rebuilt tables still check their keys
-    assert _snapshot(at_0005) == before
+    assert _snapshot(at_0005, like=before) == before
     verdict = audit.verify(at_0005)
     assert verdict.ok and verdict.chained == len(before["audit_log"])  # the triggers too
     with at_0005.session() as session:  # above every id the audit log ever named, erased ones too

@@ -5,7 +5,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -119,7 +131,57 @@ class Attachment(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     stored_name: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)  # None: left out
     left_out: Mapped[str | None] = mapped_column(String(200), nullable=True)  # why it was not kept (limits)
+    message_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # of a follow-up (ticket_messages.id)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class TicketMessage(Base):
+    """A message on a ticket after its first one (``Ticket.body``): a customer's follow-up mail (``in``) or an
+    internal note (``note``: never sent, never read by the model as the customer's text). Sent answers are the
+    delivered outbox rows; the conversation is all three in time order (assistant/tickets/threads.py)."""
+
+    __tablename__ = "ticket_messages"
+    __table_args__ = NO_ID_REUSE
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))  # in | note
+    author: Mapped[str] = mapped_column(String(300))  # the sender as given, or the user's name
+    body: Mapped[str] = mapped_column(Text)
+    message_id: Mapped[str | None] = mapped_column(String(500), unique=True, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class MailImport(Base):
+    """One mail seen in the shared mailbox (assistant/mailbox/fetch.py): by (mailbox, UIDVALIDITY, UID) a mail
+    is handled once, also when the process died between storing it and flagging it on the server."""
+
+    __tablename__ = "mail_imports"
+    __table_args__ = (UniqueConstraint("mailbox", "uidvalidity", "uid"), NO_ID_REUSE)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mailbox: Mapped[str] = mapped_column(String(300))  # user@host/folder
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    uid: Mapped[int] = mapped_column(BigInteger)
+    message_id: Mapped[str | None] = mapped_column(String(500), nullable=True, index=True)
+    outcome: Mapped[str] = mapped_column(String(20))  # assistant.mailbox.fetch.Outcome
+    ticket_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    detail: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    done: Mapped[bool] = mapped_column(Boolean, default=False)  # flagged or moved on the server
+    imported_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class MailboxState(Base):
+    """The last fetch of a mailbox, for the Übersicht and /api/health (any process may fetch)."""
+
+    __tablename__ = "mailbox_state"
+
+    mailbox: Mapped[str] = mapped_column(String(300), primary_key=True)
+    last_success_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    last_error_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)  # in a row, for the backoff
+    imported: Mapped[int] = mapped_column(Integer, default=0)  # tickets and follow-ups, in total
 
 
 class DraftRow(Base):
@@ -184,6 +246,8 @@ class OutboxMessage(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    in_reply_to: Mapped[str | None] = mapped_column(String(500), nullable=True)  # the customer's message answered
+    references: Mapped[str | None] = mapped_column(Text, nullable=True)  # the thread's Message-IDs, space-separated
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
