@@ -20,7 +20,7 @@ MODEL_REPAIR = "die registrierte Modelldatei wiederherstellen oder die neue Date
 
 @dataclass(frozen=True)
 class Problem:
-    part: str  # "index" | "model"
+    part: str  # "index" | "model" | "mailbox"
     detail: str  # German, one line, no company data (the health endpoint is public)
     repair: str
 
@@ -47,6 +47,12 @@ def index_problem(catalogue: Callable[[], Catalogue], vectors: Callable[[], Vect
     if count < chunks:
         return Problem("index", f"Vektorindex unvollständig: {count} Vektoren für {chunks} Abschnitte", REBUILD)
     return None
+
+
+def mailbox_failing(error: str | None) -> Problem | None:
+    """The last fetch of the shared mailbox failed (the poller keeps trying, with a growing pause)."""
+    return Problem("mailbox", f"Postfach nicht abrufbar: {error}", "die IMAP-Einstellungen (KONTOR_IMAP_*) und den "
+                   "Server prüfen; `kontor mail fetch` zeigt den Fehler") if error else None
 
 
 def model_unusable(reason: str | None) -> Problem | None:

@@ -2,12 +2,14 @@
 
 Sending is the one step that leaves the house, so it is small and strict. Review decides *whether* a text may
 go out and keeps the retry bookkeeping; this module only turns it into a plain-text mail and hands that to one
-backend: ``deliver`` returns ``None`` or raises ``DeliveryError`` with a German one-line reason.
+backend: ``deliver`` returns the bytes it delivered (``None`` when the message was already there) or raises
+``DeliveryError`` with a German one-line reason; the bytes are what a copy in the mailbox's Sent folder keeps.
 
 Newlines: ``normalise_body`` turns CRLF and lone CR into LF and makes the text end with one LF. Maildir files
 use LF, the SMTP wire CRLF (RFC 5321); decoded and stored locally, either yields ``normalise_body(mail.body)``.
 Header injection: control characters in subject and display names become spaces; addresses and Message-IDs
-must be plain well-formed ASCII or the mail is refused.
+must be plain well-formed ASCII or the mail is refused — except a malformed id in ``References``, which is left
+out (it names an older mail of the thread; the answer matters more than that link).
 """
 
 from __future__ import annotations
@@ -21,12 +23,12 @@ import ssl
 import time
 import uuid
 from dataclasses import dataclass, field
-from email import errors, policy
+from email import _header_value_parser, errors, headerregistry, policy
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 if TYPE_CHECKING:
     from assistant.config import Settings
@@ -66,11 +68,39 @@ class OutgoingMail:
     to_name: str
     subject: str
     body: str
-    in_reply_to: str | None = None
+    in_reply_to: str | None = None  # the customer's message answered
+    references: tuple[str, ...] = ()  # the thread's Message-IDs, oldest first
+    reply_to: str = ""
 
 
 class Mailer(Protocol):
-    def deliver(self, mail: OutgoingMail) -> None: ...
+    def deliver(self, mail: OutgoingMail) -> bytes | None: ...
+
+
+def valid_message_id(text: str) -> bool:
+    return bool(_MESSAGE_ID.fullmatch(text))
+
+
+class _MessageIDs:
+    """In-Reply-To and References as msg-ids, like the stdlib's Message-ID: folded between ids, never encoded.
+    The stdlib takes them for free text and RFC 2047-encodes an id too long for one line (Outlook's are)."""
+
+    max_count = 1
+
+    @classmethod
+    def parse(cls, value: str, kwds: dict[str, Any]) -> None:
+        ids = _header_value_parser.TokenList()
+        while value.strip():
+            token, value = _header_value_parser.get_msg_id(value)
+            ids.append(token)
+        kwds["parse_tree"], kwds["decoded"] = ids, str(ids)
+        kwds["defects"].extend(ids.all_defects)
+
+
+_HEADERS = headerregistry.HeaderRegistry()
+for _name in ("in-reply-to", "references"):  # the registry takes mixins like this one (typeshed says otherwise)
+    _HEADERS.map_to_type(_name, cast(type[headerregistry.BaseHeader], _MessageIDs))
+_POLICY = policy.default.clone(header_factory=_HEADERS)
 
 
 def normalise_body(text: str) -> str:
@@ -81,15 +111,22 @@ def normalise_body(text: str) -> str:
 
 def build_message(mail: OutgoingMail) -> EmailMessage:
     """Plain-text UTF-8 mail; the stdlib RFC 2047-encodes headers and picks 7bit/8bit/quoted-printable."""
-    msg, body = EmailMessage(policy=policy.default), normalise_body(mail.body)
+    msg, body = EmailMessage(policy=_POLICY), normalise_body(mail.body)
     try:
         msg["From"] = Address(_clean(mail.sender_name), addr_spec=_checked(_ADDRESS, mail.sender))
         msg["To"] = Address(_clean(mail.to_name), addr_spec=_checked(_ADDRESS, mail.to))
         msg["Subject"] = _clean(mail.subject)
         msg["Date"] = formatdate(localtime=True)
         msg["Message-ID"] = _checked(_MESSAGE_ID, mail.message_id)
+        if mail.reply_to:
+            msg["Reply-To"] = Address(_clean(mail.sender_name), addr_spec=_checked(_ADDRESS, mail.reply_to))
+        references = list(dict.fromkeys(i for i in mail.references if valid_message_id(i)))
         if mail.in_reply_to:
-            msg["In-Reply-To"] = msg["References"] = _checked(_MESSAGE_ID, mail.in_reply_to)
+            msg["In-Reply-To"] = _checked(_MESSAGE_ID, mail.in_reply_to)
+            if mail.in_reply_to not in references:
+                references.append(mail.in_reply_to)  # RFC 5322 3.6.4: References names the message answered
+        if references:
+            msg["References"] = " ".join(references)
         msg.set_content(body, charset="utf-8")
         if msg["Content-Transfer-Encoding"] == "base64":  # keep the text readable and its newlines uniform
             msg.set_content(body, charset="utf-8", cte="quoted-printable")
@@ -104,16 +141,17 @@ class MaildirMailer:
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
 
-    def deliver(self, mail: OutgoingMail) -> None:
+    def deliver(self, mail: OutgoingMail) -> bytes | None:
         data = build_message(mail).as_bytes()
         if self.find(mail.message_id) is not None:
             log.info("outbox: %s already delivered, skipped", mail.message_id)
-            return
+            return None
         try:
             self._store(_file_name(mail.message_id), data)
         except OSError as exc:
             raise DeliveryError(_one_line(f"Postausgang nicht beschreibbar: {exc}")) from exc
         log.info("outbox: %s written to %s", mail.message_id, self.folder)
+        return data
 
     def delivered(self) -> list[Path]:
         """All delivered messages (new/ and cur/), sorted by file name."""
@@ -154,7 +192,7 @@ class SmtpMailer:
     timeout_s: float = 30.0
     sender: str = ""
 
-    def deliver(self, mail: OutgoingMail) -> None:
+    def deliver(self, mail: OutgoingMail) -> bytes:
         msg = build_message(mail)
         envelope = (_checked(_ADDRESS, self.sender or mail.sender), _checked(_ADDRESS, mail.to))
         if self.username and self.security == "none" and self.host not in _LOOPBACK:
@@ -162,7 +200,7 @@ class SmtpMailer:
         try:
             smtp = self._connect()
             try:
-                self._send(smtp, msg, *envelope)
+                data = self._send(smtp, msg, *envelope)
             except BaseException:
                 smtp.close()
                 raise
@@ -172,6 +210,7 @@ class SmtpMailer:
             raise _smtp_error(exc, f"{self.host}:{self.port}") from exc
         _quit(smtp)
         log.info("outbox: %s handed to SMTP relay %s:%s", mail.message_id, self.host, self.port)
+        return data
 
     def _connect(self) -> smtplib.SMTP:
         if self.security == "ssl":
@@ -179,7 +218,7 @@ class SmtpMailer:
             return smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout_s, context=context)
         return smtplib.SMTP(self.host, self.port, timeout=self.timeout_s)
 
-    def _send(self, smtp: smtplib.SMTP, msg: EmailMessage, envelope_from: str, rcpt: str) -> None:
+    def _send(self, smtp: smtplib.SMTP, msg: EmailMessage, envelope_from: str, rcpt: str) -> bytes:
         if self.security == "starttls":
             smtp.starttls(context=ssl.create_default_context())
         if self.username:
@@ -192,7 +231,9 @@ class SmtpMailer:
             else:
                 msg.set_content(msg.get_content(), charset="utf-8", cte="quoted-printable")
         # not send_message(): it flattens with compat32 and mangles "From " lines (cpython#89462)
-        smtp.sendmail(envelope_from, [rcpt], msg.as_bytes(policy=policy.SMTP), mail_options=options)
+        data = msg.as_bytes(policy=policy.SMTP)
+        smtp.sendmail(envelope_from, [rcpt], data, mail_options=options)
+        return data
 
 
 def make_mailer(settings: Settings) -> Mailer:

@@ -262,7 +262,8 @@ def erase(parts: PrivacyParts, footprint: Footprint, actor: str, action: str, *,
                      examples=len(footprint.examples), **detail)
     for path in [*mail_files, *attachment_files, *_case_files(parts.eval_dir, footprint.cases)]:
         path.unlink(missing_ok=True)
-    done.files, done.attachments = len(mail_files), len(attachment_files)
+    done.files = len(mail_files)
+    done.attachments = sum(1 for p in attachment_files if "." not in p.name)  # not their thumbnails
     _scrub_reports(parts.eval_dir / "reports", set(footprint.cases))
     if footprint.proven:
         catalogue = parts.catalogue()

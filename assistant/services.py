@@ -24,7 +24,7 @@ from assistant.categorise.examples import ExampleStore
 from assistant.config import Settings, offline_environment
 from assistant.domain import DraftFlag
 from assistant.embeddings import Embedder, make_embedder
-from assistant.health import Problem, index_problem, model_unusable
+from assistant.health import Problem, index_problem, mailbox_failing, model_unusable
 from assistant.jobs import JobKind, JobQueue
 from assistant.knowledge.catalogue import Catalogue
 from assistant.knowledge.ingest import Ingestor
@@ -32,6 +32,8 @@ from assistant.knowledge.retrieval import Retriever
 from assistant.knowledge.vectors import VectorIndex, discard
 from assistant.live import LiveDrafts
 from assistant.llm import LLM, make_llm
+from assistant.mailbox.fetch import Fetcher
+from assistant.mailbox.poller import Poller
 from assistant.models import model_problem
 from assistant.outbox import Mailer, make_mailer
 from assistant.privacy import PrivacyParts
@@ -121,7 +123,9 @@ class Services:
     @cached_property
     def sending(self) -> Sending:
         sender = (self.settings.outbox.mail_from, self.settings.outbox.mail_from_name)
-        return Sending(self.database, lambda: self.mailer, sender, self.review.teacher, promises=self.promises)
+        return Sending(self.database, lambda: self.mailer, sender, self.review.teacher, promises=self.promises,
+                       reply_to=self.settings.outbox.mail_reply_to,
+                       quote_customer=self.settings.outbox.mail_quote_customer)
 
     def model_problem(self) -> str | None:
         """Why drafting cannot use the configured model file, or None: cheap (the file's hash is cached per size
@@ -131,6 +135,8 @@ class Services:
     def problems(self) -> list[Problem]:
         """Damaged state with its repair command, for ``/api/health`` and the log at start."""
         found = [index_problem(lambda: self.catalogue, lambda: self.vectors), model_unusable(self.model_problem())]
+        if self.settings.imap.configured and (mailbox := self.fetcher.status()).failing:
+            found.append(mailbox_failing(mailbox.last_error))
         return [problem for problem in found if problem is not None]
 
     def documents_saying(self, phrase: str) -> int:
@@ -142,6 +148,15 @@ class Services:
     def intake(self) -> Intake:
         return Intake(self.database, self.settings.web.max_ticket_chars, wake_jobs=lambda: self.jobs.wake(),
                       attachments=self.attachments)
+
+    @cached_property
+    def fetcher(self) -> Fetcher:
+        """The shared mailbox (``KONTOR_IMAP_*``); only used when a host is set."""
+        return Fetcher(self.database, self.intake, self.settings.imap)
+
+    @cached_property
+    def mail_poller(self) -> Poller:
+        return Poller(self.fetcher, self.settings.imap.interval)
 
     @cached_property
     def attachments(self) -> AttachmentStore:

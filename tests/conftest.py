@@ -141,3 +141,31 @@ def pg_database_url(pg_url: str):  # type: ignore[no-untyped-def]
                 connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
     finally:
         admin.dispose()
+
+
+# --- IMAP ------------------------------------------------------------------------------------------------------
+_REQUIRE_IMAP = os.environ.get("KONTOR_REQUIRE_IMAP") == "1"  # read at import, like _PG_ENVIRON
+
+
+@pytest.fixture(scope="session")
+def imap_server():  # type: ignore[no-untyped-def]
+    """A throwaway Dovecot (tests/imap_server.py) for the whole session: ``ImapServer(host, port, user, …)``.
+
+    Skips when Dovecot is not installed, unless ``KONTOR_REQUIRE_IMAP=1`` (CI), where that is a failure.
+    """
+    from contextlib import ExitStack
+
+    from tests.imap_server import ImapUnavailable, dovecot_server
+
+    with ExitStack() as stack:
+        try:
+            server = stack.enter_context(dovecot_server())
+        except ImapUnavailable as error:
+            reason = str(error)
+        else:
+            reason = ""
+        if reason and _REQUIRE_IMAP:
+            pytest.fail(f"KONTOR_REQUIRE_IMAP=1 but Dovecot is unavailable: {reason}", pytrace=False)
+        if reason:
+            pytest.skip(f"Dovecot unavailable: {reason}")
+        yield server

@@ -40,9 +40,9 @@ def mail(folder: Path, body: str, files: list[tuple[str, bytes, str]] = (), send
 
 
 def imported(kontor: Kontor, path: Path) -> int:
-    ticket, created = kontor.services.intake.import_eml(path)
-    assert created
-    return ticket.id
+    done = kontor.services.intake.import_eml(path)
+    assert done.outcome == "ticket" and done.ticket_id is not None
+    return done.ticket_id
 
 
 def test_the_attachments_of_an_imported_mail_are_kept_listed_and_downloadable(kontor: Kontor,

@@ -568,3 +568,29 @@ def test_an_agent_types_in_a_phone_call_as_a_ticket(server: tuple[str, Path], br
     page.wait_for_selector("#message.error")
     assert "Namen oder die E-Mail-Adresse" in page.inner_text("#message")
     page.close()
+
+
+def test_an_agent_adds_an_internal_note_without_losing_an_unsaved_edit(server: tuple[str, Path],
+                                                                      browser: object) -> None:
+    """Issue 13: an internal note on the ticket page is saved without leaving the page (an unsaved edit of the
+    draft stays, no "leave the page?" question), shows at once as internal, as text, and is never sent."""
+    base, _ = server
+    page: Any = _login(browser, base, "anna")  # any dialog fails the test
+    _drafted(page, base, 2)
+    before = _draft(page, base, 2)["text"]
+    page.click("#draft-text")
+    page.keyboard.type(" Noch ein Satz.")
+    page.fill("#note-text", "Kundin rief an: <b>bitte</b> zurückrufen")
+    page.click("button:text('Notiz speichern')")
+    note = page.locator("#conversation .entry-note").last
+    note.wait_for()
+    text = note.inner_text()
+    assert "Notiz von anna" in text and "Intern – wird nicht gesendet" in text
+    assert "Kundin rief an: <b>bitte</b> zurückrufen" in text and note.locator("b").count() == 0
+    assert re.search(r"\d\d\.\d\d\.\d{4}, \d\d:\d\d Uhr", text)
+    assert page.input_value("#draft-text").endswith(" Noch ein Satz.") and page.input_value("#note-text") == ""
+    assert "gespeichert" in page.inner_text("#note-state")
+    said = page.request.get(f"{base}/api/tickets/2/conversation").json()
+    assert said[-1]["kind"] == "note" and said[-1]["body"] == "Kundin rief an: <b>bitte</b> zurückrufen"
+    assert _draft(page, base, 2)["text"] == before  # the note is not in the answer, the edit not yet saved
+    page.close()

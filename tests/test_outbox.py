@@ -76,6 +76,16 @@ def test_headers_are_complete_and_encoded() -> None:
     assert not message.is_multipart()
 
 
+def test_references_end_with_the_message_answered_and_leave_out_malformed_ids() -> None:
+    mail = replace(MAIL, in_reply_to="<c@x>", references=("<a@x>", "a@x", "<b c@x>", "<b@x>", "<a@x>"),
+                   reply_to="antwort@kochwerk-lindner.de")
+    message = parse(build_message(mail).as_bytes())
+    assert message["In-Reply-To"] == "<c@x>" and message["References"] == "<a@x> <b@x> <c@x>"
+    assert message["Reply-To"].addresses[0].addr_spec == "antwort@kochwerk-lindner.de"
+    with pytest.raises(DeliveryError, match="Ungültige E-Mail-Adresse"):
+        build_message(replace(MAIL, reply_to="antwort@x\nBcc: opfer@example.com"))
+
+
 def test_plain_headers_without_reply() -> None:
     message = parse(build_message(MAIL).as_bytes())
     assert "In-Reply-To" not in message and "References" not in message
@@ -144,8 +154,9 @@ def test_malformed_addresses_and_ids_are_refused(changes: dict[str, str]) -> Non
 def test_maildir_writes_one_file_with_exact_body(tmp_path: Path) -> None:
     mailer = MaildirMailer(tmp_path / "outbox")
     body = "".join(BODIES.values())
-    mailer.deliver(replace(MAIL, body=body))
+    data = mailer.deliver(replace(MAIL, body=body))
     (path,) = mailer.delivered()
+    assert data == path.read_bytes()  # what a copy in the Sent folder keeps
     assert path.parent == tmp_path / "outbox" / "new" and not list((tmp_path / "outbox" / "tmp").iterdir())
     assert path.name.startswith("kontor-42-ab12cd34_kontor.local.") and path.suffix == ".eml"
     assert mailer.find(MAIL.message_id) == path
@@ -159,7 +170,7 @@ def test_maildir_second_delivery_does_nothing(tmp_path: Path) -> None:
     first = mailer.find(MAIL.message_id)
     assert first is not None
     content = first.read_bytes()
-    mailer.deliver(MAIL)
+    assert mailer.deliver(MAIL) is None  # nothing delivered now
     mailer.deliver(replace(MAIL, body="anderer Text\n"))
     assert mailer.delivered() == [first] and first.read_bytes() == content
     mailer.deliver(replace(MAIL, message_id="<kontor-43-ab12cd34@kontor.local>"))
@@ -292,10 +303,10 @@ def smtp_mailer(port: int, **changes: Any) -> SmtpMailer:
 def test_smtp_delivers_with_envelope_and_exact_body(server: tuple[Recorder, int]) -> None:
     recorder, port = server
     body = "".join(BODIES.values())
-    smtp_mailer(port).deliver(replace(MAIL, body=body, in_reply_to="<frage-1@example.org>"))
+    data = smtp_mailer(port).deliver(replace(MAIL, body=body, in_reply_to="<frage-1@example.org>"))
     (envelope,) = recorder.envelopes
     assert envelope.mail_from == "bounce@kochwerk-lindner.de" and envelope.rcpt_tos == ["kunde@example.org"]
-    assert isinstance(envelope.content, bytes)
+    assert isinstance(envelope.content, bytes) and data == envelope.content
     wire = parse(envelope.content)
     assert wire.get_content() == body.replace("\n", "\r\n")  # canonical form on the wire: CRLF line ends
     stored = parse(envelope.content.replace(b"\r\n", b"\n"))  # as a receiving system stores it locally
@@ -309,8 +320,9 @@ def test_smtp_delivers_with_envelope_and_exact_body(server: tuple[Recorder, int]
 def test_smtp_8bit_only_when_the_server_offers_8bitmime(server: tuple[Recorder, int], offer_8bitmime: bool) -> None:
     recorder, port = server
     recorder.offer_8bitmime = offer_8bitmime
-    smtp_mailer(port).deliver(MAIL)
+    data = smtp_mailer(port).deliver(MAIL)
     (envelope,) = recorder.envelopes
+    assert data == envelope.content  # the bytes returned are the ones sent, also when re-encoded for the server
     assert ("BODY=8BITMIME" in envelope.mail_options) is offer_8bitmime
     assert isinstance(envelope.content, bytes) and envelope.content.isascii() is not offer_8bitmime
     stored = parse(envelope.content.replace(b"\r\n", b"\n"))

@@ -45,7 +45,8 @@ def test_ticket_draft_edit_approve_send_lands_in_outbox_byte_for_byte(kontor: Ko
     mail = BytesParser(policy=policy.default).parsebytes(file.read_bytes())
     assert mail.get_content() == final + "\n"  # mail bodies end with a newline; nothing else changed
     assert mail["To"].addresses[0].addr_spec == "erika@example.org"
-    assert mail["Subject"] == "Re: Versand nach Österreich" and mail["Message-ID"] == sent.json()["message_id"]
+    assert mail["Subject"] == f"Re: Versand nach Österreich [#{ticket['id']}]"  # the ticket number threads replies
+    assert mail["Message-ID"] == sent.json()["message_id"]
 
     actions = [(e["action"], e["actor"]) for e in kontor.audit(ticket["id"])]
     assert actions == [("received", "anna"), ("drafted", "system"), ("edited", "anna"), ("approved", "anna"),

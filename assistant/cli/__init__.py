@@ -14,6 +14,7 @@ from assistant.cli import (  # noqa: F401 - registers commands
     categorise,
     evaluation,
     knowledge,
+    mail,
     models,
     privacy,
     workflow,

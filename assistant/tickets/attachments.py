@@ -130,9 +130,10 @@ class AttachmentStore:
         self.database = database
         self.limits = limits or Limits()
 
-    def save(self, session: Session, ticket_id: int, files: list[Incoming]) -> list[Path]:
+    def save(self, session: Session, ticket_id: int, files: list[Incoming], message: int | None = None) -> list[Path]:
         """Write the files within the limits and add a row for each file (the left-out ones with the reason);
-        returns the paths written, for the caller to remove if the transaction fails."""
+        returns the paths written, for the caller to remove if the transaction fails. ``message``: the follow-up
+        (ticket_messages.id) they came with."""
         chosen = choose(files, self.limits)
         written = []
         if chosen.kept:
@@ -145,17 +146,17 @@ class AttachmentStore:
                 written.append(path)
                 with os.fdopen(descriptor, "wb") as handle:
                     handle.write(item.data)
-                session.add(_row(ticket_id, item, stored_name=stored))
+                session.add(_row(ticket_id, item, message, stored_name=stored))
         except BaseException:
             for path in written:  # a full disk: no half of the files
                 path.unlink(missing_ok=True)
             raise
         for item, reason in chosen.left_out:
-            session.add(_row(ticket_id, item, left_out=reason))
+            session.add(_row(ticket_id, item, message, left_out=reason))
         return written
 
     def path(self, stored_name: str) -> Path | None:
-        found = stored_files(self.folder, [stored_name])
+        found = stored_files(self.folder, [stored_name], derived=False)
         return found[0] if found else None
 
     def listed(self, ticket_id: int) -> list[dict[str, object]]:
@@ -176,9 +177,11 @@ class AttachmentStore:
 
 
 
-def _row(ticket_id: int, item: Incoming, stored_name: str | None = None, left_out: str | None = None) -> Attachment:
-    return Attachment(ticket_id=ticket_id, name=item.name, content_type=sniff(item.data), size=len(item.data),
-                      sha256=hashlib.sha256(item.data).hexdigest(), stored_name=stored_name, left_out=left_out)
+def _row(ticket_id: int, item: Incoming, message: int | None, stored_name: str | None = None,
+         left_out: str | None = None) -> Attachment:
+    return Attachment(ticket_id=ticket_id, message_id=message, name=item.name, content_type=sniff(item.data),
+                      size=len(item.data), sha256=hashlib.sha256(item.data).hexdigest(), stored_name=stored_name,
+                      left_out=left_out)
 
 
 def left_out_note(rows: list[Attachment]) -> str | None:
@@ -187,10 +190,16 @@ def left_out_note(rows: list[Attachment]) -> str | None:
     return "Anhänge nicht übernommen: " + "; ".join(missing) if missing else None
 
 
-def stored_files(folder: Path, stored_names: list[str | None]) -> list[Path]:
-    """The files of these rows that exist (a name that is not a generated one is never opened)."""
-    paths = (folder / n for n in stored_names if n and _STORED.match(n))
-    return [p for p in paths if p.is_file()]
+def stored_files(folder: Path, stored_names: list[str | None], derived: bool = True) -> list[Path]:
+    """The files of these rows that exist (a name that is not a generated one is never opened), each followed by
+    the files made from it, ``<name>.…`` (its thumbnail, assistant/tickets/thumbnails.py), so that erasing and
+    exporting a customer's files cover those too; ``derived=False``: the stored files alone."""
+    found = []
+    for name in (n for n in stored_names if n and _STORED.match(n)):
+        path = folder / name
+        found += [path] if path.is_file() else []
+        found += sorted(p for p in folder.glob(f"{name}.*") if p.is_file()) if derived else []
+    return found
 
 
 def of_tickets(session: Session, ticket_ids: list[int]) -> list[Attachment]:

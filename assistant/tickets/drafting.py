@@ -4,7 +4,8 @@ categoriser, the answerer, the live stream — not the container that builds the
 
 A mail longer than ``max_ticket_chars`` (intake keeps it whole) is drafted and categorised from its beginning,
 and the draft says so; attachments left out at intake are named in the draft's notes. Attachments themselves are
-never read here: the model sees the mail's text only."""
+never read here: the model sees the mail's text only. A follow-up mail (assistant/tickets/threads.py) is drafted
+from the customer's newest message; categorisation keeps reading the ticket's first one."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from assistant.tickets.attachments import left_out_note, of_tickets
 from assistant.tickets.queries import get_ticket, latest_draft, refuse_while_sending, ticket_text
 from assistant.tickets.records import sha256
 from assistant.tickets.state import TicketStatus, check_transition, move
+from assistant.tickets.threads import latest_customer_text
 
 log = logging.getLogger("kontor.drafting")
 Category = tuple[str, float, str]  # (category id, confidence, method)
@@ -55,10 +57,14 @@ class Drafting:
             ticket = session.get(Ticket, ticket_id)
             if ticket is None or ticket.status == TicketStatus.SENT or _already_done(session, job):
                 return
-            subject, body = ticket.subject, ticket.body[: self.max_ticket_chars]
+            latest, follow_up = latest_customer_text(session, ticket)
+            subject, body = ticket.subject, latest[: self.max_ticket_chars]
             text = ticket_text(ticket)[: len(subject) + 2 + self.max_ticket_chars]
             customer = parseaddr(ticket.customer)[0] or None
             notes = self._intake_notes(session, ticket)
+            if follow_up:
+                notes.append("Der Entwurf beantwortet die neueste Nachricht des Kunden; den Verlauf zeigt das "
+                             "Ticket.")
         if problem := self.model_problem():  # a changed model file: to a person at once, not after 3 retries
             log.warning("ticket %s not drafted: %s", ticket_id, problem)
             self.give_up(ticket_id, f"Kein Entwurf möglich: {problem}")

@@ -14,10 +14,10 @@ from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
 from email.utils import parseaddr, parsedate_to_datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
-from bs4 import BeautifulSoup
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
@@ -25,10 +25,14 @@ from assistant import audit, jobs
 from assistant.domain import checked_text
 from assistant.errors import InputError, TooLargeError
 from assistant.jobs import JobKind
+from assistant.mailbox.body import readable_text
+from assistant.mailbox.kinds import kind_of
 from assistant.store.db import Database
-from assistant.store.tables import Ticket
+from assistant.store.tables import Ticket, TicketMessage
 from assistant.tickets.attachments import AttachmentStore, Incoming, of_message
+from assistant.tickets.bounces import record_bounce
 from assistant.tickets.state import TicketStatus
+from assistant.tickets.threads import find_ticket, join
 
 MAX_EML_BYTES = 64 * 1024 * 1024  # a mail with attachments over their limits (25 MB) is read, and they are noted
 MAX_MAIL_CHARS = 1_000_000  # of an imported mail's text: the rest is cut, with a note at the cut
@@ -47,6 +51,24 @@ class ImportReport:
     imported: list[int] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)  # auto-replies and bounces, with what they were
+
+
+class Outcome(StrEnum):
+    TICKET = "ticket"  # a new ticket
+    JOINED = "joined"  # a follow-up on a known ticket
+    DUPLICATE = "duplicate"  # a Message-ID already read
+    AUTO_REPLY = "auto_reply"  # out-of-office and the like: no ticket
+    BOUNCE = "bounce"  # a delivery failure report: marks the answer it returns
+    QUARANTINED = "quarantined"  # not readable as a mail (the mailbox moves it aside)
+
+
+@dataclass(frozen=True)
+class Imported:
+    outcome: Outcome
+    ticket_id: int | None
+    detail: str
+    message_id: str | None
 
 
 class Intake:
@@ -93,21 +115,62 @@ class Intake:
         self.wake_jobs()
         return row, True
 
-    def import_eml(self, path: Path, actor: str = "import") -> tuple[Ticket, bool]:
+    def import_eml(self, path: Path, actor: str = "import") -> Imported:
         if path.stat().st_size > MAX_EML_BYTES:
             raise TooLargeError(f"{path.name}: Datei größer als {MAX_EML_BYTES // 1024 // 1024} MB")
-        message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
-        if not isinstance(message, EmailMessage) or not message.get("From"):
-            raise InputError(f"{path.name}: keine E-Mail (Absender fehlt)")
-        name, address = parseaddr(str(message["From"]))
-        customer = f"{name} <{address}>" if name else address
-        received = _date(message.get("Date"))
+        return self.import_message(parse_mail(path.read_bytes()), path.name, actor)
+
+    def import_message(self, message: EmailMessage, name: str, actor: str = "import") -> Imported:
+        """A mail from a folder or the mailbox: a new ticket, a follow-up joining its ticket, a duplicate, an
+        auto-reply (ignored) or a bounce (marks the answer it returns). ``InputError``: not a mail we can read."""
+        if not message.get("From"):
+            raise InputError(f"{name}: keine E-Mail (Absender fehlt)")
+        kind = kind_of(message)
+        message_id = _message_id(message.get("Message-ID"))
+        if kind.kind == "bounce":
+            ticket_id = record_bounce(self.database, kind.bounced_message_id, kind.bounce_reason)
+            return Imported(Outcome.BOUNCE, ticket_id, kind.reason, message_id)
+        if kind.kind == "auto_reply":
+            return Imported(Outcome.AUTO_REPLY, None, kind.reason, message_id)
+        mail_name, address = parseaddr(str(message["From"]))
+        customer = f"{mail_name} <{address}>" if mail_name else address
         files = of_message(message)
-        body = _plain_body(message, path.name, only_files=bool(files))
-        ticket = TicketIn(customer=customer or "unbekannt", subject=str(message.get("Subject") or "(ohne Betreff)"),
-                          body=_cut(body), channel="email")
-        return self.create(ticket, actor, message_id=str(message.get("Message-ID") or "") or None,
-                           received_at=received, files=files, long_text=True)
+        body = _cut(_text_of(message, name, only_files=bool(files)))
+        subject = str(message.get("Subject") or "(ohne Betreff)")
+        received = _date(message.get("Date"))
+        if message_id and (known := self._known(message_id)) is not None:
+            return Imported(Outcome.DUPLICATE, known, "schon eingelesen", message_id)
+        with self.database.session() as session:
+            thread = find_ticket(session, _referenced(message), subject, address)
+        if thread is not None:
+            return self._follow_up(thread, customer or "unbekannt", body, message_id, files, actor)
+        ticket, created = self.create(TicketIn(customer=customer or "unbekannt", subject=subject, body=body,
+                                               channel="email"), actor, message_id=message_id,
+                                      received_at=received, files=files, long_text=True)
+        return Imported(Outcome.TICKET if created else Outcome.DUPLICATE, ticket.id, "", message_id)
+
+    def _known(self, message_id: str) -> int | None:
+        with self.database.session() as session:
+            return session.scalar(select(Ticket.id).where(Ticket.message_id == message_id)) or session.scalar(
+                select(TicketMessage.ticket_id).where(TicketMessage.message_id == message_id))
+
+    def _follow_up(self, ticket_id: int, author: str, body: str, message_id: str | None, files: list[Incoming],
+                   actor: str) -> Imported:
+        """Stored with the time it arrived (a sender's Date header may be wrong; the conversation is in the order
+        Kontor received it)."""
+        written: list[Path] = []
+        try:
+            with self.database.session() as session:
+                row = join(session, ticket_id, author, checked_text(body, MAX_MAIL_CHARS, "Die Nachricht"),
+                           message_id, actor=actor)
+                if files and self.attachments is not None:
+                    written = self.attachments.save(session, ticket_id, files, message=row.id)
+        except BaseException:
+            for path in written:
+                path.unlink(missing_ok=True)
+            raise
+        self.wake_jobs()
+        return Imported(Outcome.JOINED, ticket_id, "", message_id)
 
     def import_dir(self, folder: Path, progress: Any = None) -> ImportReport:
         if not folder.is_dir():
@@ -115,8 +178,13 @@ class Intake:
         report = ImportReport()
         for path in sorted(folder.glob("*.eml")):
             try:
-                ticket, created = self.import_eml(path)
-                (report.imported.append(ticket.id) if created else report.duplicates.append(path.name))
+                done = self.import_eml(path)
+                if done.outcome in (Outcome.TICKET, Outcome.JOINED) and done.ticket_id is not None:
+                    report.imported.append(done.ticket_id)
+                elif done.outcome == Outcome.DUPLICATE:
+                    report.duplicates.append(path.name)
+                else:
+                    report.skipped[path.name] = done.detail
             except (InputError, ValueError, OSError) as exc:
                 report.failed[path.name] = str(exc)
             if progress is not None:
@@ -127,17 +195,34 @@ class Intake:
 NO_TEXT = "(Die E-Mail enthält keinen Text, nur Anhänge.)"
 
 
-def _plain_body(message: EmailMessage, name: str, only_files: bool = False) -> str:
+def parse_mail(data: bytes) -> EmailMessage:
+    message = email.message_from_bytes(data, policy=policy.default)
+    assert isinstance(message, EmailMessage)  # policy.default makes EmailMessage
+    return message
+
+
+def _text_of(message: EmailMessage, name: str, only_files: bool = False) -> str:
     """The mail's text; a mail of attachments alone (``only_files``) is a ticket that says so."""
-    part = message.get_body(preferencelist=("plain", "html"))
-    content = part.get_content() if part is not None else ""
-    if part is not None and part.get_content_type() == "text/html":
-        content = BeautifulSoup(content, "html.parser").get_text("\n")
-    if not str(content).strip():
+    content = readable_text(message)
+    if not content.strip():
         if only_files:
             return NO_TEXT
         raise InputError(f"{name}: kein Text in der E-Mail")
-    return str(content)
+    return content
+
+
+_ID = re.compile(r"<[^<>\s]{1,490}>")
+
+
+def _message_id(value: object) -> str | None:
+    found = _ID.search(str(value or ""))
+    return found.group(0) if found else None
+
+
+def _referenced(message: EmailMessage) -> list[str]:
+    """The Message-IDs a mail answers: In-Reply-To first, then References from the newest."""
+    replied = _ID.findall(str(message.get("In-Reply-To") or ""))
+    return [*replied, *reversed(_ID.findall(str(message.get("References") or "")))]
 
 
 def _cut(body: str) -> str:

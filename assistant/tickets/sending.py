@@ -11,14 +11,24 @@ A message still waiting in the outbox can be taken back (``cancel``): its row is
 in one conditional statement, as delivery claims it from ``pending`` to ``sending``, so a message is either
 delivered or cancelled, never both — and the approval is void. The audit log keeps the cancelled message's
 Message-ID and text hash; a later send of the same draft makes a new row.
+
+A reply threads in the customer's mail program: ``Re: <subject> [#<ticket>]``, In-Reply-To the customer's latest
+mail, References the thread's Message-IDs we know (incoming References headers are not kept, so the thread is
+rebuilt from the first mail, the follow-ups and our delivered answers in time order). With
+``mail_quote_customer`` the customer's latest message is quoted below the answer when it is queued: the quote is
+the customer's own text, not something a person approved, so the approval and ``text_sha256`` stay bound to the
+draft text alone; the outbox row's body is what is sent. After a delivery ``archive`` (if given) gets the
+delivered bytes, for a copy in the mailbox's Sent folder; a failing copy is logged and never undoes the delivery.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -29,9 +39,9 @@ from assistant.answer.promises import describe
 from assistant.auth import Principal
 from assistant.domain import DraftFlag
 from assistant.errors import ConflictError
-from assistant.outbox import DeliveryError, Mailer, OutgoingMail
+from assistant.outbox import DeliveryError, Mailer, OutgoingMail, valid_message_id
 from assistant.store.db import Database
-from assistant.store.tables import DraftRow, OutboxMessage, Review, Ticket, utcnow
+from assistant.store.tables import DraftRow, OutboxMessage, Review, Ticket, TicketMessage, utcnow
 from assistant.tickets.queries import current_draft, get_ticket
 from assistant.tickets.records import provenance, sha256
 from assistant.tickets.review import Teacher, valid_approval
@@ -39,6 +49,10 @@ from assistant.tickets.state import OPEN_OUTBOX, Decision, OutboxStatus, TicketS
 
 log = logging.getLogger("kontor.sending")
 SENDING_LEASE = timedelta(minutes=5)  # a claim on a message to deliver; after it, another attempt may start
+MAX_REFERENCES = 20  # ids in References: the first mail and the latest ones (RFC 5537 3.4.4 trims the same way)
+MAX_QUOTED_LINES = 100
+# "Re:", "AW:", "WG:", "RE[2]:" … as German and English mail programs put them in front of a subject
+_REPLY_PREFIX = re.compile(r"^(?:\s*(?:re|aw|antw|wg|fw|fwd|sv)\s*(?:\[\d+\])?\s*:)+\s*", re.IGNORECASE)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -48,12 +62,17 @@ def backoff(attempts: int) -> timedelta:
 
 class Sending:
     def __init__(self, database: Database, mailer: Callable[[], Mailer], sender: tuple[str, str],
-                 teacher: Teacher, promises: Callable[[str], list[DraftFlag]] = lambda _: []) -> None:
+                 teacher: Teacher, promises: Callable[[str], list[DraftFlag]] = lambda _: [], *,
+                 reply_to: str = "", quote_customer: bool = False,
+                 archive: Callable[[bytes], None] | None = None) -> None:
         self.database = database
         self.mailer = mailer  # built on first delivery
         self.sender = sender  # (address, display name)
         self.teacher = teacher  # a message taken back withdraws what its approval taught
         self.promises = promises  # the promises in a text that need a person's explicit confirmation
+        self.reply_to = reply_to
+        self.quote_customer = quote_customer
+        self.archive = archive  # keeps a copy of each delivered mail (the mailbox's Sent folder)
 
     def send(self, draft_id: int, user: Principal, confirm: Collection[str] = ()) -> OutboxMessage:
         """``confirm``: the kinds of promise the person confirmed (all flagged kinds must be among them)."""
@@ -95,14 +114,19 @@ class Sending:
             if not ticket.customer_email:
                 raise ConflictError("Für diesen Kunden ist keine E-Mail-Adresse bekannt")
             self._check_promises(session, draft, ticket, user, confirmed)
-            digest = sha256(draft.text)
+            digest = sha256(draft.text)  # of the approved text alone: a quote below it is the customer's
             domain = self.sender[0].rpartition("@")[2] or "kontor.local"
+            in_reply_to, references = _thread(session, ticket)
+            body = draft.text
+            if self.quote_customer:  # the customer's own text below the approved one, not part of the approval
+                body = body.rstrip("\n") + _quote(*_latest_from_customer(session, ticket))
             message = OutboxMessage(
                 draft_id=draft.id, ticket_id=ticket.id,
                 message_id=f"<kontor-{ticket.id}-{draft.id}-{digest[:12]}@{domain}>",
                 to_address=ticket.customer_email, to_name=_display_name(ticket.customer),
-                subject=_reply_subject(ticket.subject), body=draft.text, text_sha256=digest,
+                subject=_reply_subject(ticket.subject, ticket.id), body=body, text_sha256=digest,
                 status=OutboxStatus.PENDING.value, attempts=0,
+                in_reply_to=in_reply_to, references=" ".join(references) or None,
             )
             session.add(message)
             session.flush()
@@ -151,9 +175,11 @@ class Sending:
             mail = OutgoingMail(
                 message_id=message.message_id, sender=self.sender[0], sender_name=self.sender[1],
                 to=message.to_address, to_name=message.to_name, subject=message.subject, body=message.body,
+                in_reply_to=message.in_reply_to, references=tuple((message.references or "").split()),
+                reply_to=self.reply_to,
             )
         try:
-            self.mailer().deliver(mail)
+            data = self.mailer().deliver(mail)
         except DeliveryError as exc:
             return self._delivery_failed(outbox_id, str(exc))
         with self.database.session() as session:
@@ -168,7 +194,22 @@ class Sending:
             audit.record(session, "system", "sent", ticket_id=ticket.id, draft_id=message.draft_id,
                          text_sha256=message.text_sha256, message_id=message.message_id,
                          **provenance(draft))  # type: ignore[arg-type]
-            return message
+        if data is not None:  # None: delivered before (a retry after a crash), nothing new to copy
+            self._archive(message, data)
+        return message
+
+    def _archive(self, message: OutboxMessage, data: bytes) -> None:
+        """The copy in the Sent folder comes after the delivery is recorded: a slow or failing copy must
+        neither hold up nor undo it (a crash in between loses the copy, never duplicates the mail)."""
+        if self.archive is None:
+            return
+        try:
+            self.archive(data)
+        except Exception as exc:  # noqa: BLE001 - the mail is out; the copy is a convenience
+            log.warning("copy of %s to the Sent folder failed: %s", message.message_id, exc)
+            with self.database.session() as session:  # the error's type only: its text might quote the mail
+                audit.record(session, "system", "archive_failed", ticket_id=message.ticket_id,
+                             draft_id=message.draft_id, message_id=message.message_id, error=type(exc).__name__)
 
     def _delivery_failed(self, outbox_id: int, reason: str) -> OutboxMessage:
         log.warning("delivery of outbox message %s failed: %s", outbox_id, reason)
@@ -220,6 +261,61 @@ def _display_name(customer: str) -> str:
     return name or ("" if address == customer else customer)
 
 
-def _reply_subject(subject: str) -> str:
-    subject = " ".join(subject.split())
-    return subject if subject.lower().startswith(("re:", "aw:")) else f"Re: {subject}"
+def _reply_subject(subject: str, ticket_id: int) -> str:
+    """``Re: <subject> [#<id>]``: one "Re:" instead of the mail programs' "AW: Re: WG:" chain; the ticket number
+    lets a reply find its ticket even when a mail program drops the thread headers."""
+    subject = _REPLY_PREFIX.sub("", " ".join(subject.split()))
+    tag = f"[#{ticket_id}]"
+    return f"Re: {subject if tag in subject else f'{subject} {tag}'.strip()}"
+
+
+def _thread(session: Session, ticket: Ticket) -> tuple[str | None, list[str]]:
+    """(In-Reply-To, References) of an answer on ``ticket``: the customer's latest mail, and the thread's ids
+    in time order with the first mail first. Ids that are not well-formed are left out; a ticket from the web
+    form or the API has none."""
+    follow_ups = session.execute(
+        select(TicketMessage.created_at, TicketMessage.message_id)
+        .where(TicketMessage.ticket_id == ticket.id, TicketMessage.kind == "in", TicketMessage.message_id.is_not(None))
+        .order_by(TicketMessage.created_at, TicketMessage.id)).all()
+    answers = session.execute(
+        select(OutboxMessage.delivered_at, OutboxMessage.created_at, OutboxMessage.message_id)
+        .where(OutboxMessage.ticket_id == ticket.id, OutboxMessage.status == OutboxStatus.DELIVERED)).all()
+    later = sorted([(at, mid) for at, mid in follow_ups] + [(at or made, mid) for at, made, mid in answers],
+                   key=lambda pair: pair[0])  # stable: equal times keep the follow-ups first
+    first = [ticket.message_id or ""]
+    ids = list(dict.fromkeys(_valid([*first, *(mid for _, mid in later)])))
+    if len(ids) > MAX_REFERENCES:
+        ids = ids[:1] + ids[1 - MAX_REFERENCES:]
+    from_customer = _valid([*first, *(mid for _, mid in follow_ups)])
+    return (from_customer[-1] if from_customer else None), ids
+
+
+def _valid(message_ids: list[str | None]) -> list[str]:
+    return [i for i in ((m or "").strip() for m in message_ids) if valid_message_id(i)]
+
+
+def _latest_from_customer(session: Session, ticket: Ticket) -> tuple[str, datetime, str]:
+    """(author, time, text) of the customer's latest message: the newest follow-up, else the ticket's own."""
+    latest = session.scalar(select(TicketMessage).where(TicketMessage.ticket_id == ticket.id,
+                                                        TicketMessage.kind == "in")
+                            .order_by(TicketMessage.created_at.desc(), TicketMessage.id.desc()).limit(1))
+    if latest is not None:
+        return latest.author, latest.created_at, latest.body
+    return ticket.customer, ticket.received_at, ticket.body
+
+
+def _quote(author: str, at: datetime, text: str) -> str:
+    """The customer's message below the answer, as mail programs quote it: an attribution line, then each line
+    behind "> ", cut after ``MAX_QUOTED_LINES`` lines."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").strip("\n").split("\n")
+    if len(lines) > MAX_QUOTED_LINES:
+        lines = [*lines[:MAX_QUOTED_LINES], "[…]"]
+    quoted = "\n".join(f"> {line}".rstrip() for line in lines)
+    return f"\n\nAm {_local(at):%d.%m.%Y um %H:%M} schrieb {' '.join(author.split())}:\n{quoted}\n"
+
+
+def _local(moment: datetime) -> datetime:
+    try:
+        return moment.astimezone(ZoneInfo("Europe/Berlin"))
+    except ZoneInfoNotFoundError:  # no time zone data on this machine
+        return moment.astimezone(UTC)

@@ -15,13 +15,14 @@ class TicketStatus(StrEnum):
     NEEDS_HUMAN = "needs_human"  # handed over: a person writes (or completes) the answer
     APPROVED = "approved"  # the current text is approved; stays so until the mail is delivered
     REJECTED = "rejected"  # the draft was thrown away; a hand-written text may be approved
-    SENT = "sent"  # delivered; final
+    SENT = "sent"  # delivered; reopened only by the customer's follow-up mail or a bounce
 
 
 class OutboxStatus(StrEnum):
     PENDING = "pending"  # waiting for its (next) delivery attempt; a cancel deletes the row from here only
     SENDING = "sending"  # claimed by a delivery attempt (a lease: due again when it runs out)
     DELIVERED = "delivered"  # the mail server accepted it
+    BOUNCED = "bounced"  # accepted, then returned as undeliverable (assistant/tickets/bounces.py)
 
 
 class Decision(StrEnum):
@@ -42,7 +43,7 @@ TRANSITIONS: dict[TicketStatus, frozenset[TicketStatus]] = {
     T.NEEDS_HUMAN: frozenset({T.DRAFTED, T.NEEDS_HUMAN, T.APPROVED, T.REJECTED}),
     T.REJECTED: frozenset({T.REJECTED, T.APPROVED, T.DRAFTED, T.NEEDS_HUMAN}),  # the hand-written text is approved
     T.APPROVED: frozenset({T.DRAFTED, T.NEEDS_HUMAN, T.REJECTED, T.SENT}),  # an edit voids the approval
-    T.SENT: frozenset(),  # final
+    T.SENT: frozenset(),  # final for every act of a person (only mail from outside reopens it: ``reopen``)
 }
 CLOSED = (T.SENT, T.REJECTED)  # nothing more happens to these (retention counts their age)
 OPEN_OUTBOX = (OutboxStatus.PENDING, OutboxStatus.SENDING)
@@ -51,6 +52,19 @@ OPEN_OUTBOX = (OutboxStatus.PENDING, OutboxStatus.SENDING)
 def check_transition(current: str, target: TicketStatus) -> None:
     if target not in TRANSITIONS.get(TicketStatus(current), frozenset()):
         raise ConflictError(f"Nicht möglich im Status '{current}' (→ '{target}')")
+
+
+REOPENING: dict[TicketStatus, frozenset[TicketStatus]] = {
+    T.SENT: frozenset({T.NEW, T.DRAFTED}),  # a follow-up (threads.py) / a bounce of the answer (bounces.py)
+    T.REJECTED: frozenset({T.NEW}),  # a follow-up
+}
+
+
+def reopen(ticket: Ticket, target: TicketStatus) -> None:
+    """A closed ticket opened again by mail from outside — never by a person's act on the desk."""
+    if target not in REOPENING.get(TicketStatus(ticket.status), frozenset()):
+        raise ConflictError(f"Nicht möglich im Status '{ticket.status}' (→ '{target}')")
+    ticket.status, ticket.updated_at = target.value, utcnow()
 
 
 def move(ticket: Ticket, target: TicketStatus) -> None:

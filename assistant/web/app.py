@@ -35,10 +35,15 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         _check_at_start(services)
+        mail = settings.web.run_worker and settings.imap.configured
         if settings.web.run_worker:
             services.jobs.start()  # resumes jobs a crashed process left running
             purge.start()
+        if mail:
+            services.mail_poller.start()  # the shared mailbox, every KONTOR_IMAP_INTERVAL s (IDLE: at once)
         yield
+        if mail:
+            services.mail_poller.stop()
         if settings.web.run_worker:
             services.jobs.stop()
             purge.stop()

@@ -3,6 +3,7 @@ CSRF token for the page's scripts, the waiting tickets), and the German answers 
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,13 +44,39 @@ def sources_by_file(numbers: list[int], citations: list[dict[str, Any]]) -> list
     return list(files.items())
 
 
+# Where a reply's quoted history begins: an attribution line with a date, followed by ">" lines ("Am 04.12.2026 um
+# 10:00 schrieb Kontor <…>:", also wrapped over two lines; "On … wrote:"), or an original message's separator.
+_ATTRIBUTION = re.compile(r"^[ \t]*(?:Am|On)[ \t](?=[^\n]*\d)[^\n]{0,300}?(?:\n[^\n]{0,300}?)?(?:schrieb|wrote)"
+                          r"(?:[^\n]{0,300}?\n)?[^\n]{0,300}:[ \t]*\n(?:[ \t]*\n)*[ \t]*>"
+                          r"|^[ \t]*-{2,}[ \t]*(?:Ursprüngliche Nachricht|Original Message)[ \t]*-{2,}[ \t]*$",
+                          re.MULTILINE | re.IGNORECASE)
+
+
+def split_quote(text: str) -> tuple[str, str]:
+    """(the newest text, the quoted history below it) of a reply, for showing the history collapsed: from an
+    attribution line on, or else the ">" lines at its end. A text that is nothing but quote is not split."""
+    text = text.replace("\r\n", "\n")
+    start = next((m.start() for m in _ATTRIBUTION.finditer(text) if text[:m.start()].strip()), None)
+    if start is None:
+        lines = text.rstrip().split("\n")
+        keep = len(lines)
+        while keep and (lines[keep - 1].lstrip().startswith(">") or not lines[keep - 1].strip()):
+            keep -= 1
+        start = len("\n".join(lines[:keep]))
+    latest, quoted = text[:start].rstrip(), text[start:].strip("\n")
+    return (latest, quoted) if latest.strip() and quoted.strip() else (text, "")
+
+
 TEMPLATES.env.filters["cite_links"] = cite_links
 TEMPLATES.env.filters["sources_by_file"] = sources_by_file
+TEMPLATES.env.filters["split_quote"] = split_quote
 STATUS_NAMES = {"new": "Neu – Entwurf entsteht", "drafted": "Entwurf bereit", "needs_human": "Übergabe an Person",
                 "approved": "Freigegeben", "rejected": "Verworfen – Antwort von Hand", "sent": "Gesendet"}
 METHOD_NAMES = {"example": "wie ein gelerntes Beispiel", "classifier": "aus gelernten Beispielen",
                 "classifier+model": "aus Beispielen und vom Modell", "model": "vom Modell",
                 "descriptions": "nach den Kategoriebeschreibungen", "person": "von einer Person"}
+OUTBOX_NAMES = {"pending": "wartet auf Zustellung", "sending": "wird zugestellt", "delivered": "zugestellt",
+                "bounced": "unzustellbar"}
 CHANNEL_NAMES = {"api": "Schnittstelle", "email": "E-Mail", "web": "Webformular", "phone": "Telefon", "letter": "Brief"}
 
 
@@ -61,7 +88,7 @@ def render(request: Request, template: str, user: Principal | None, code: int = 
     return TEMPLATES.TemplateResponse(request, template, {
         "user": user, "csrf": user.csrf_token if user else "", "waiting": waiting, "counts": counts,
         "status_names": STATUS_NAMES, "method_names": METHOD_NAMES, "channel_names": CHANNEL_NAMES,
-        "path": request.url.path, **context}, status_code=code)
+        "outbox_names": OUTBOX_NAMES, "path": request.url.path, **context}, status_code=code)
 
 
 def install_page_errors(app: FastAPI) -> None:

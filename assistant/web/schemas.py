@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from assistant.domain import AnswerMethod, Citation, DraftFlag, DraftSection
 from assistant.prompts import Task
 from assistant.tickets.state import OutboxStatus, TicketStatus
+from assistant.tickets.threads import MAX_NOTE_CHARS
 
 PromiseKind = Literal["money", "discount", "compensation", "deadline", "legal"]
 
@@ -58,6 +59,12 @@ class SendIn(BaseModel):
 
 class RecipientIn(BaseModel):
     email: str = Field(min_length=3, max_length=254)
+
+
+class NoteIn(BaseModel):
+    """An internal note on a ticket, for colleagues."""
+
+    text: str = Field(min_length=1, max_length=MAX_NOTE_CHARS)
 
 
 class PasswordIn(BaseModel):
@@ -186,6 +193,27 @@ class TicketView(Ticket):
 class DraftQueued(Out):
     queued: Literal[True]
     ticket_id: int
+
+
+class ConversationEntry(Out):
+    """One message of a ticket's conversation (``assistant.tickets.threads.conversation``), oldest first."""
+
+    kind: Literal["customer", "answer", "note"] = Field(
+        description="customer: the first mail or a follow-up; answer: a reply Kontor delivered; note: internal")
+    author: str = Field(description="the customer as given, the answer's recipient, or the note's writer")
+    at: str
+    body: str
+
+
+class Note(Out):
+    """An internal note: never sent, never read by the model as the customer's text."""
+
+    id: int
+    ticket_id: int
+    kind: Literal["note"]
+    author: str
+    at: str
+    body: str
 
 
 class Attachment(Out):
@@ -391,11 +419,21 @@ class AuditRecord(Out):
 
 
 class Problem(Out):
-    part: Literal["index", "model"]
+    part: Literal["index", "model", "mailbox"]
     detail: str
     repair: str
+
+
+class MailboxHealth(Out):
+    """The shared mailbox's last fetch (present when a mailbox is set up)."""
+
+    last_success_at: str | None
+    last_error: str | None
+    last_error_at: str | None
+    failing: bool
 
 
 class Health(Out):
     status: Literal["ok", "degraded"]
     problems: list[Problem] = Field(default_factory=list)
+    mailbox: MailboxHealth | None = None

@@ -16,9 +16,11 @@ from assistant.knowledge.uploads import list_documents
 from assistant.prompts import PromptReleases
 from assistant.tickets.queries import VIEWS, TicketFilter, find_tickets, history, next_to_review, ticket_view
 from assistant.tickets.state import TicketStatus
+from assistant.tickets.threads import MAX_NOTE_CHARS
 from assistant.web.deps import AdminPage, AgentPage, ExpertPage, Id, Svc
 from assistant.web.rendering import age, render, when
 from assistant.web.routes.evaluations import recent_runs
+from assistant.web.routes.tickets import conversation_of
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50  # tickets per page of the inbox
@@ -62,6 +64,7 @@ def ticket(request: Request, ticket_id: Id, user: AgentPage, services: Svc) -> H
                   category_names={c.id: c.name for c in services.categories.categories}, age=age,
                   flag_names=FLAG_NAMES, attachments=services.attachments.listed(ticket_id), when=when,
                   history=history(services.database, view["customer_email"], ticket_id),
+                  conversation=conversation_of(services.database, ticket_id), max_note=MAX_NOTE_CHARS,
                   next_id=next_to_review(services.database, ticket_id))
 
 
@@ -90,7 +93,8 @@ def evaluation(request: Request, user: ExpertPage, services: Svc) -> HTMLRespons
 @router.get("/uebersicht", response_class=HTMLResponse)
 def dashboard(request: Request, user: ExpertPage, services: Svc) -> HTMLResponse:
     data = learning_loop(services.database)
-    return render(request, "dashboard.html", user, data=data, plots=dashboard_plots(data))
+    mailbox = services.fetcher.status() if services.settings.imap.configured else None  # none: no mailbox line
+    return render(request, "dashboard.html", user, data=data, plots=dashboard_plots(data), mailbox=mailbox, when=when)
 
 
 @router.get("/konto", response_class=HTMLResponse)

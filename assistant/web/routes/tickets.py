@@ -1,5 +1,6 @@
-"""Tickets: intake by API, the inbox list, one ticket with its draft and outbox message, drafting again, the
-category correction and the recipient. The work is done by ``assistant.tickets``."""
+"""Tickets: intake by API, the inbox list, one ticket with its draft and outbox message, its conversation and
+internal notes, drafting again, the category correction and the recipient. The work is done by
+``assistant.tickets``."""
 
 from __future__ import annotations
 
@@ -7,12 +8,23 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from assistant.store.db import Database
 from assistant.tickets.intake import TicketIn
-from assistant.tickets.queries import list_tickets, ticket_json, ticket_view
+from assistant.tickets.queries import get_ticket, list_tickets, ticket_json, ticket_view
 from assistant.tickets.state import TicketStatus
+from assistant.tickets.threads import Entry, add_note, conversation
 from assistant.web.deps import AgentUser, Id, ModelReady, Svc
 from assistant.web.errors import AUTHENTICATED, errors
-from assistant.web.schemas import CategoryIn, DraftQueued, RecipientIn, Ticket, TicketView
+from assistant.web.schemas import (
+    CategoryIn,
+    ConversationEntry,
+    DraftQueued,
+    Note,
+    NoteIn,
+    RecipientIn,
+    Ticket,
+    TicketView,
+)
 
 router = APIRouter(prefix="/api", tags=["tickets"], responses=AUTHENTICATED)
 
@@ -34,6 +46,27 @@ def tickets(
 @router.get("/tickets/{ticket_id}", responses=errors(404))
 def ticket(ticket_id: Id, user: AgentUser, services: Svc) -> TicketView:
     return TicketView.model_validate(ticket_view(services.database, ticket_id))
+
+
+def conversation_of(database: Database, ticket_id: int) -> list[Entry]:
+    """The ticket's messages, answers and notes, oldest first (the ticket page shows them too)."""
+    with database.session() as session:
+        return conversation(session, get_ticket(session, ticket_id))
+
+
+@router.get("/tickets/{ticket_id}/conversation", responses=errors(404))
+def ticket_conversation(ticket_id: Id, user: AgentUser, services: Svc) -> list[ConversationEntry]:
+    """The customer's first message and follow-ups, the answers delivered and the internal notes, oldest first."""
+    return [ConversationEntry(kind=e.kind, author=e.author, at=e.at.isoformat(), body=e.body)
+            for e in conversation_of(services.database, ticket_id)]
+
+
+@router.post("/tickets/{ticket_id}/notes", status_code=201, responses=errors(404))
+def note(ticket_id: Id, body: NoteIn, user: AgentUser, services: Svc) -> Note:
+    """An internal note for colleagues: never sent, never read by the model as the customer's text."""
+    row = add_note(services.database, ticket_id, user, body.text)
+    return Note(id=row.id, ticket_id=row.ticket_id, kind="note", author=row.author, at=row.created_at.isoformat(),
+                body=row.body)
 
 
 @router.post("/tickets/{ticket_id}/draft", status_code=202, responses=errors(404, 409, 503))

@@ -307,3 +307,22 @@ if (ticket && (!draftId || ticket.dataset.waiting)) {
   source.addEventListener("done", () => { source.close(); location.reload(); });
   source.onerror = () => { source.close(); setTimeout(() => location.reload(), 3000); };
 }
+
+// An internal note is saved without leaving the page, so an edit of the draft not yet saved stays where it is; the
+// note joins the conversation in the shape of the page's #note-entry, its text set with textContent.
+const germanTime = (iso) => `${new Intl.DateTimeFormat("de-DE", { timeZone: "Europe/Berlin", day: "2-digit",
+  month: "2-digit", year: "numeric", hour: "2-digit", minute: "2-digit" }).format(new Date(iso))} Uhr`;
+
+forms.note = async (form) => {
+  const area = form.elements.text, state = document.getElementById("note-state");
+  state.textContent = "";
+  const note = await api("POST", `/api/tickets/${ticket.dataset.ticket}/notes`, { text: area.value });
+  const entry = document.getElementById("note-entry").content.firstElementChild.cloneNode(true);
+  entry.querySelector(".entry-author").textContent = note.author;
+  const time = entry.querySelector("time");
+  time.dateTime = note.at; time.textContent = germanTime(note.at);
+  entry.querySelector(".entry-text").textContent = note.body;
+  document.getElementById("conversation").append(entry);
+  area.value = "";
+  state.textContent = "Notiz gespeichert – sie wird nicht gesendet.";
+};
