@@ -56,6 +56,7 @@ bench: setup
 	$(PY) bench/answer_quality.py
 	$(PY) bench/drafting.py
 	$(PY) bench/ticket_flow.py
+	$(PY) bench/mailbox_import.py
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -123,9 +123,12 @@ class Services:
     @cached_property
     def sending(self) -> Sending:
         sender = (self.settings.outbox.mail_from, self.settings.outbox.mail_from_name)
+        imap = self.settings.imap
+        archive = (lambda data: self.fetcher.store_copy(imap.sent_folder, data)) \
+            if imap.configured and imap.sent_folder else None  # a copy in the mailbox's Sent folder
         return Sending(self.database, lambda: self.mailer, sender, self.review.teacher, promises=self.promises,
                        reply_to=self.settings.outbox.mail_reply_to,
-                       quote_customer=self.settings.outbox.mail_quote_customer)
+                       quote_customer=self.settings.outbox.mail_quote_customer, archive=archive)
 
     def model_problem(self) -> str | None:
         """Why drafting cannot use the configured model file, or None: cheap (the file's hash is cached per size

@@ -162,8 +162,11 @@ def _prepare(root: Path, ids: _Identities) -> Path:
     """Users file and the mail user's home; returns the Maildir path (Dovecot creates it on first login)."""
     home = root / "home" / USER
     home.mkdir(parents=True)
-    # World-readable on purpose: the auth process runs as the internal user; the password is a throwaway.
-    (root / "users").write_text(f"{USER}:{{PLAIN}}{PASSWORD}:{ids.mail_uid}:{ids.mail_gid}::{home}::\n")
+    # World-readable on purpose: the auth process runs as the internal user; the password is a throwaway. Set
+    # explicitly: Kontor sets the process's umask to 077 (its data directory), and an earlier test may have.
+    users = root / "users"
+    users.write_text(f"{USER}:{{PLAIN}}{PASSWORD}:{ids.mail_uid}:{ids.mail_gid}::{home}::\n")
+    users.chmod(0o644)
     if ids.as_root:
         os.chown(home, ids.mail_uid, ids.mail_gid)
         root.chmod(0o755)  # mkdtemp makes it 0700; the mail user must reach its home
@@ -218,7 +221,7 @@ def _start(binary: Path, root: Path, ids: _Identities, attempts: int = 3) -> tup
         conf.write_text(_config(root, port, ids), encoding="utf-8")
         with (root / "dovecot.out").open("wb") as out:  # -F: stays in the foreground, this is the master's pid
             process = subprocess.Popen([str(binary), "-F", "-c", str(conf)], stdout=out, stderr=subprocess.STDOUT,
-                                       stdin=subprocess.DEVNULL, cwd=root)
+                                       stdin=subprocess.DEVNULL, cwd=root, umask=0o022)  # not the tests' 077
         problem = _wait_for_greeting(process, port, START_TIMEOUT)
         if not problem:
             return process, port

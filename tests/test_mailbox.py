@@ -23,8 +23,8 @@ from assistant.mailbox.poller import Poller, retry_after
 from assistant.store.tables import MailImport, OutboxMessage, Ticket, TicketMessage
 from assistant.tickets.threads import conversation
 from tests.harness import Kontor
-from tests.kontor_cli import kontor as cli
 from tests.imap_server import ImapServer, append, reset
+from tests.kontor_cli import kontor as cli
 from tests.servers import free_port
 
 PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
@@ -266,9 +266,19 @@ def dsn(message_id: str, recipient: str) -> bytes:
     ).encode()
 
 
-def test_a_copy_of_a_sent_answer_lands_in_the_sent_folder(office: Kontor, box: ImapServer) -> None:
-    office.services.fetcher.store_copy("Sent", mail("Unsere Antwort", sender="kundenservice@kochwerk-lindner.de"))
-    assert [b"\\Seen" in f for f in flags_of(box, "Sent").values()] == [True]
+def test_a_copy_of_a_sent_answer_lands_in_the_sent_folder(tmp_path: Path, knowledge: Path, box: ImapServer) -> None:
+    office = Kontor(tmp_path, knowledge, **settings_for(box, imap_sent_folder="Gesendet"))
+    append(box, mail("Wie lange dauert der Versand nach Österreich?"))
+    office.services.fetcher.fetch_once()
+    _, answer = sent_answer(office)
+    with IMAPClient(box.host, port=box.port, ssl=False) as client:
+        client.login(box.user, box.password)
+        client.select_folder("Gesendet", readonly=True)
+        stored = client.fetch(client.search("ALL"), ["FLAGS", "BODY.PEEK[]"])
+    assert [b"\\Seen" in data[b"FLAGS"] for data in stored.values()] == [True]
+    copy = next(iter(stored.values()))[b"BODY[]"]
+    assert copy == office.outbox_files()[0].read_bytes().replace(b"\n", b"\r\n")  # exactly what was delivered
+    assert answer.message_id.encode() in copy
 
 
 def test_an_unreachable_server_is_a_clear_error_and_loses_nothing(tmp_path: Path, knowledge: Path,

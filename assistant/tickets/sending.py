@@ -46,6 +46,7 @@ from assistant.tickets.queries import current_draft, get_ticket
 from assistant.tickets.records import provenance, sha256
 from assistant.tickets.review import Teacher, valid_approval
 from assistant.tickets.state import OPEN_OUTBOX, Decision, OutboxStatus, TicketStatus, move
+from assistant.tickets.threads import latest_from_customer
 
 log = logging.getLogger("kontor.sending")
 SENDING_LEASE = timedelta(minutes=5)  # a claim on a message to deliver; after it, another attempt may start
@@ -119,7 +120,7 @@ class Sending:
             in_reply_to, references = _thread(session, ticket)
             body = draft.text
             if self.quote_customer:  # the customer's own text below the approved one, not part of the approval
-                body = body.rstrip("\n") + _quote(*_latest_from_customer(session, ticket))
+                body = body.rstrip("\n") + _quote(*latest_from_customer(session, ticket)[:3])
             message = OutboxMessage(
                 draft_id=draft.id, ticket_id=ticket.id,
                 message_id=f"<kontor-{ticket.id}-{draft.id}-{digest[:12]}@{domain}>",
@@ -292,16 +293,6 @@ def _thread(session: Session, ticket: Ticket) -> tuple[str | None, list[str]]:
 
 def _valid(message_ids: list[str | None]) -> list[str]:
     return [i for i in ((m or "").strip() for m in message_ids) if valid_message_id(i)]
-
-
-def _latest_from_customer(session: Session, ticket: Ticket) -> tuple[str, datetime, str]:
-    """(author, time, text) of the customer's latest message: the newest follow-up, else the ticket's own."""
-    latest = session.scalar(select(TicketMessage).where(TicketMessage.ticket_id == ticket.id,
-                                                        TicketMessage.kind == "in")
-                            .order_by(TicketMessage.created_at.desc(), TicketMessage.id.desc()).limit(1))
-    if latest is not None:
-        return latest.author, latest.created_at, latest.body
-    return ticket.customer, ticket.received_at, ticket.body
 
 
 def _quote(author: str, at: datetime, text: str) -> str:

@@ -102,12 +102,21 @@ def add_note(database: Database, ticket_id: int, user: Principal, text: str) -> 
         return row
 
 
-def latest_customer_text(session: Session, ticket: Ticket) -> tuple[str, bool]:
-    """(the customer's newest message, whether it is a follow-up): what a new draft answers."""
-    newest = session.scalar(select(TicketMessage.body).where(
+def latest_from_customer(session: Session, ticket: Ticket) -> tuple[str, datetime, str, bool]:
+    """(author, time, text, whether it is a follow-up) of the customer's newest message: what a new draft answers
+    and what an answer quotes."""
+    newest = session.scalar(select(TicketMessage).where(
         TicketMessage.ticket_id == ticket.id, TicketMessage.kind == MessageKind.CUSTOMER)
         .order_by(TicketMessage.created_at.desc(), TicketMessage.id.desc()).limit(1))
-    return (newest, True) if newest is not None else (ticket.body, False)
+    if newest is not None:
+        return newest.author, newest.created_at, newest.body, True
+    return ticket.customer, ticket.received_at, ticket.body, False
+
+
+def latest_customer_text(session: Session, ticket: Ticket) -> tuple[str, bool]:
+    """(the customer's newest message, whether it is a follow-up)."""
+    _, _, text, follow_up = latest_from_customer(session, ticket)
+    return text, follow_up
 
 
 @dataclass(frozen=True)
