@@ -13,7 +13,7 @@ from assistant.web.schemas import Health
 router = APIRouter(prefix="/api")
 
 
-@router.get("/health", responses=errors(413))
+@router.get("/health", responses=errors(413), response_model_exclude_unset=True)  # "mailbox" only when set up
 def health(services: Svc) -> Health:
     """For monitoring: ``degraded`` names each damaged part and its repair; says nothing about the company."""
     found = report(services.problems())
