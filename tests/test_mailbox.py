@@ -20,6 +20,7 @@ from assistant.config import ImapSettings
 from assistant.mailbox.client import Mailbox, MailboxError, connect
 from assistant.mailbox.fetch import Fetcher
 from assistant.mailbox.poller import Poller, retry_after
+from assistant.privacy import erase_customer
 from assistant.store.tables import MailImport, OutboxMessage, Ticket, TicketMessage
 from assistant.tickets.threads import conversation
 from tests.harness import Kontor
@@ -342,3 +343,19 @@ def test_kontor_mail_fetch_and_status(office: Kontor, box: ImapServer) -> None:
     assert cli({**env, "KONTOR_IMAP_PORT": str(free_port())}, "mail", "status").code == 0  # the last fetch failed …
     unset = cli({"KONTOR_HOME": str(office.settings.home)}, "mail", "fetch")
     assert unset.code == 1 and "Kein Postfach eingerichtet" in unset.stderr
+
+
+def test_erasing_the_customer_takes_the_follow_ups_and_the_mailbox_rows(office: Kontor, box: ImapServer) -> None:
+    first = make_msgid(domain="example.org")
+    append(box, mail("Kanarienvogel-Frage eins: liefern Sie nach Wien?", message_id=first))
+    office.services.fetcher.fetch_once()
+    append(box, mail("Kanarienvogel-Frage zwei: und nach Graz?", In_Reply_To=first))
+    assert office.services.fetcher.fetch_once().outcomes == {"joined": 1}
+
+    erase_customer(office.services.privacy_parts(), "renate@example.org", "adam")
+
+    with office.services.database.session() as session:
+        assert session.scalar(select(func.count()).select_from(TicketMessage)) == 0
+        assert session.scalar(select(func.count()).select_from(MailImport)) == 0
+        assert tickets(office) == []
+    assert b"Kanarienvogel" not in (office.settings.home / "kontor.db").read_bytes()
