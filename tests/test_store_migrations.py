@@ -38,35 +38,34 @@ def at_0005(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database
 
 
 def _fill(database: Database) -> None:
+    """Rows as a working day at 0005 leaves them: inserted with the columns named (the models' later columns do not
+    exist yet)."""
     with database.session() as session:
-        user = User(name="anna", role="agent", password_hash="x")
-        session.add(user)
-        session.flush()
+        user_id = session.execute(insert(User).values(name="anna", role="agent", password_hash="x")
+                                  .returning(User.id)).scalar_one()
         for n in range(3):
-            ticket = Ticket(customer=f"Kunde {n} <k{n}@example.org>", channel="api", subject="Versand", body="Wie?",
-                            status="sent")
-            session.add(ticket)
-            session.flush()
-            audit.record(session, "anna", "received", ticket_id=ticket.id)
-            draft = DraftRow(ticket_id=ticket.id, text="Antwort", generated_text="Antwort", method="extractive",
+            ticket_id = session.execute(insert(Ticket).values(
+                customer=f"Kunde {n} <k{n}@example.org>", channel="api", subject="Versand", body="Wie?",
+                status="sent").returning(Ticket.id)).scalar_one()
+            audit.record(session, "anna", "received", ticket_id=ticket_id)
+            draft = DraftRow(ticket_id=ticket_id, text="Antwort", generated_text="Antwort", method="extractive",
                              prompt_version="answer@v1", model="fake", model_sha256="0" * 64)
             session.add(draft)
             session.flush()
-            audit.record(session, "system", "drafted", ticket_id=ticket.id, draft_id=draft.id)
+            audit.record(session, "system", "drafted", ticket_id=ticket_id, draft_id=draft.id)
             session.add_all([
-                Review(draft_id=draft.id, decision="approved", text_sha256="a" * 64, reviewer_id=user.id),
-                Job(kind="draft", ticket_id=ticket.id, status="done"),
+                Review(draft_id=draft.id, decision="approved", text_sha256="a" * 64, reviewer_id=user_id),
+                Job(kind="draft", ticket_id=ticket_id, status="done"),
             ])
-            # the columns of 0005 only (the model's later columns do not exist yet)
             session.execute(insert(OutboxMessage).values(
-                draft_id=draft.id, ticket_id=ticket.id, message_id=f"<{n}@kontor>", to_address="k@x.de",
+                draft_id=draft.id, ticket_id=ticket_id, message_id=f"<{n}@kontor>", to_address="k@x.de",
                 to_name="K", subject="Re: Versand", body="Antwort", text_sha256="a" * 64, status="delivered"))
-        erased = Ticket(customer="Erika <e@example.org>", channel="api", subject="s", body="b", status="new")
-        session.add(erased)
-        session.flush()
-        audit.record(session, "anna", "received", ticket_id=erased.id)
+        erased = session.execute(insert(Ticket).values(
+            customer="Erika <e@example.org>", channel="api", subject="s", body="b", status="new",
+        ).returning(Ticket.id)).scalar_one()
+        audit.record(session, "anna", "received", ticket_id=erased)
     with database.session() as session:  # erased before the upgrade: only the audit log still names its id
-        session.execute(delete(Ticket).where(Ticket.id == erased.id))
+        session.execute(delete(Ticket).where(Ticket.id == erased))
 
 
 def _snapshot(database: Database, like: dict[str, list[Any]] | None = None) -> dict[str, list[Any]]:

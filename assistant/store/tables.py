@@ -66,6 +66,7 @@ class User(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     role: Mapped[str] = mapped_column(String(20))  # agent | expert | admin
+    team: Mapped[str | None] = mapped_column(String(100), nullable=True)  # a routing team of categories.yaml
     password_hash: Mapped[str] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
@@ -112,6 +113,8 @@ class Ticket(Base):
     category: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
     category_confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
     category_method: Mapped[str | None] = mapped_column(String(30), nullable=True)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True, index=True)
+    team: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)  # the category's routing team
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
@@ -150,6 +153,31 @@ class TicketMessage(Base):
     body: Mapped[str] = mapped_column(Text)
     message_id: Mapped[str | None] = mapped_column(String(500), unique=True, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class TextModule(Base):
+    """A text module (Textbaustein) the department maintains; agents insert it while editing an answer."""
+
+    __tablename__ = "text_modules"
+    __table_args__ = NO_ID_REUSE
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(String(200), unique=True)
+    body: Mapped[str] = mapped_column(Text)
+    category: Mapped[str | None] = mapped_column(String(100), nullable=True)  # offered first for this category
+    created_by: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class TicketPresence(Base):
+    """Who has a ticket open right now (a heartbeat from the ticket page), for the collision warning."""
+
+    __tablename__ = "ticket_presence"
+
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    editing: Mapped[bool] = mapped_column(Boolean, default=False)  # has unsaved changes
+    seen_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
 class MailImport(Base):
