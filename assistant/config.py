@@ -123,6 +123,8 @@ class ImapSettings(_Group):
     password: str = ""
     password_file: Path | None = Field(None, description="a file holding the password (instead of IMAP_PASSWORD)")
     security: Literal["ssl", "starttls", "none"] = Field("ssl", description="none only on loopback")
+    ca_file: Path | None = Field(None, description="CA certificates (PEM) for a server with the company's own "
+                                 "certificate; empty: the system's")
     folder: str = "INBOX"
     done_folder: str = Field("", description="imported mails are moved here; empty: marked as seen and kept")
     quarantine_folder: str = Field("Kontor-Quarantäne", description="mails that cannot be read are moved here")

@@ -53,6 +53,7 @@ from assistant.store.tables import (
     Review,
     Ticket,
     TicketMessage,
+    TicketPresence,
     User,
 )
 from assistant.tickets.attachments import stored_files
@@ -286,6 +287,7 @@ def _delete_rows(session: Session, footprint: Footprint) -> None:
         delete(DraftRow).where(DraftRow.ticket_id.in_(tickets)),
         delete(Attachment).where(Attachment.ticket_id.in_(tickets)),
         delete(TicketMessage).where(TicketMessage.ticket_id.in_(tickets)),
+        delete(TicketPresence).where(TicketPresence.ticket_id.in_(tickets)),
         delete(MailImport).where(MailImport.ticket_id.in_(tickets)),
         delete(Job).where(Job.ticket_id.in_(tickets)),
         delete(Ticket).where(Ticket.id.in_(tickets)),

@@ -32,6 +32,16 @@ _PART = re.compile(r"^\[(system|user|letter)\]\s*$", re.M)
 # The tasks Kontor has a prompt for: each has its folder prompts/<task>/ and its labels. The one list of them.
 Task = Literal["answer", "categorise", "letter"]
 TASKS: tuple[Task, ...] = get_args(Task)
+# What people read for the tasks, the labels, the parts and the generation parameters: one mapping each, shared by
+# the prompt and evaluation pages and the evaluation report.
+TASK_NAMES: dict[str, str] = {"answer": "Antwortentwurf", "categorise": "Kategorisierung",
+                              "letter": "Antwortbrief (Vorlage)"}
+LABEL_NAMES: dict[str, str] = {"production": "Produktion", "candidate": "Kandidat"}
+PART_NAMES: dict[str, str] = {"system": "Systemteil (nur Firmenangaben, nie Kundentext)", "user": "Nutzerteil",
+                              "letter": "Briefvorlage"}
+PARAM_NAMES: dict[str, str] = {"temperature": "Modell-Temperatur", "max_tokens": "Höchstlänge der Antwort (Tokens)",
+                               "top_p": "Auswahlbreite (top-p)", "repeat_penalty": "Strafe für Wiederholungen",
+                               "stop": "Stopp-Zeichenfolgen", "seed": "Startwert des Zufalls"}
 
 # The documented variables of each task's [user] part: name → the fields its items have (None: any data field).
 # ``company`` (knowledge/company.yaml) is the only variable of the [system] part.
@@ -43,6 +53,7 @@ TASK_VARIABLES: dict[str, dict[str, frozenset[str] | None]] = {
                "sections": frozenset({"text", "handover", "question", "topic"})},
 }
 TASK_PARTS: dict[str, set[str]] = {"letter": {"letter"}}  # every other task: [system] and [user]
+_PART_ORDER = ("system", "user", "letter")
 _LISTS = frozenset({"passages", "candidates", "sections"})
 _COMPANY: dict[str, frozenset[str] | None] = {"company": None}
 
@@ -119,6 +130,11 @@ def check_prompt_part(task: str, part: str, text: str) -> None:
         raise PromptError(f"[{part}] Zeile {exc.lineno}: {exc.message}") from exc
     except TemplateRejected as exc:
         raise PromptError(f"[{part}] {exc}") from exc
+
+
+def parts_of(task: str) -> list[str]:
+    """The parts a version of ``task`` has, in the order of its file."""
+    return [name for name in _PART_ORDER if name in TASK_PARTS.get(task, {"system", "user"})]
 
 
 def parse_prompt_file(path: Path) -> PromptVersion:
@@ -256,8 +272,7 @@ class PromptReleases:
         """The next version of ``task`` with the texts an expert wrote (``system`` and ``user``, or ``letter``),
         as a copy of ``source``'s front matter; it becomes the candidate. Every part is checked before anything is
         written: a refused text leaves no file and no label change (PromptError, a German sentence)."""
-        names = sorted(TASK_PARTS.get(task, {"system", "user"}), reverse=True)
-        texts = {name: parts.get(name, "").replace("\r\n", "\n").strip() for name in names}
+        texts = {name: parts.get(name, "").replace("\r\n", "\n").strip() for name in parts_of(task)}
         if missing := [name for name, text in texts.items() if not text]:
             raise PromptError(f"Prompt nicht gespeichert: der Teil [{missing[0]}] ist leer")
         if any(_PART.search(text) for text in texts.values()):
@@ -288,6 +303,19 @@ class PromptReleases:
         labels.setdefault(task, {"production": None, "candidate": None})[label] = version
         self._write_labels(labels)
 
+    def compare(self, task: str, a: int, b: int) -> Comparison:
+        """Two versions as a person compares them: each part's text side by side, line by line, and the changed
+        generation parameters as German sentences; the front matter's bookkeeping (version, author, date) is left
+        out, the notes are named."""
+        old, new = self.library.get(task, a), self.library.get(task, b)
+        return Comparison(task=task, a=a, b=b, note_a=old.meta.note, note_b=new.meta.note,
+                          settings=setting_changes(old.meta.params, new.meta.params),
+                          parts=[ComparedPart(name=name, title=PART_NAMES.get(name, name),
+                                              a=getattr(old, name).strip("\n"), b=getattr(new, name).strip("\n"),
+                                              rows=side_by_side(getattr(old, name).strip("\n"),
+                                                                getattr(new, name).strip("\n")))
+                                 for name in parts_of(task)])
+
     def diff(self, task: str, a: int, b: int) -> str:
         old, new = self.library.get(task, a).path, self.library.get(task, b).path
         return "".join(difflib.unified_diff(
@@ -305,3 +333,72 @@ class PromptReleases:
         temporary.write_text(comment + "\n" + yaml.safe_dump(data, allow_unicode=True, sort_keys=False),
                              encoding="utf-8")
         temporary.replace(path)  # atomic: a crash leaves the old file, never half of the new one
+
+
+# --- comparing two versions as a person reads them -----------------------------------------------------------------
+
+class CompareRow(BaseModel):
+    """One line pair: ``same`` on both sides, ``changed`` (old and new line), ``removed`` or ``added``."""
+
+    kind: Literal["same", "changed", "removed", "added"]
+    a: str | None
+    b: str | None
+
+
+class ComparedPart(BaseModel):
+    name: str
+    title: str
+    a: str
+    b: str
+    rows: list[CompareRow]
+
+    @property
+    def changed(self) -> bool:
+        return any(row.kind != "same" for row in self.rows)
+
+
+class Comparison(BaseModel):
+    task: str
+    a: int
+    b: int
+    note_a: str
+    note_b: str
+    settings: list[str]
+    parts: list[ComparedPart]
+
+
+def side_by_side(old: str, new: str) -> list[CompareRow]:
+    """The lines of two texts aligned for a two-column view."""
+    left, right = old.split("\n"), new.split("\n")
+    rows: list[CompareRow] = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, left, right, autojunk=False).get_opcodes():
+        if op == "equal":
+            rows += [CompareRow(kind="same", a=x, b=y) for x, y in zip(left[i1:i2], right[j1:j2], strict=True)]
+            continue
+        olds, news = left[i1:i2], right[j1:j2]
+        for k in range(max(len(olds), len(news))):
+            x, y = (olds[k] if k < len(olds) else None), (news[k] if k < len(news) else None)
+            rows.append(CompareRow(kind="changed" if x is not None and y is not None else
+                                   "removed" if x is not None else "added", a=x, b=y))
+    return rows
+
+
+def setting_changes(old: GenerationParams, new: GenerationParams) -> list[str]:
+    """``Modell-Temperatur: 0,2 → 0,1`` for each generation parameter that differs."""
+    before, after = old.model_dump(), new.model_dump()
+    return [f"{PARAM_NAMES.get(key, key)}: {_setting(before[key])} → {_setting(after[key])}"
+            for key in before if before[key] != after[key]]
+
+
+def _setting(value: Any) -> str:
+    if isinstance(value, list):
+        return ", ".join(f"„{str(v).replace(chr(10), '⏎')}“" for v in value) or "keine"
+    if isinstance(value, float):
+        return f"{value:g}".replace(".", ",")
+    return str(value)
+
+
+def version_title(ref: str) -> str:
+    """``answer@v3`` → ``Antwortentwurf v3``; anything else as it is."""
+    task, _, version = ref.partition("@")
+    return f"{TASK_NAMES[task]} {version}" if task in TASK_NAMES and version else ref

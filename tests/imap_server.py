@@ -54,13 +54,16 @@ class ImapStartError(RuntimeError):
 
 @dataclass(frozen=True)
 class ImapServer:
-    """Where the throwaway server listens and who may log in (plain IMAP, no TLS)."""
+    """Where the throwaway server listens and who may log in: plain IMAP (STARTTLS offered) on ``port``, IMAP over
+    TLS on ``tls_port``, with a self-signed certificate for 127.0.0.1 that ``ca_file`` holds."""
 
     host: str
     port: int
     user: str
     password: str
     maildir: Path
+    tls_port: int = 0
+    ca_file: Path | None = None
 
 
 def find_dovecot() -> Path:
@@ -102,7 +105,7 @@ def _identities() -> _Identities:
     return _Identities(mail.pw_uid, mail.pw_gid, LOGIN_USER, INTERNAL_USER, INTERNAL_USER, as_root=True)
 
 
-def _config(root: Path, port: int, ids: _Identities) -> str:
+def _config(root: Path, port: int, tls_port: int, ids: _Identities) -> str:
     """The whole configuration: nothing is read from /etc/dovecot."""
     return f"""\
 # Kontor's throwaway test server (tests/imap_server.py)
@@ -111,7 +114,9 @@ state_dir = {root}/state
 log_path = {root}/dovecot.log
 protocols = imap
 listen = 127.0.0.1
-ssl = no
+ssl = yes
+ssl_cert = <{root}/tls/cert.pem
+ssl_key = <{root}/tls/key.pem
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 default_login_user = {ids.login_user}
@@ -140,7 +145,9 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {tls_port}
+    ssl = yes
   }}
 }}
 service stats {{
@@ -158,8 +165,20 @@ _NO_CHROOT = "".join(
 )
 
 
+def _certificate(folder: Path) -> None:
+    """A self-signed certificate for 127.0.0.1 (a day is enough for a test session); it is its own CA."""
+    folder.mkdir()
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", str(folder / "key.pem"),
+                    "-out", str(folder / "cert.pem")], check=True, capture_output=True)
+    for name in ("key.pem", "cert.pem"):
+        (folder / name).chmod(0o644)  # read by the master as root or as this user; a throwaway key
+
+
 def _prepare(root: Path, ids: _Identities) -> Path:
-    """Users file and the mail user's home; returns the Maildir path (Dovecot creates it on first login)."""
+    """Users file, certificate and the mail user's home; returns the Maildir path (Dovecot creates it on first
+    login)."""
+    _certificate(root / "tls")
     home = root / "home" / USER
     home.mkdir(parents=True)
     # World-readable on purpose: the auth process runs as the internal user; the password is a throwaway. Set
@@ -213,18 +232,19 @@ def _terminate(process: subprocess.Popen[bytes]) -> None:
             process.wait(timeout=10)
 
 
-def _start(binary: Path, root: Path, ids: _Identities, attempts: int = 3) -> tuple[subprocess.Popen[bytes], int]:
+def _start(binary: Path, root: Path, ids: _Identities,
+           attempts: int = 3) -> tuple[subprocess.Popen[bytes], int, int]:
     """Start on a free port; another process can grab the port between probing and binding, so retry."""
     conf = root / "dovecot.conf"
     for attempt in range(1, attempts + 1):
-        port = free_port()
-        conf.write_text(_config(root, port, ids), encoding="utf-8")
+        port, tls_port = free_port(), free_port()
+        conf.write_text(_config(root, port, tls_port, ids), encoding="utf-8")
         with (root / "dovecot.out").open("wb") as out:  # -F: stays in the foreground, this is the master's pid
             process = subprocess.Popen([str(binary), "-F", "-c", str(conf)], stdout=out, stderr=subprocess.STDOUT,
                                        stdin=subprocess.DEVNULL, cwd=root, umask=0o022)  # not the tests' 077
         problem = _wait_for_greeting(process, port, START_TIMEOUT)
         if not problem:
-            return process, port
+            return process, port, tls_port
         log = _log_tail(root)
         _terminate(process)
         if attempt == attempts or "Address already in use" not in log:
@@ -252,8 +272,8 @@ def dovecot_server() -> Iterator[ImapServer]:
     atexit.register(stop)  # also on an aborted session
     try:
         maildir = _prepare(root, ids)
-        process, port = _start(binary, root, ids)
-        yield ImapServer("127.0.0.1", port, USER, PASSWORD, maildir)
+        process, port, tls_port = _start(binary, root, ids)
+        yield ImapServer("127.0.0.1", port, USER, PASSWORD, maildir, tls_port, root / "tls" / "cert.pem")
     finally:
         stop()
         atexit.unregister(stop)

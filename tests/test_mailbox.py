@@ -359,3 +359,16 @@ def test_erasing_the_customer_takes_the_follow_ups_and_the_mailbox_rows(office: 
         assert session.scalar(select(func.count()).select_from(MailImport)) == 0
         assert tickets(office) == []
     assert b"Kanarienvogel" not in (office.settings.home / "kontor.db").read_bytes()
+
+
+@pytest.mark.parametrize("security", ["ssl", "starttls"])
+def test_the_mailbox_over_tls_checks_the_certificate(tmp_path: Path, knowledge: Path, box: ImapServer,
+                                                     security: str) -> None:
+    port = box.tls_port if security == "ssl" else box.port
+    append(box, mail("Über TLS: liefern Sie auch nach Südtirol?"))
+    trusting = Kontor(tmp_path / "a", knowledge, **settings_for(box, imap_security=security, imap_port=port,
+                                                                 imap_ca_file=str(box.ca_file)))
+    assert trusting.services.fetcher.fetch_once().outcomes == {"ticket": 1}
+    strict = Kontor(tmp_path / "b", knowledge, **settings_for(box, imap_security=security, imap_port=port))
+    with pytest.raises(MailboxError, match="TLS-Verbindung zum IMAP-Server fehlgeschlagen"):
+        strict.services.fetcher.fetch_once()  # a self-signed certificate the system does not trust

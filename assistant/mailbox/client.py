@@ -135,7 +135,7 @@ def connect(settings: ImapSettings, select: bool = True) -> Iterator[Mailbox]:
     check(settings)
     client: IMAPClient | None = None
     try:
-        context = ssl.create_default_context()
+        context = ssl.create_default_context(cafile=str(settings.ca_file) if settings.ca_file else None)
         client = IMAPClient(settings.host, port=settings.port, ssl=settings.security == "ssl",
                             ssl_context=context if settings.security == "ssl" else None, timeout=settings.timeout_s)
         if settings.security == "starttls":

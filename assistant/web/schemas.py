@@ -437,3 +437,86 @@ class Health(Out):
     status: Literal["ok", "degraded"]
     problems: list[Problem] = Field(default_factory=list)
     mailbox: MailboxHealth | None = None
+
+
+# --- the department's pages: two prompt versions compared, an evaluation's progress, one knowledge document -------
+
+class PromptLine(Out):
+    kind: Literal["same", "changed", "removed", "added"]
+    a: str | None
+    b: str | None
+
+
+class PromptPartCompared(Out):
+    name: str = Field(description="system, user or letter")
+    title: str
+    a: str
+    b: str
+    rows: list[PromptLine] = Field(description="the lines of both texts aligned side by side")
+
+
+class PromptComparison(Out):
+    """Two versions as a person compares them: the texts without the front matter, the changed generation
+    settings as German lines."""
+
+    task: str
+    task_name: str
+    a: int
+    b: int
+    note_a: str
+    note_b: str
+    settings: list[str] = Field(description="changed generation settings, e.g. 'Modell-Temperatur: 0,2 → 0,1'")
+    parts: list[PromptPartCompared]
+
+
+class EvaluationProgress(Out):
+    """An evaluation run in the background as the page shows it (from the server's progress registry)."""
+
+    task_id: str
+    status: Literal["running", "done", "failed"]
+    task: str
+    prompt_ref: str
+    title: str = Field(description="the version in German, e.g. 'Antwortentwurf v3'")
+    cases: int
+    done: int = Field(description="case runs done (each case runs twice when compared with production)")
+    total: int
+    started_at: str
+    remaining: str | None = Field(description="the time left in German, e.g. 'noch etwa 3 Min.'")
+    passed: bool | None
+    verdict: str | None = Field(description="the outcome in German, once done or failed")
+    report: str | None
+
+
+class DocumentEvent(Out):
+    action: str
+    label: str = Field(description="German: hochgeladen, ersetzt")
+    actor: str
+    at: str
+    original: str | None = Field(description="the file name the person uploaded")
+
+
+class DocumentDetail(Out):
+    """One knowledge document: who brought it and when, and the start of its extracted text."""
+
+    source: str
+    title: str
+    size: int
+    chunks: int
+    indexed: bool
+    indexed_at: str | None
+    internal: bool
+    uploaded_by: str | None
+    uploaded_at: str | None
+    events: list[DocumentEvent]
+    preview: str = Field(description="the extracted text, at most the first 5,000 characters")
+    preview_truncated: bool
+    preview_problem: str | None
+    download: str | None = Field(description="the original file's URL (always a download, never shown as a page)")
+
+
+class DocumentReplaced(Out):
+    source: str
+    sha256: str
+    previous_sha256: str | None
+    queued: Literal[True]
+    task_id: str
