@@ -156,6 +156,8 @@ class WebSettings(_Group):
     max_attachments: int = Field(10, ge=0, le=1000, description="attachments kept per imported mail")
     max_attachment_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="largest attachment kept")
     max_attachments_bytes: int = Field(25 * 1024 * 1024, ge=1024, description="attachments kept per mail, together")
+    workers: int = Field(1, ge=0, le=16, description="job worker threads in the web process; 0: none (drafting and "
+                         "delivery then run in `kontor worker` processes)")
     run_worker: bool = Field(True, description="draft and deliver in a background thread of the web app, and "
                              "purge by the retention periods once a day")
 

@@ -1,15 +1,23 @@
 """Background work backed by the database: a ticket's drafting job is a row, so a crash or restart never
-loses it. On start, jobs a dead process left ``running`` are queued again (``resume``)."""
+loses it.
+
+Any number of workers (threads of the web process, `kontor worker` processes on other hosts) share one queue:
+a worker claims a job with a conditional update (on PostgreSQL after ``SELECT … FOR UPDATE SKIP LOCKED``, so
+workers do not queue behind each other's candidates) and holds it with a lease it renews while the job runs. A
+killed worker's job is taken over when its lease has run out; a job that killed its workers ``MAX_ATTEMPTS``
+times is given up. Jobs are claimed by priority (new tickets and follow-ups before "Neu entwerfen"), then oldest
+first."""
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from assistant.store.db import Database
@@ -29,14 +37,22 @@ class JobKind(StrEnum):
     DRAFT = "draft"  # categorise and draft a ticket (a new one, or "Neu entwerfen")
 
 
+class Priority:
+    """Lower first. A customer waiting for a first answer goes before a person asking for another draft."""
+
+    NEW = 0  # a new ticket, a customer's follow-up
+    REDRAFT = 1  # "Neu entwerfen"
+
+
 MAX_ATTEMPTS = 3
+LEASE = timedelta(minutes=2)  # renewed every LEASE/4 while the job runs; a dead worker's job is free after it
 Handler = Callable[[Job], None]
 Periodic = Callable[[], object]
 
 
-def enqueue(session: Session, kind: JobKind, ticket_id: int | None = None) -> None:
+def enqueue(session: Session, kind: JobKind, ticket_id: int | None = None, priority: int = Priority.NEW) -> None:
     """Queue a job inside the caller's transaction: the job exists exactly when the ticket does."""
-    session.add(Job(kind=kind, ticket_id=ticket_id, status=JobStatus.QUEUED.value, attempts=0))
+    session.add(Job(kind=kind, ticket_id=ticket_id, status=JobStatus.QUEUED.value, attempts=0, priority=priority))
 
 
 OPEN = (JobStatus.QUEUED, JobStatus.RUNNING)  # a job still to be done, here or in another worker
@@ -72,14 +88,12 @@ class JobQueue:
         self.periodic = periodic or {}
         self._stop = threading.Event()
         self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
+        self.current: set[int] = set()  # the jobs this process's workers run now
 
-    def resume(self, stale_after: timedelta | None = None) -> int:
-        """Requeue what a crashed process left running. The server calls it once at start, before its worker
-        runs; a second process (``kontor work``) only takes over jobs running longer than ``stale_after``."""
-        query = update(Job).where(Job.status == JobStatus.RUNNING)
-        if stale_after is not None:
-            query = query.where(Job.started_at < datetime.now(UTC) - stale_after)
+    def resume(self) -> int:
+        """Requeue what dead workers left running (their lease has run out); a live worker's job is its own."""
+        query = update(Job).where(Job.status == JobStatus.RUNNING, _lease_over())
         with self.database.session() as session:
             result = session.execute(query.values(status=JobStatus.QUEUED.value))
             count = int(result.rowcount or 0)  # type: ignore[attr-defined]
@@ -88,25 +102,37 @@ class JobQueue:
         return count
 
     def run_once(self) -> bool:
-        """Claim and run one queued job; False when there was none."""
+        """Claim and run one job (queued, or a dead worker's); False when there was none."""
         job = self._claim()
         if job is None:
             return False
+        if job.attempts > MAX_ATTEMPTS:  # taken over from dead workers too often: it may be what kills them
+            self._failed(job, "Abgebrochen: der Arbeitsprozess endete mehrmals während dieser Aufgabe")
+            return True
+        self.current.add(job.id)
+        renewing = _Renewal(self.database, job.id)
         try:
             self.handlers[job.kind](job)
         except Exception as exc:  # noqa: BLE001 - any failure is recorded on the job, the worker goes on
             log.exception("job %s (%s, ticket %s) failed", job.id, job.kind, job.ticket_id)
-            again = job.attempts < MAX_ATTEMPTS
-            self._finish(job.id, JobStatus.QUEUED if again else JobStatus.FAILED, repr(exc)[:2000])
-            give_up = self.on_give_up.get(job.kind)
-            if not again and give_up is not None:
-                try:
-                    give_up(job)
-                except Exception:  # noqa: BLE001 - the job stays failed and visible; the worker goes on
-                    log.exception("hand-over of job %s failed", job.id)
+            renewing.stop()
+            self._failed(job, repr(exc)[:2000])
             return True
+        finally:
+            renewing.stop()
+            self.current.discard(job.id)
         self._finish(job.id, JobStatus.DONE, None)
         return True
+
+    def _failed(self, job: Job, error: str) -> None:
+        again = job.attempts < MAX_ATTEMPTS
+        self._finish(job.id, JobStatus.QUEUED if again else JobStatus.FAILED, error)
+        give_up = self.on_give_up.get(job.kind)
+        if not again and give_up is not None:
+            try:
+                give_up(job)
+            except Exception:  # noqa: BLE001 - the job stays failed and visible; the worker goes on
+                log.exception("hand-over of job %s failed", job.id)
 
     def run_until_idle(self) -> int:
         count = 0
@@ -115,22 +141,31 @@ class JobQueue:
         return count
 
     def _claim(self) -> Job | None:
+        now = datetime.now(UTC)
+        free = or_(Job.status == JobStatus.QUEUED, and_(Job.status == JobStatus.RUNNING, _lease_over(now)))
         with self.database.session() as session:
-            for job in session.scalars(select(Job).where(Job.status == JobStatus.QUEUED).order_by(Job.id).limit(5)):
-                claimed = session.execute(
-                    update(Job).where(Job.id == job.id, Job.status == JobStatus.QUEUED).values(
-                        status=JobStatus.RUNNING.value, attempts=Job.attempts + 1, started_at=datetime.now(UTC))
-                )
-                if claimed.rowcount == 1:  # type: ignore[attr-defined]  # another worker may have been faster
-                    session.flush()
-                    session.refresh(job)
-                    return job
+            candidates = session.scalars(select(Job).where(free).order_by(Job.priority, Job.id).limit(5)
+                                         .with_for_update(skip_locked=True))  # SQLite: no FOR UPDATE, no need
+            for job in candidates:
+                claimed = session.execute(update(Job).where(Job.id == job.id, free).values(
+                    status=JobStatus.RUNNING.value, attempts=Job.attempts + 1, started_at=now, lease_until=now + LEASE))
+                if claimed.rowcount != 1:  # type: ignore[attr-defined]  # another worker was faster
+                    continue
+                session.flush()
+                session.refresh(job)
+                return job
         return None
 
     def _finish(self, job_id: int, status: JobStatus, error: str | None) -> None:
         with self.database.session() as session:
             session.execute(update(Job).where(Job.id == job_id).values(
-                status=status.value, error=error, finished_at=datetime.now(UTC)))
+                status=status.value, error=error, finished_at=datetime.now(UTC), lease_until=None))
+
+    def release(self, job_id: int) -> None:
+        """Give a running job back to the queue (a worker stopping before the job is done)."""
+        with self.database.session() as session:
+            session.execute(update(Job).where(Job.id == job_id, Job.status == JobStatus.RUNNING).values(
+                status=JobStatus.QUEUED.value, lease_until=None, attempts=Job.attempts - 1))
 
     def pending(self) -> int:
         with self.database.session() as session:
@@ -145,21 +180,32 @@ class JobQueue:
             except Exception:  # noqa: BLE001 - tried again on the next round
                 log.exception("periodic job %s failed", name)
 
-    # --- the worker thread -------------------------------------------------------------------------------
+    # --- the worker threads ------------------------------------------------------------------------------
 
-    def start(self, poll_s: float = 1.0) -> None:
+    def start(self, poll_s: float = 1.0, threads: int = 1) -> None:
         self.resume()
-        self._thread = threading.Thread(target=self._loop, args=(poll_s,), name="kontor-jobs", daemon=True)
-        self._thread.start()
+        self._stop.clear()
+        self._threads = [threading.Thread(target=self._loop, args=(poll_s,), name=f"kontor-jobs-{n}", daemon=True)
+                         for n in range(threads)]
+        for thread in self._threads:
+            thread.start()
 
     def wake(self) -> None:
         self._wake.set()
 
-    def stop(self) -> None:
+    def stop(self, grace_s: float = 10.0) -> list[int]:
+        """Stop taking jobs; wait up to ``grace_s`` for the running ones, then give those back to the queue (another
+        worker, or this one after a restart, runs them again). Returns the ids given back."""
         self._stop.set()
         self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
+        deadline = time.monotonic() + grace_s
+        for thread in self._threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        given_back = sorted(self.current)
+        for job_id in given_back:
+            self.release(job_id)
+            log.warning("job %s given back to the queue at shutdown", job_id)
+        return given_back
 
     def _loop(self, poll_s: float) -> None:
         while not self._stop.is_set():
@@ -172,3 +218,30 @@ class JobQueue:
             if not worked:
                 self._wake.wait(poll_s)
                 self._wake.clear()
+
+
+def _lease_over(now: datetime | None = None) -> ColumnElement[bool]:
+    return or_(Job.lease_until.is_(None), Job.lease_until < (now or datetime.now(UTC)))
+
+
+class _Renewal:
+    """Renews a running job's lease until stopped, so a long job is not taken over from a live worker."""
+
+    def __init__(self, database: Database, job_id: int) -> None:
+        self.database = database
+        self.job_id = job_id
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._renew, name=f"kontor-lease-{job_id}", daemon=True)
+        self._thread.start()
+
+    def _renew(self) -> None:
+        while not self._done.wait(LEASE.total_seconds() / 4):
+            try:
+                with self.database.session() as session:
+                    session.execute(update(Job).where(Job.id == self.job_id, Job.status == JobStatus.RUNNING)
+                                    .values(lease_until=datetime.now(UTC) + LEASE))
+            except Exception:  # noqa: BLE001 - a missed renewal is retried; the lease has slack
+                log.exception("lease of job %s not renewed", self.job_id)
+
+    def stop(self) -> None:
+        self._done.set()

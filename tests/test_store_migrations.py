@@ -48,17 +48,15 @@ def _fill(database: Database) -> None:
                 customer=f"Kunde {n} <k{n}@example.org>", channel="api", subject="Versand", body="Wie?",
                 status="sent").returning(Ticket.id)).scalar_one()
             audit.record(session, "anna", "received", ticket_id=ticket_id)
-            draft = DraftRow(ticket_id=ticket_id, text="Antwort", generated_text="Antwort", method="extractive",
-                             prompt_version="answer@v1", model="fake", model_sha256="0" * 64)
-            session.add(draft)
-            session.flush()
-            audit.record(session, "system", "drafted", ticket_id=ticket_id, draft_id=draft.id)
-            session.add_all([
-                Review(draft_id=draft.id, decision="approved", text_sha256="a" * 64, reviewer_id=user_id),
-                Job(kind="draft", ticket_id=ticket_id, status="done"),
-            ])
+            draft_id = session.execute(insert(DraftRow).values(
+                ticket_id=ticket_id, text="Antwort", generated_text="Antwort", method="extractive",
+                prompt_version="answer@v1", model="fake", model_sha256="0" * 64).returning(DraftRow.id)).scalar_one()
+            audit.record(session, "system", "drafted", ticket_id=ticket_id, draft_id=draft_id)
+            session.execute(insert(Review).values(draft_id=draft_id, decision="approved", text_sha256="a" * 64,
+                                                  reviewer_id=user_id))
+            session.execute(insert(Job).values(kind="draft", ticket_id=ticket_id, status="done", attempts=1))
             session.execute(insert(OutboxMessage).values(
-                draft_id=draft.id, ticket_id=ticket_id, message_id=f"<{n}@kontor>", to_address="k@x.de",
+                draft_id=draft_id, ticket_id=ticket_id, message_id=f"<{n}@kontor>", to_address="k@x.de",
                 to_name="K", subject="Re: Versand", body="Antwort", text_sha256="a" * 64, status="delivered"))
         erased = session.execute(insert(Ticket).values(
             customer="Erika <e@example.org>", channel="api", subject="s", body="b", status="new",

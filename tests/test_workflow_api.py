@@ -7,6 +7,7 @@ import hashlib
 import html
 import os
 import re
+from datetime import UTC, datetime, timedelta
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
@@ -271,6 +272,9 @@ def test_a_job_left_running_by_a_crash_is_resumed(tmp_path: Path, knowledge: Pat
         assert session.scalar(select(Job.status)) == "running"
 
     restarted = Services(first.services.settings, llm=FakeLLM(), embedder=FakeEmbedder())
+    assert restarted.jobs.resume() == 0  # its lease still runs: a live worker's job would be its own
+    with first.services.database.session() as session:  # … until the lease has run out
+        session.execute(update(Job).values(lease_until=datetime.now(UTC) - timedelta(seconds=1)))
     assert restarted.jobs.resume() == 1 and restarted.jobs.run_until_idle() == 1
     assert TestClient(create_app(restarted.settings, restarted)).get(
         f"/api/tickets/{created['id']}", headers={"Authorization": f"Bearer {first.tokens['agent']}"}

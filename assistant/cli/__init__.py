@@ -17,6 +17,7 @@ from assistant.cli import (  # noqa: F401 - registers commands
     mail,
     models,
     privacy,
+    worker,
     workflow,
 )
 from assistant.cli.common import app, err, usage_error

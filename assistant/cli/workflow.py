@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import secrets
 import sys
-from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -32,14 +31,18 @@ def users_add(
     name: str,
     role: Annotated[str, typer.Option("--role", help="agent, expert oder admin")],
     password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Passwort von der Standardeingabe")] = False,
+    team: Annotated[str | None, typer.Option("--team", help="Team (eines der Teams aus categories.yaml)")] = None,
 ) -> None:
     """Einen Benutzer anlegen. Ohne --password-stdin wird ein Passwort erzeugt und einmal angezeigt."""
+    s = services()
+    if team is not None and team.strip() not in (teams := s.routing.teams()):
+        raise CliError(f"Das Team '{team}' gibt es nicht. Teams: {', '.join(teams)}")
     password = sys.stdin.readline().rstrip("\r\n") if password_stdin else secrets.token_urlsafe(12)
     try:
-        user = services().users.add(name, role, password)
+        user = s.users.add(name, role, password, team=team)
     except ValueError as exc:
         raise CliError(str(exc)) from None
-    out.print(f"Benutzer {user.name} ({user.role}) angelegt.")
+    out.print(f"Benutzer {user.name} ({user.role}{f', Team {team.strip()}' if team else ''}) angelegt.")
     if not password_stdin:
         out.print(f"Passwort (wird nur jetzt angezeigt): {password}")
 
@@ -107,7 +110,7 @@ def work() -> None:
     `kontor serve` im Hintergrund."""
     s = services()
     setup_logging(s.settings.log_dir)
-    s.jobs.resume(stale_after=timedelta(minutes=30))  # a running server's jobs are its own
+    s.jobs.resume()  # jobs of dead workers (lease over); a running server keeps its own
     with progress() as bar:
         task = bar.add_task("Entwürfe", total=s.jobs.pending(), item="")
         while s.jobs.run_once():

@@ -291,6 +291,8 @@ class Job(Base):
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), nullable=True, index=True)
     status: Mapped[str] = mapped_column(String(20), index=True)  # assistant.jobs.JobStatus
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    priority: Mapped[int] = mapped_column(Integer, server_default="0")  # assistant.jobs.Priority: lower first
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)  # a running job's claim
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)

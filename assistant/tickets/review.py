@@ -25,6 +25,7 @@ from assistant.errors import ConflictError, InputError
 from assistant.jobs import JobKind
 from assistant.store.db import Database
 from assistant.store.tables import AuditEntry, DraftRow, Review, Ticket, User, utcnow
+from assistant.tickets.assignment import Routing
 from assistant.tickets.intake import valid_address
 from assistant.tickets.queries import (
     current_draft,
@@ -44,8 +45,9 @@ MAX_ANSWER_CHARS = 20_000
 class ReviewDesk:
     def __init__(self, database: Database, examples: ExampleStore, wake_jobs: Callable[[], None] = lambda: None,
                  promises: Callable[[str], list[DraftFlag]] = lambda _: [],
-                 proven: ProvenLearner | None = None) -> None:
+                 proven: ProvenLearner | None = None, routing: Routing | None = None) -> None:
         self.database = database
+        self.routing = routing  # the ticket's team follows the category a person chose (None: no routing)
         self.examples = examples
         self.wake_jobs = wake_jobs
         self.promises = promises  # the promises in a text that need a person's explicit confirmation
@@ -57,7 +59,7 @@ class ReviewDesk:
             if ticket.status == TicketStatus.SENT:
                 raise ConflictError("Die Antwort ist schon gesendet")
             refuse_while_sending(session, ticket.id)
-            jobs.enqueue(session, JobKind.DRAFT, ticket.id)
+            jobs.enqueue(session, JobKind.DRAFT, ticket.id, priority=jobs.Priority.REDRAFT)
             audit.record(session, user.name, "regenerate_requested", ticket_id=ticket.id)
         self.wake_jobs()
 
@@ -145,6 +147,8 @@ class ReviewDesk:
             previous = ticket.category
             previous_confidence, previous_method = ticket.category_confidence, ticket.category_method
             ticket.category, ticket.category_confidence, ticket.category_method = learned.category, 1.0, "person"
+            if self.routing is not None:
+                self.routing.set_by_person(ticket)
             ticket.updated_at = utcnow()
             current = latest_draft(session, ticket.id)
             if current is not None:
@@ -175,6 +179,8 @@ class ReviewDesk:
             ticket.category = detail.get("previous")
             ticket.category_confidence = detail.get("previous_confidence")
             ticket.category_method = detail.get("previous_method")
+            if self.routing is not None:
+                self.routing.follow(ticket, detail.get("category"))
             ticket.updated_at = utcnow()
             audit.record(session, user.name, "recategorise_undone", ticket_id=ticket.id, category=ticket.category,
                          withdrawn=detail.get("category"), example_id=detail.get("example_id"),

@@ -36,16 +36,19 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         _check_at_start(services)
         mail = settings.web.run_worker and settings.imap.configured
+        workers = settings.web.workers if settings.web.run_worker else 0
+        if workers:
+            services.jobs.start(threads=workers)  # also takes over jobs of dead workers
         if settings.web.run_worker:
-            services.jobs.start()  # resumes jobs a crashed process left running
             purge.start()
         if mail:
             services.mail_poller.start()  # the shared mailbox, every KONTOR_IMAP_INTERVAL s (IDLE: at once)
         yield
         if mail:
             services.mail_poller.stop()
+        if workers:
+            services.jobs.stop(grace_s=10)  # a job still running then goes back to the queue
         if settings.web.run_worker:
-            services.jobs.stop()
             purge.stop()
 
     # No Swagger UI or ReDoc: both load scripts and fonts from third-party hosts. The spec itself is served
