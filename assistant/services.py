@@ -39,9 +39,11 @@ from assistant.outbox import Mailer, make_mailer
 from assistant.privacy import PrivacyParts
 from assistant.prompts import PromptLibrary, PromptVersion
 from assistant.store.db import Database, open_database
+from assistant.tickets.assignment import Assignment, Routing
 from assistant.tickets.attachments import AttachmentStore, Limits
 from assistant.tickets.drafting import Drafting
 from assistant.tickets.intake import Intake
+from assistant.tickets.presence import Presence
 from assistant.tickets.review import ReviewDesk
 from assistant.tickets.sending import Sending
 
@@ -113,12 +115,25 @@ class Services:
     def drafting(self) -> Drafting:
         return Drafting(self.database, lambda: self.categoriser, lambda: self.answerer(), self.live,
                         self.settings.answer.max_question_chars, model_problem=self.model_problem,
-                        promises=self.promises, max_ticket_chars=self.settings.web.max_ticket_chars)
+                        promises=self.promises, max_ticket_chars=self.settings.web.max_ticket_chars,
+                        routing=self.routing)
 
     @cached_property
     def review(self) -> ReviewDesk:
         return ReviewDesk(self.database, self.examples, wake_jobs=lambda: self.jobs.wake(), promises=self.promises,
-                          proven=ProvenLearner(self.catalogue))
+                          proven=ProvenLearner(self.catalogue), routing=self.routing)
+
+    @cached_property
+    def routing(self) -> Routing:
+        return Routing(lambda: self.categories)
+
+    @cached_property
+    def assignment(self) -> Assignment:
+        return Assignment(self.database, self.routing)
+
+    @cached_property
+    def presence(self) -> Presence:
+        return Presence(self.database)
 
     @cached_property
     def sending(self) -> Sending:
@@ -180,6 +195,9 @@ class Services:
 
     @cached_property
     def vectors(self) -> VectorIndex:
+        retrieval = self.settings.retrieval
+        if retrieval.vectors_url:  # a chroma server several hosts share
+            return VectorIndex(self.settings.index_dir / "chroma", retrieval.vectors_collection, retrieval.vectors_url)
         return VectorIndex(self.settings.index_dir / "chroma")
 
     def discard_vectors(self) -> None:

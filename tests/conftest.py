@@ -169,3 +169,14 @@ def imap_server():  # type: ignore[no-untyped-def]
         if reason:
             pytest.skip(f"Dovecot unavailable: {reason}")
         yield server
+
+
+# --- chroma server -------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def chroma_url():  # type: ignore[no-untyped-def]
+    """A `chroma run` server on loopback for the whole session (tests/chroma_server.py)."""
+    from tests.chroma_server import chroma_server
+
+    with chroma_server() as url:
+        yield url

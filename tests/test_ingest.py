@@ -1,10 +1,24 @@
-"""Incremental ingestion on the real chromadb (fake embedder for speed)."""
+"""Incremental ingestion on the real chromadb (fake embedder for speed): the index folder in KONTOR_HOME, and the
+same tests against a chroma server (`chroma run`, KONTOR_VECTORS_URL)."""
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
+import pytest
+
+from assistant.config import Settings
 from assistant.services import Services
+from tests.fakes import FakeEmbedder, FakeLLM
+
+
+@pytest.fixture(params=["folder", "server"])
+def fake_services(request: pytest.FixtureRequest, tmp_path: Path, knowledge: Path) -> Services:
+    server = {"vectors_url": request.getfixturevalue("chroma_url"),
+              "vectors_collection": f"t{uuid.uuid4().hex[:12]}"} if request.param == "server" else {}
+    settings = Settings(home=tmp_path / "home", knowledge_dir=knowledge, **server)
+    return Services(settings, llm=FakeLLM(), embedder=FakeEmbedder())
 
 
 def _sources(services: Services) -> set[str]:
@@ -58,9 +72,6 @@ def test_interrupted_run_leaves_no_visible_half_state(fake_services: Services, k
 
 
 def test_second_company_via_settings(tmp_path: Path) -> None:
-    from assistant.config import Settings
-    from tests.fakes import FakeEmbedder
-
     other = tmp_path / "firma2"
     other.mkdir()
     (other / "faq.txt").write_text("Unsere Bäckerei öffnet um 6 Uhr.", encoding="utf-8")
@@ -82,3 +93,35 @@ def test_lost_vectors_are_recomputed_from_the_catalogue(fake_services: Services,
     assert sorted(report.unchanged) == ["versand.md", "zahlung.md"]
     assert fake_services.vectors.all_ids() == {c.chunk_id for c in fake_services.catalogue.all_chunks()}
     assert fake_services.retriever.search("PayPal Rechnung", 1)[0].source == "zahlung.md"
+
+
+def test_the_server_keeps_the_vectors_and_a_second_host_searches_them(tmp_path: Path, knowledge: Path,
+                                                                      chroma_url: str) -> None:
+    """Two Kontor hosts on one chroma server (the catalogue copied, as a shared index folder would hold it): what
+    one ingested, the other finds; rebuilding drops and recomputes this company's collection only."""
+    company = {"vectors_url": chroma_url, "vectors_collection": f"t{uuid.uuid4().hex[:12]}"}
+    first = Services(Settings(home=tmp_path / "a", knowledge_dir=knowledge, **company), embedder=FakeEmbedder())
+    first.ingestor.run([knowledge])
+    other = Services(Settings(home=tmp_path / "other", knowledge_dir=knowledge, vectors_url=chroma_url,
+                              vectors_collection=f"t{uuid.uuid4().hex[:12]}"), embedder=FakeEmbedder())
+    other.ingestor.run([knowledge])
+    assert not (tmp_path / "a" / "index" / "chroma" / "chroma.sqlite3").exists()  # nothing local
+    import shutil
+
+    shutil.copytree(tmp_path / "a" / "index", tmp_path / "b" / "index")
+    second = Services(Settings(home=tmp_path / "b", knowledge_dir=knowledge, **company), embedder=FakeEmbedder())
+    assert second.vectors.all_ids() == {c.chunk_id for c in first.catalogue.all_chunks()}
+    assert second.retriever.search("PayPal bezahlen", 1)[0].source == "zahlung.md"
+    first.ingestor.rebuild([knowledge])
+    assert second.vectors.count() == first.vectors.count() == len(first.catalogue.all_chunks())
+    assert other.vectors.count() == len(other.catalogue.all_chunks())  # the other company's collection untouched
+
+
+def test_an_unreachable_vector_server_is_a_clear_error(tmp_path: Path, knowledge: Path) -> None:
+    from assistant.knowledge.vectors import VectorIndexError
+    from tests.servers import free_port
+
+    services = Services(Settings(home=tmp_path / "home", knowledge_dir=knowledge,
+                                 vectors_url=f"http://127.0.0.1:{free_port()}"), embedder=FakeEmbedder())
+    with pytest.raises(VectorIndexError, match="Vektorserver .* nicht erreichbar"):
+        services.ingestor.run([knowledge])

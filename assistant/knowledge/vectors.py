@@ -1,12 +1,14 @@
-"""Dense vector index in chromadb (the only module importing it). We always pass our own embeddings:
+"""Dense vector index in chromadb (the only module importing it): a folder in KONTOR_HOME by default, or a chroma
+server (`chroma run`, ``KONTOR_VECTORS_URL``) that several Kontor hosts share. We always pass our own embeddings:
 chromadb's default embedding function would try to download a model."""
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -15,6 +17,7 @@ from assistant.errors import UnavailableError
 if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
 
+T = TypeVar("T")
 _BATCH = 256  # chromadb fails with "too many SQL variables" on very large single calls
 _DATABASE = "chroma.sqlite3"
 
@@ -24,29 +27,40 @@ class VectorIndexError(UnavailableError):
 
 
 class VectorIndex:
-    def __init__(self, path: Path, collection: str = "chunks") -> None:
+    def __init__(self, path: Path, collection: str = "chunks", url: str = "") -> None:
+        """``url``: a chroma server instead of the folder ``path`` (``collection`` then names this company's)."""
         try:
             import chromadb  # chromadb takes seconds to import: only when the index is opened
             from chromadb.config import Settings as ChromaSettings
         except ImportError as exc:  # pragma: no cover - depends on the installation
             raise RuntimeError("chromadb fehlt: bitte `make setup` ausführen") from exc
-        path.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self.url = url
         self._name = collection
+        settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
         try:
-            self._client = chromadb.PersistentClient(
-                path=str(path), settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False)
-            )
+            if url:
+                parts = urlsplit(url)
+                self._client = chromadb.HttpClient(host=parts.hostname or "127.0.0.1", port=parts.port or 8000,
+                                                   ssl=parts.scheme == "https", settings=settings)
+            else:
+                path.mkdir(parents=True, exist_ok=True)
+                self._client = chromadb.PersistentClient(path=str(path), settings=settings)
             self._collection = self._open()
-        except Exception as exc:  # chromadb's errors for broken files have no common base
+        except Exception as exc:  # chromadb's errors for broken files or a server have no common base
+            if url:
+                raise VectorIndexError(f"Vektorserver {url} nicht erreichbar ({type(exc).__name__}) – "
+                                       "KONTOR_VECTORS_URL und den Server prüfen") from exc
             _forget_failed_client(path)
             raise VectorIndexError(f"Vektorindex nicht lesbar ({type(exc).__name__}: {str(exc)[:120]}) – "
                                    "Reparatur: `kontor ingest --rebuild`") from exc
-        self._inode = _inode(path / _DATABASE)
+        self._inode = None if url else _inode(path / _DATABASE)
 
     def detached(self) -> str | None:
         """Why the files this process opened are no longer the index on disk (deleted or replaced while Kontor
-        ran: this process would go on reading the old, invisible copy), or None."""
+        ran: this process would go on reading the old, invisible copy), or None (always, on a server)."""
+        if self.url:
+            return None
         now = _inode(self.path / _DATABASE)
         if now is None:
             return "Die Dateien des Vektorindex wurden gelöscht, während Kontor lief"
@@ -64,28 +78,40 @@ class VectorIndex:
         self._client.delete_collection(self._name)
         self._collection = self._open()
 
+    def _current(self, use: Callable[[Collection], T]) -> T:
+        """``use`` on the collection; on a server another host's rebuild may have replaced it (a new collection
+        under the same name): then it is opened again by name, once."""
+        try:
+            return use(self._collection)
+        except Exception as exc:
+            if not self.url or type(exc).__name__ != "NotFoundError":
+                raise
+            self._collection = self._open()
+            return use(self._collection)
+
     def count(self) -> int:
-        return int(self._collection.count())
+        return int(self._current(lambda c: c.count()))
 
     def upsert(self, ids: list[str], vectors: np.ndarray, metadatas: list[dict[str, Any]]) -> None:
         for start in range(0, len(ids), _BATCH):
             end = start + _BATCH
-            self._collection.upsert(
+            self._current(lambda c, start=start, end=end: c.upsert(  # type: ignore[misc]
                 ids=ids[start:end], embeddings=vectors[start:end].tolist(),
-                metadatas=metadatas[start:end],  # type: ignore[arg-type]
-            )
+                metadatas=metadatas[start:end],
+            ))
 
     def delete(self, ids: list[str]) -> None:
         for start in range(0, len(ids), _BATCH):
-            self._collection.delete(ids=ids[start : start + _BATCH])
+            self._current(lambda c, start=start: c.delete(ids=ids[start : start + _BATCH]))  # type: ignore[misc]
 
     def all_ids(self) -> set[str]:
-        return set(self._collection.get(include=[])["ids"])
+        return set(self._current(lambda c: c.get(include=[]))["ids"])
 
     def export(self, ids: list[str]) -> Iterator[tuple[list[str], np.ndarray, list[dict[str, Any]]]]:
         """The vectors of these ids (those present), with metadata, in batches: for backups."""
         for start in range(0, len(ids), _BATCH):
-            got = self._collection.get(ids=ids[start : start + _BATCH], include=["embeddings", "metadatas"])
+            got = self._current(lambda c, start=start: c.get(  # type: ignore[misc]
+                ids=ids[start : start + _BATCH], include=["embeddings", "metadatas"]))
             if got["ids"]:
                 metadatas = [dict(m or {}) for m in (got.get("metadatas") or [])]
                 yield list(got["ids"]), np.asarray(got.get("embeddings"), dtype=np.float32), metadatas
@@ -95,9 +121,9 @@ class VectorIndex:
         total = self.count()
         if total == 0:
             return []
-        result = self._collection.query(
+        result = self._current(lambda c: c.query(
             query_embeddings=[vector.tolist()], n_results=min(n, total), include=["distances"]
-        )
+        ))
         ids = result["ids"][0]
         distances = (result.get("distances") or [[]])[0]
         return [(cid, 1.0 - float(d)) for cid, d in zip(ids, distances, strict=True)]
