@@ -48,9 +48,25 @@ class LlmSettings(_Group):
     n_ctx: int = Field(2048, ge=512, le=131072)
     n_threads: int = Field(0, ge=0, description="0 = all cores")
     openai_base_url: str = "http://127.0.0.1:8080/v1"
+    openai_base_urls: list[str] = Field(
+        default_factory=list, description="several model servers (comma-separated in the environment): round robin "
+        "with failover; empty = openai_base_url alone",
+    )
     openai_model: str = "local"
     openai_api_key: str = ""
+    openai_cool_down_s: float = Field(30.0, ge=0.0, le=3600.0,
+                                      description="a failed model server is skipped this long, then health-checked")
     llm_timeout_s: float = Field(120.0, gt=0)
+
+    @field_validator("openai_base_urls", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        return [url.strip() for url in value.split(",") if url.strip()] if isinstance(value, str) else value
+
+    @property
+    def base_urls(self) -> list[str]:
+        """The model servers to use, in order: ``openai_base_urls``, else the one ``openai_base_url``."""
+        return self.openai_base_urls or [self.openai_base_url]
 
 
 class RetrievalSettings(_Group):
@@ -160,6 +176,9 @@ class WebSettings(_Group):
     max_attachments: int = Field(10, ge=0, le=1000, description="attachments kept per imported mail")
     max_attachment_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="largest attachment kept")
     max_attachments_bytes: int = Field(25 * 1024 * 1024, ge=1024, description="attachments kept per mail, together")
+    model_requests: int = Field(2, ge=1, le=64, description="questions to the model at once from /api/ask and "
+                                "/api/categorise (more: 503 with Retry-After)")
+    model_requests_per_person: int = Field(1, ge=1, le=64, description="of those, per person (more: 429)")
     workers: int = Field(1, ge=0, le=16, description="job worker threads in the web process; 0: none (drafting and "
                          "delivery then run in `kontor worker` processes)")
     run_worker: bool = Field(True, description="draft and deliver in a background thread of the web app, and "

@@ -24,6 +24,7 @@ from assistant.categorise.examples import ExampleStore
 from assistant.config import Settings, offline_environment
 from assistant.domain import DraftFlag
 from assistant.embeddings import Embedder, make_embedder
+from assistant.gate import ModelGate
 from assistant.health import Problem, index_problem, mailbox_failing, model_unusable
 from assistant.jobs import JobKind, JobQueue
 from assistant.knowledge.catalogue import Catalogue
@@ -31,7 +32,7 @@ from assistant.knowledge.ingest import Ingestor
 from assistant.knowledge.retrieval import Retriever
 from assistant.knowledge.vectors import VectorIndex, discard
 from assistant.live import LiveDrafts
-from assistant.llm import LLM, make_llm
+from assistant.llm import LLM, make_llm, served
 from assistant.mailbox.fetch import Fetcher
 from assistant.mailbox.poller import Poller
 from assistant.models import model_problem
@@ -168,6 +169,11 @@ class Services:
                       attachments=self.attachments)
 
     @cached_property
+    def model_gate(self) -> ModelGate:
+        """The bound on model work started by requests (not the job queue's drafting)."""
+        return ModelGate(self.settings.web.model_requests_per_person, self.settings.web.model_requests)
+
+    @cached_property
     def fetcher(self) -> Fetcher:
         """The shared mailbox (``KONTOR_IMAP_*``); only used when a host is set."""
         return Fetcher(self.database, self.intake, self.settings.imap)
@@ -275,8 +281,8 @@ class Services:
         )
         prompt = self.prompts.resolve("answer", prompt_ref) if isinstance(prompt_ref, str) else prompt_ref
         letter = letter or self.prompts.resolve("letter", "production")
-        return Answerer(self.customer_retriever, self.embedder, self.llm, prompt, letter, self.catalogue, self.company,
-                        policy)
+        return Answerer(self.customer_retriever, self.embedder, served(self.llm), prompt, letter, self.catalogue,
+                        self.company, policy)  # served: a draft names the model server that answered
 
 
 def _part(name: str) -> str:
