@@ -66,6 +66,7 @@ class UserInfo(BaseModel):
     id: int
     name: str
     role: str
+    team: str | None  # a routing team of the category list (the inbox's "Mein Team")
     active: bool
     created_at: datetime
     sessions: int  # browser sessions that have not expired
@@ -102,7 +103,8 @@ class Users:
         if len(password) < self.min_password_chars:
             raise InputError(f"Das Passwort braucht mindestens {self.min_password_chars} Zeichen")
 
-    def add(self, name: str, role: str, password: str) -> Principal:
+    def add(self, name: str, role: str, password: str, team: str | None = None) -> Principal:
+        """``team``: one of the category list's routing teams (the caller checks it against that list)."""
         name = name.strip()
         if not name or len(name) > 100 or any(c.isspace() for c in name):
             raise ValueError("Benutzername: 1–100 Zeichen ohne Leerzeichen")
@@ -112,7 +114,8 @@ class Users:
         with self.database.session() as session:
             if session.scalar(select(User).where(User.name == name)) is not None:
                 raise ValueError(f"Benutzer '{name}' gibt es schon")
-            user = User(name=name, role=role, password_hash=_HASHER.hash(password), active=True)
+            user = User(name=name, role=role, team=(team or "").strip() or None,
+                        password_hash=_HASHER.hash(password), active=True)
             session.add(user)
             session.flush()
             return Principal(user.id, user.name, role)
@@ -209,8 +212,8 @@ class Users:
                                                            BrowserSession.expires_at > now).scalar_subquery())
         with self.database.session() as session:
             rows = session.execute(select(User, live).order_by(User.name)).all()
-        return [UserInfo(id=u.id, name=u.name, role=u.role, active=u.active, created_at=u.created_at, sessions=n)
-                for u, n in rows]
+        return [UserInfo(id=u.id, name=u.name, role=u.role, team=u.team, active=u.active, created_at=u.created_at,
+                         sessions=n) for u, n in rows]
 
     def set_active(self, ref: int | str, active: bool, actor: Principal | None = None) -> None:
         """Enable or disable a user; disabling ends every session and revokes every token of that user."""

@@ -277,9 +277,8 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
         llm = self.llm
-        if self.env == "production" and llm.llm_backend == "openai" and llm.openai_base_url.startswith(
-            "http://"
-        ) and not _is_loopback(llm.openai_base_url):
+        if self.env == "production" and llm.llm_backend == "openai" and any(
+                url.startswith("http://") and not _is_loopback(url) for url in llm.base_urls):
             raise ValueError("production refuses an unencrypted model server that is not on loopback")
         vectors = self.retrieval.vectors_url
         if self.env == "production" and vectors.startswith("http://") and not _is_loopback(vectors):

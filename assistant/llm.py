@@ -6,8 +6,11 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Iterator
-from typing import Any, Protocol, TypedDict
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import Any, Protocol, TypedDict, TypeVar
 
 import httpx
 from pydantic import BaseModel, Field
@@ -31,13 +34,19 @@ class GenerationParams(BaseModel):
     seed: int = 42
 
 
+T = TypeVar("T")
+
+
 class LLMError(UnavailableError):
     """The model could not be loaded or did not answer."""
 
 
 class LLM(Protocol):
-    name: str
-    sha256: str
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def sha256(self) -> str: ...
 
     def stream(self, messages: list[Message], params: GenerationParams) -> Iterator[str]:
         """Yield the answer text piece by piece."""
@@ -137,40 +146,258 @@ def defuse_control_texts(text: str, pattern: re.Pattern[str] | None) -> str:
     raise LLMError("Steuerzeichen des Modells ließen sich nicht entschärfen")
 
 
-class OpenAICompatibleLLM:
-    """Any server with the OpenAI chat-completions API, e.g. `python -m llama_cpp.server` or vLLM."""
+HEALTH_TIMEOUT_S = 2.0  # GET /models on first contact and after a failure, before a server is used (again)
+RETRY_STATUS = {408, 429}  # besides 5xx: the next server may take the call
 
-    def __init__(self, base_url: str, model: str, api_key: str, timeout_s: float) -> None:
-        self.name = model
+
+class _ServerFailed(Exception):
+    """A model server did not answer, or broke off (German reason, one line)."""
+
+
+@dataclass
+class _Server:
+    url: str
+    label: str  # host:port, for messages and the model's identity
+    failed_at: float | None = None  # monotonic time of the last failure; None: in good standing
+    models: list[str] | None = None  # what GET /models listed; None: not asked yet
+
+
+class ServerPool:
+    """The OpenAI-compatible servers of one model: each call starts at the next server (round robin) and goes on to
+    the following one while a server fails before its answer began. A failed server is skipped for ``cool_down_s``
+    and health-checked (GET /models) before it is used again, as on first contact; only when no other server
+    answered is one still cooling down asked (health check first) rather than giving up at once."""
+
+    def __init__(self, urls: list[str], client: httpx.Client, cool_down_s: float, health_timeout_s: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if not urls:
+            raise LLMError("Kein Modellserver eingestellt (KONTOR_OPENAI_BASE_URLS)")
+        self.servers = [_Server(url.rstrip("/"), _host_port(url)) for url in urls]
+        self._client = client
+        self._cool_down_s = cool_down_s
+        self._health_timeout_s = health_timeout_s
+        self.clock = clock  # tests step it
+        self._next = 0
+        self._lock = threading.Lock()
+
+    def call(self, attempt: Callable[[_Server], T]) -> T:
+        """``attempt`` on one server after the other until one answers; LLMError naming every server tried."""
+        reasons = []
+        for server in self._turn():
+            try:
+                if server.failed_at is not None or server.models is None:
+                    self._check(server)  # after a failure, and on first contact (which also learns its model)
+                result = attempt(server)
+            except _ServerFailed as exc:
+                self.failed(server)
+                reasons.append(f"{server.label}: {exc}")
+                continue
+            server.failed_at = None
+            return result
+        raise LLMError(f"Kein Modellserver antwortet ({len(reasons)} von {len(self.servers)} versucht – "
+                       + "; ".join(reasons) + ")")
+
+    def failed(self, server: _Server) -> None:
+        server.failed_at = self.clock()
+
+    def _turn(self) -> list[_Server]:
+        """This call's order: from the next server on; those still cooling down after a failure last."""
+        with self._lock:
+            start = self._next
+            self._next = (start + 1) % len(self.servers)
+        turn = self.servers[start:] + self.servers[:start]
+        now = self.clock()
+        cooling = [s for s in turn if s.failed_at is not None and now - s.failed_at < self._cool_down_s]
+        return [s for s in turn if s not in cooling] + cooling
+
+    def _check(self, server: _Server) -> None:
+        """The health check: GET /models answers within a short time (and says which models the server has).
+        llama_cpp.server (unless started with ``--interrupt_requests False``) pre-empts a running answer for any
+        new request, this one too: that answer then ends without a finish reason and is refused as broken."""
+        try:
+            response = self._client.get(server.url + "/models", timeout=self._health_timeout_s)
+        except httpx.HTTPError as exc:
+            raise _ServerFailed(f"Gesundheitsprüfung: {_reason(exc, self._health_timeout_s)}") from exc
+        if response.status_code != 200:
+            raise _ServerFailed(f"Gesundheitsprüfung: Status {response.status_code}")
+        try:
+            listed = response.json().get("data", [])
+            server.models = [str(m["id"]) for m in listed if isinstance(m, dict) and "id" in m]
+        except (ValueError, AttributeError, TypeError) as exc:
+            raise _ServerFailed("Gesundheitsprüfung: unlesbare Antwort") from exc
+
+
+class OpenAICompatibleLLM:
+    """Any server with the OpenAI chat-completions API, e.g. `python -m llama_cpp.server`, vLLM or Ollama; one or
+    several replicas of the same model (``ServerPool``). A call fails over to the next server only before the first
+    piece of the answer arrived: two servers' text is never mixed."""
+
+    def __init__(self, base_urls: str | list[str], model: str, api_key: str, timeout_s: float,
+                 cool_down_s: float = 30.0, transport: httpx.BaseTransport | None = None) -> None:
+        self.name = model  # stable: evaluation runs and promotions are keyed on it
         self.sha256 = ""  # the server owns the file; its identity is the model name
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._client = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout_s)
+        self._client = httpx.Client(headers=headers, timeout=timeout_s, transport=transport)
+        self._timeout_s = timeout_s
+        urls = [base_urls] if isinstance(base_urls, str) else base_urls
+        self.pool = ServerPool(urls, self._client, cool_down_s, min(HEALTH_TIMEOUT_S, timeout_s))
+        self._served = threading.local()
+
+    @property
+    def served_by(self) -> str:
+        """Which model on which server answered this thread's last call, e.g.
+        ``openai:local (smollm2) @ 10.0.0.5:8080`` (configured name, the server's reported model, host:port)."""
+        return str(getattr(self._served, "identity", f"openai:{self.name}"))
 
     def stream(self, messages: list[Message], params: GenerationParams) -> Iterator[str]:
         body = {"model": self.name, "messages": messages, "stream": True, **_sampling(params)}
-        try:
-            with self._client.stream("POST", "/chat/completions", json=body) as response:
-                _raise_for_status(response)
-                for line in response.iter_lines():
-                    if not line.startswith("data:") or line.strip() == "data: [DONE]":
-                        continue
-                    delta = json.loads(line[5:])["choices"][0].get("delta", {}).get("content")
-                    if delta:
-                        yield delta
-        except httpx.HTTPError as exc:
-            raise LLMError(f"Modellserver nicht erreichbar: {exc}") from exc
+        server, stack, pieces, first = self.pool.call(lambda server: self._open_stream(server, body))
+        with stack:
+            self._note(server, pieces.model)
+            if first is None:
+                return
+            yield first
+            try:
+                yield from pieces
+            except (httpx.HTTPError, _ServerFailed) as exc:
+                self.pool.failed(server)
+                raise LLMError(f"Der Modellserver {server.label} brach die Antwort mittendrin ab "
+                               f"({_reason(exc, self._timeout_s)}); der angefangene Text gilt nicht") from exc
 
     def complete_json(self, messages: list[Message], schema: dict[str, Any], params: GenerationParams) -> str:
         body = {
             "model": self.name, "messages": messages, **_sampling(params),
             "response_format": {"type": "json_object", "schema": schema},
         }
+        server, content, reported = self.pool.call(lambda server: self._post(server, body))
+        self._note(server, reported)
+        return content
+
+    def _open_stream(self, server: _Server, body: dict[str, Any]) -> tuple[_Server, ExitStack, _Pieces, str | None]:
+        """The stream of ``server`` up to its first piece of text (None: an empty answer)."""
+        stack = ExitStack()
         try:
-            response = self._client.post("/chat/completions", json=body)
+            response = stack.enter_context(self._client.stream("POST", server.url + "/chat/completions", json=body))
+            _check_status(response)
+            pieces = _Pieces(response)
+            return server, stack, pieces, next(iter(pieces), None)  # failures up to here: the next server
         except httpx.HTTPError as exc:
-            raise LLMError(f"Modellserver nicht erreichbar: {exc}") from exc
-        _raise_for_status(response)
-        return str(response.json()["choices"][0]["message"]["content"] or "")
+            stack.close()
+            raise _ServerFailed(_reason(exc, self._timeout_s)) from exc
+        except BaseException:
+            stack.close()
+            raise
+
+    def _post(self, server: _Server, body: dict[str, Any]) -> tuple[_Server, str, str]:
+        try:
+            response = self._client.post(server.url + "/chat/completions", json=body)
+        except httpx.HTTPError as exc:
+            raise _ServerFailed(_reason(exc, self._timeout_s)) from exc
+        _check_status(response)
+        try:
+            data = response.json()
+            return server, str(data["choices"][0]["message"]["content"] or ""), str(data.get("model") or "")
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+            raise _ServerFailed("unlesbare Antwort") from exc
+
+    def _note(self, server: _Server, answered: str) -> None:
+        """Remember for this thread who answered: a server that names its model in the answer (vLLM, Ollama) is
+        believed; one that echoes the requested name (llama.cpp server) is asked through GET /models."""
+        listed = server.models or []
+        reported = answered if answered and answered != self.name else (
+            self.name if self.name in listed else (listed[0] if listed else answered))
+        identity = f"openai:{self.name}" + (f" ({reported})" if reported else "") + f" @ {server.label}"
+        self._served.identity = identity[:200]  # the draft's model column
+
+
+class _Pieces:
+    """The text pieces of one streamed answer (server-sent events); ``model`` is what the server says it ran. An
+    answer whose events end without a finish reason is broken, not short."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self._response = response
+        self.model = ""
+        self._done = False
+        self._pieces = self._read()
+
+    def __iter__(self) -> Iterator[str]:
+        return self._pieces  # one pass: the first piece and the rest come from the same reader
+
+    def _read(self) -> Iterator[str]:
+        for line in self._response.iter_lines():
+            data = line.strip()[5:].strip() if line.startswith("data:") else None
+            if data is None:
+                continue
+            if data == "[DONE]":
+                break  # without a finish reason before it: interrupted (llama_cpp.server ends so when pre-empted)
+            yield from self._chunk(data)
+        if not self._done:
+            raise _ServerFailed("Antwort unvollständig")
+
+    def _chunk(self, data: str) -> Iterator[str]:
+        try:
+            chunk = json.loads(data)
+            if "error" in chunk:
+                raise _ServerFailed(f"Fehler des Servers: {str(chunk['error'])[:200]}")
+            choice = chunk["choices"][0] if chunk.get("choices") else {}
+            self.model = str(chunk.get("model") or self.model)
+            self._done = self._done or bool(choice.get("finish_reason"))
+            text = (choice.get("delta") or {}).get("content")
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+            raise _ServerFailed("unlesbare Antwort") from exc
+        if text:
+            yield str(text)
+
+
+def _check_status(response: httpx.Response) -> None:
+    """5xx (and 408/429): the next server may answer; any other error is the request's own fault."""
+    if response.status_code < 400:
+        return
+    response.read()
+    if response.status_code >= 500 or response.status_code in RETRY_STATUS:
+        raise _ServerFailed(f"Status {response.status_code}")
+    raise LLMError(f"Modellserver antwortet mit {response.status_code}: {' '.join(response.text[:200].split())}")
+
+
+def _reason(exc: BaseException, timeout_s: float) -> str:
+    """Why a server failed, in German, one line."""
+    if isinstance(exc, httpx.TimeoutException):
+        return f"Zeitüberschreitung nach {timeout_s:g} s"
+    if isinstance(exc, httpx.ConnectError):
+        return "keine Verbindung"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "Verbindung abgebrochen"
+    if isinstance(exc, httpx.HTTPError):
+        return f"Übertragungsfehler ({type(exc).__name__})"
+    return str(exc)
+
+
+def _host_port(url: str) -> str:
+    parsed = httpx.URL(url)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    return f"{parsed.host}:{port}"
+
+
+def served(llm: LLM) -> LLM:
+    """The model as a draft names it: a model server's drafts record which model on which server answered
+    (``Draft.model`` → the draft row → the audit log); other backends are their own name already."""
+    return _Served(llm) if isinstance(llm, OpenAICompatibleLLM) else llm
+
+
+class _Served:
+    def __init__(self, llm: OpenAICompatibleLLM) -> None:
+        self._llm = llm
+        self.sha256 = llm.sha256
+
+    @property
+    def name(self) -> str:
+        return self._llm.served_by
+
+    def stream(self, messages: list[Message], params: GenerationParams) -> Iterator[str]:
+        return self._llm.stream(messages, params)
+
+    def complete_json(self, messages: list[Message], schema: dict[str, Any], params: GenerationParams) -> str:
+        return self._llm.complete_json(messages, schema, params)
 
 
 def count_tokens(llm: LLM, text: str) -> int:
@@ -186,15 +413,9 @@ def _sampling(params: GenerationParams) -> dict[str, Any]:
     return values
 
 
-def _raise_for_status(response: httpx.Response) -> None:
-    if response.status_code >= 400:
-        response.read()
-        raise LLMError(f"Modellserver antwortet mit {response.status_code}: {response.text[:200]}")
-
-
 def make_llm(settings: Settings) -> LLM:
     chosen = settings.llm
     if chosen.llm_backend == "openai":
-        return OpenAICompatibleLLM(chosen.openai_base_url, chosen.openai_model, chosen.openai_api_key,
-                                   chosen.llm_timeout_s)
+        return OpenAICompatibleLLM(chosen.base_urls, chosen.openai_model, chosen.openai_api_key,
+                                   chosen.llm_timeout_s, chosen.openai_cool_down_s)
     return LlamaCppLLM(resolve_model(settings), chosen.n_ctx, chosen.n_threads)

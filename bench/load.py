@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from assistant.config import PROJECT_ROOT, Settings  # noqa: E402
 from assistant.services import Services  # noqa: E402
-from bench.common import append_results, percentile, table  # noqa: E402
-from bench.ticket_flow import KONTOR, demo_mails, free_port, kontor, wait_until_up  # noqa: E402
+from bench.common import append_results, table  # noqa: E402
+from bench.ticket_flow import KONTOR, demo_mails, free_port, kontor, percentile, wait_until_up  # noqa: E402
 
 AGENTS = 20
 PASSWORD = "bench-passwort-123"

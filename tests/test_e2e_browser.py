@@ -594,3 +594,141 @@ def test_an_agent_adds_an_internal_note_without_losing_an_unsaved_edit(server: t
     assert said[-1]["kind"] == "note" and said[-1]["body"] == "Kundin rief an: <b>bitte</b> zurückrufen"
     assert _draft(page, base, 2)["text"] == before  # the note is not in the answer, the edit not yet saved
     page.close()
+
+
+def test_an_agent_inserts_a_text_module_at_the_cursor(server: tuple[str, Path], browser: object) -> None:
+    """Issue 13: the department writes a text module on its page; the agent inserts it into the answer at the
+    cursor, its placeholders filled; the text counts as changed (leaving asks first, Speichern saves it) and
+    nothing is saved or sent by inserting."""
+    base, _ = server
+    asked: list[str] = []
+
+    def dialog(d: Any) -> None:
+        asked.append(d.type)
+        d.dismiss()  # "stay on the page"
+
+    page: Any = _login(browser, base, "anna", on_dialog=dialog)
+    ticket_id = _new_ticket(page, base, "Jonas Weber <jonas.weber@example.org>", "Lieferung",
+                            "Guten Tag, meine Bestellung ist noch nicht da. Wann kommt sie?\n\nJonas Weber")
+    category = page.request.get(f"{base}/api/tickets/{ticket_id}").json()["category"]
+
+    expert: Any = _login(browser, base, "eva")
+    expert.click("nav a:text('Textbausteine')")
+    expert.wait_for_selector("h1:text('Textbausteine')")
+    expert.fill("#tm-title", "Rückruf anbieten")
+    expert.select_option("#tm-category", category)
+    expert.fill("#tm-body", "Gern ruft {agent} Sie zurück, {kunde}.")
+    expert.click("#text-module-form button[type=submit]")
+    expert.wait_for_selector("#text-modules td.tm-title:text('Rückruf anbieten')")  # the list after the reload
+    expert.close()
+
+    page.reload()
+    before = page.input_value("#draft-text")
+    at = before.index("\n")  # the end of the salutation line
+    page.evaluate("""(at) => { const area = document.getElementById('draft-text');
+        window.inputs = 0; area.addEventListener('input', () => window.inputs++);
+        area.focus(); area.setSelectionRange(at, at); }""", at)
+    assert page.inner_text("#text-module optgroup:first-of-type option") == "Rückruf anbieten"
+    page.select_option("#text-module", label="Rückruf anbieten")
+    page.click("button[data-action=insert-text-module]")
+    inserted = before[:at] + "Gern ruft anna Sie zurück, Jonas Weber." + before[at:]
+    assert page.input_value("#draft-text") == inserted
+    assert page.evaluate("window.inputs") == 1 and page.evaluate("unsaved()") is True
+    assert _draft(page, base, ticket_id)["text"] == before  # inserting saves nothing
+
+    page.click("a[href='/posteingang']")  # leaving with the unsaved insertion: the browser asks first
+    page.wait_for_timeout(500)
+    assert asked == ["beforeunload"] and f"/tickets/{ticket_id}" in page.url
+    page.click("button[data-action=save]")
+    page.wait_for_selector("#message:has-text('Gespeichert')")
+    assert _draft(page, base, ticket_id)["text"] == inserted and page.evaluate("unsaved()") is False
+    page.close()
+
+
+def test_a_colleague_sees_who_else_has_the_ticket_open_before_editing(server: tuple[str, Path], browser: object,
+                                                                      shots: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 13, the collision warning: two agents in two browsers on one ticket. The second sees the first named
+    as the page opens (before editing), then that the first is editing; the first takes the ticket without losing
+    the edit; once the first has left the page, the warning is gone."""
+    base, root = server
+    env = {**os.environ, "KONTOR_HOME": str(root / "home"), "KONTOR_PROMPTS_DIR": str(root / "prompts"),
+           "KONTOR_EVAL_DIR": str(root / "eval"), "HF_HUB_OFFLINE": "1"}
+    _kontor(env, "users", "add", "berta", "--role", "agent", "--team", "Versandteam", "--password-stdin",
+            stdin="berta-passwort-123\n")
+    monkeypatch.setitem(PASSWORDS, "berta", "berta-passwort-123")
+    anna: Any = _login(browser, base, "anna")  # a page of its own context each: two browsers
+    _drafted(anna, base, 2)
+    anna.wait_for_load_state("networkidle")  # her first heartbeat is in
+    original = anna.input_value("#draft-text")
+
+    berta: Any = _login(browser, base, "berta")
+    berta.goto(f"{base}/tickets/2")
+    warning = berta.locator("#presence")
+    assert warning.is_visible() and "Auch geöffnet von: anna" in _flat(warning.inner_text())
+    assert warning.get_attribute("role") == "status"
+
+    with anna.expect_response(lambda r: r.url.endswith("/presence") and r.request.method == "POST"):
+        anna.fill("#draft-text", original + "\nNachtrag")  # editing: said at once, not only with the next beat
+    anna.wait_for_selector("#presence:has-text('berta')")  # and she sees berta
+    berta.reload()
+    assert "anna (bearbeitet gerade)" in berta.inner_text("#presence")
+    berta.screenshot(path=str(shots / "kollision.png"))
+
+    anna.click("button[data-action=take]")
+    anna.wait_for_selector("#assignee-name:text('anna')")
+    assert anna.input_value("#draft-text") == original + "\nNachtrag"  # the card changed, not the page
+    assert anna.locator("button[data-action=take]").is_hidden()
+    anna.locator(".assignment").screenshot(path=str(shots / "zustaendigkeit.png"))
+    berta.reload()
+    assert berta.inner_text("#assignment-line").startswith("Zuständig: anna")
+
+    anna.fill("#draft-text", original)  # nothing unsaved: she leaves without being asked
+    anna.goto(f"{base}/posteingang?ansicht=meine")
+    assert anna.locator("table.list a[href='/tickets/2']").count() == 1
+    for _ in range(20):  # the request sent as her page went
+        berta.reload()
+        if berta.locator("#presence").is_hidden():
+            break
+        berta.wait_for_timeout(250)
+    assert berta.locator("#presence").is_hidden()
+    berta.goto(f"{base}/posteingang")
+    assert berta.locator("nav.views a:text('Mein Team')").count() == 1  # she has a team, anna has none
+    assert anna.locator("nav.views a:text('Mein Team')").count() == 0
+    anna.close()
+    berta.close()
+
+
+# --- the department's pages: a knowledge document opened, previewed and downloaded (issue 13) -------------------
+
+def test_a_knowledge_document_opens_with_a_preview_and_a_safe_download(server: tuple[str, Path], browser: object,
+                                                                        shots: Path) -> None:
+    """Issue 13: the knowledge page lists documents but none could be opened. An agent opens one: the start of its
+    text as text, who brought it, and the original file as a download only (an HTML document never as a page)."""
+    base, _ = server
+    page: Any = _login(browser, base, "anna")
+    page.goto(f"{base}/wissen")
+    page.click("a[href='/wissen/dokument?quelle=datenschutzerklaerung.html']")
+    page.wait_for_selector("#document-preview")
+    assert "personenbezogenen Daten" in page.inner_text("#document-preview")
+    assert page.locator("#document-preview script, #document-preview a, #document-preview img").count() == 0
+    assert "im Wissensordner abgelegt" in page.inner_text("#document-uploaded")
+    assert page.locator("#replace-form").count() == 0  # replacing is the department's
+    link = page.locator("a:text('Originaldatei herunterladen')")
+    href = link.get_attribute("href")
+    assert href == "/api/documents/datenschutzerklaerung.html/file" and link.get_attribute("download") is not None
+    original = page.request.get(f"{base}{href}")
+    assert original.body() == (PROJECT_ROOT / "knowledge" / "datenschutzerklaerung.html").read_bytes()
+    assert original.headers["content-type"] == "application/octet-stream"
+    assert original.headers["content-disposition"] == 'attachment; filename="datenschutzerklaerung.html"'
+    with page.expect_download() as started:
+        link.click()
+    assert started.value.suggested_filename == "datenschutzerklaerung.html"
+    page.close()
+
+    expert: Any = _login(browser, base, "eva")
+    expert.goto(f"{base}/wissen/dokument?quelle=faq.md")
+    assert expert.locator("label[for=replace-file]").count() == 1 and expert.locator("#replace-file").count() == 1
+    assert expert.locator("#document-preview h3").count() > 0  # the sections' headings
+    expert.screenshot(path=str(shots / "dokument.png"), full_page=True)
+    expert.close()

@@ -134,9 +134,10 @@ def test_plots_are_inline_pngs(full_html: str) -> None:
 
 def test_gate_verdict_names_failing_metrics(full_html: str) -> None:
     assert "Freigabeprüfung nicht bestanden" in full_html
-    assert "model_citation_rate" in full_html and "0,100 statt 0,600, Toleranz 0,100 (höher ist besser)" in full_html
-    assert "9 statt 6, Toleranz 1 (niedriger ist besser)" in full_html
-    assert "eval/baselines/answer.json" in full_html
+    assert "Quellenangaben durch das Modell: 0,100 statt 0,600, Toleranz 0,100 (höher ist besser)" in full_html
+    assert "Falsche Übergaben: 9 statt 6, Toleranz 1 (niedriger ist besser)" in full_html
+    assert "Basiswert (answer.json)" in full_html and "eval/baselines" not in full_html  # no server paths
+    assert "model_citation_rate<" not in full_html  # metrics by their German names only
     passed = full_report() | {"gate": {"passed": True, "baseline": "b.json", "failures": []}}
     assert "Freigabeprüfung bestanden" in render_html(passed)
 
@@ -145,20 +146,21 @@ def test_gate_without_baseline_shows_the_reason() -> None:
     failure = {"metric": "baseline", "value": None, "baseline": None, "tolerance": None,
                "direction": "eval/baselines/answer.json fehlt – `kontor eval accept` schreibt sie"}
     html = render_html(MINIMAL | {"gate": {"passed": False, "failures": [failure]}})
-    assert "nicht bestanden" in html and f"({failure['direction']})" in html
-    assert "statt" not in html
+    assert "nicht bestanden" in html and "noch keinen angenommenen Basiswert" in html
+    assert "statt" not in html and "eval/baselines" not in html
 
 
 def test_header_shows_run_identity(full_html: str) -> None:
-    for text in ("Antwortentwürfe", "answer@v2", "answer@v1", "smollm2", "SHA-256 ab12cd34ef56", "22.11.2026 10:00",
-                 "61", "Eingabe 12.345"):
+    for text in ("Antwortentwurf", "answer@v2", "v1 (Produktion)", "smollm2", "Prüfsumme ab12cd34ef56",
+                 "22.11.2026, ", "61", "Eingabe 12.345"):
         assert text in full_html, text
     assert "0" * 52 not in full_html
+    assert re.search(r"22\.11\.2026, (11:00 Uhr|10:00 Uhr \(UTC\)) bis", full_html)  # German time, else UTC said
 
 
 def test_metric_differences_are_coloured_by_direction(full_html: str) -> None:
     def row(name: str) -> str:
-        found = re.search(rf"<small>{name}</small>.*?</tr>", full_html, re.DOTALL)
+        found = re.search(rf'data-metric="{name}".*?</tr>', full_html, re.DOTALL)
         assert found, name
         return found.group(0)
 

@@ -248,3 +248,17 @@ def test_our_own_pages_and_scripts_pass_the_origin_check(lite: Kontor) -> None:
     scripted = lite.client.post("/api/tickets", json=QUESTION, headers={
         "Authorization": f"Bearer {lite.tokens['agent']}", "Origin": "https://evil.example"})
     assert scripted.status_code == 201  # a token is never attached by a browser on its own: no check needed
+
+
+@pytest.mark.parametrize(("settings", "says"), [
+    ({"llm_backend": "openai", "openai_base_url": "http://gpu1.firma.intern:8080/v1"}, "unencrypted model server"),
+    ({"llm_backend": "openai", "openai_base_urls": "https://gpu1.firma.intern/v1,http://gpu2.firma.intern:8080/v1"},
+     "unencrypted model server"),  # one of several is enough to refuse
+    ({"vectors_url": "http://vectors.firma.intern:8000"}, "unencrypted vector server"),
+])
+def test_production_refuses_unencrypted_servers_off_loopback(settings: dict[str, str], says: str) -> None:
+    with pytest.raises(ValidationError, match=says):
+        Settings(env="production", secure_cookies=True, **settings)
+    Settings(env="production", secure_cookies=True, **{  # on loopback, or over HTTPS: fine
+        k: v.replace("gpu1.firma.intern", "127.0.0.1").replace("gpu2.firma.intern", "127.0.0.1")
+        .replace("vectors.firma.intern", "127.0.0.1") for k, v in settings.items()})

@@ -21,15 +21,15 @@ TOKEN_STATUS = {"valid": "gültig", "expired": "abgelaufen", "revoked": "widerru
 
 @users_app.command("list")
 def users_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Benutzer mit Rolle, Status und Zahl der offenen Sitzungen anzeigen."""
+    """Benutzer mit Rolle, Team, Status und Zahl der offenen Sitzungen anzeigen."""
     rows = services().users.users()
     if as_json:
         print_json([u.model_dump(mode="json") for u in rows])
         return
-    table = Table("Name", "Rolle", "Status", "Sitzungen", "angelegt")
+    table = Table("Name", "Rolle", "Team", "Status", "Sitzungen", "angelegt")
     for u in rows:
         status = "aktiv" if u.active else "deaktiviert"
-        table.add_row(escape(u.name), u.role, status, str(u.sessions), _day(u.created_at))
+        table.add_row(escape(u.name), u.role, escape(u.team or "–"), status, str(u.sessions), _day(u.created_at))
     out.print(table if rows else "Keine Benutzer.")
 
 

@@ -23,6 +23,7 @@ from assistant.errors import InputError
 from assistant.live import LiveDrafts
 from assistant.store.db import Database
 from assistant.store.tables import DraftRow, Job, Ticket
+from assistant.tickets.assignment import Routing
 from assistant.tickets.attachments import left_out_note, of_tickets
 from assistant.tickets.queries import get_ticket, latest_draft, refuse_while_sending, ticket_text
 from assistant.tickets.records import sha256
@@ -37,7 +38,8 @@ class Drafting:
     def __init__(self, database: Database, categoriser: Callable[[], Categoriser], answerer: Callable[[], Answerer],
                  live: LiveDrafts, max_question_chars: int,
                  model_problem: Callable[[], str | None] = lambda: None,
-                 promises: Callable[[str], list[DraftFlag]] = lambda _: [], max_ticket_chars: int = 20_000) -> None:
+                 promises: Callable[[str], list[DraftFlag]] = lambda _: [], max_ticket_chars: int = 20_000,
+                 routing: Routing | None = None) -> None:
         self.database = database
         self.categoriser = categoriser  # built on first use: a worker that never drafts never loads them
         self.answerer = answerer
@@ -46,6 +48,7 @@ class Drafting:
         self.model_problem = model_problem  # why the configured model cannot be used now, or None
         self.promises = promises  # the promises in a text that need a person's explicit confirmation
         self.max_ticket_chars = max_ticket_chars  # of a long mail, what drafting reads
+        self.routing = routing  # the ticket's team follows its category (None: no routing)
 
     # --- the job ------------------------------------------------------------------------------------------
 
@@ -122,13 +125,16 @@ class Drafting:
             )
             session.add(row)
             if category and ticket.category_method != "person":  # a person's correction outranks the machine
+                previous = ticket.category
                 ticket.category, ticket.category_confidence, ticket.category_method = category
+                if self.routing is not None:
+                    self.routing.follow(ticket, previous)
             move(ticket, target)
             session.flush()
             audit.record(session, "system", "drafted", ticket_id=ticket.id, draft_id=row.id,
                          text_sha256=sha256(row.text), prompt_version=row.prompt_version,
                          model_sha256=row.model_sha256, sources=row.source_chunk_ids, handover=draft.handover,
-                         category=row.category)
+                         category=row.category, model=row.model)  # a model server's file has no hash: its name
             return row.id
 
     def give_up(self, ticket_id: int, reason: str) -> None:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from assistant.errors import ConflictError, NotFoundError
@@ -62,29 +62,41 @@ def list_tickets(database: Database, status: str | None = None, category: str | 
     return find_tickets(database, TicketFilter(status=status, category=category), limit=limit).tickets
 
 
+OPEN = tuple(s for s in TicketStatus if s != TicketStatus.SENT)  # not answered yet
 VIEWS = {  # the inbox's views: name → (label, statuses, oldest first)
     "zu-pruefen": ("Zu prüfen", (TicketStatus.DRAFTED, TicketStatus.NEEDS_HUMAN), True),
+    "meine": ("Meine", OPEN, True),  # assigned to me, not answered yet
+    "mein-team": ("Mein Team", OPEN, True),  # routed to my team (only for people with a team)
+    "nicht-zugewiesen": ("Nicht zugewiesen", OPEN, True),  # nobody has taken it yet
     "uebergeben": ("Übergeben", (TicketStatus.NEEDS_HUMAN,), True),
     "gesendet-heute": ("Heute gesendet", (TicketStatus.SENT,), False),
     "alle": ("Alle", (), False),
 }
 
 
+def inbox_views(team: str | None) -> dict[str, tuple[str, tuple[TicketStatus, ...], bool]]:
+    """The views a person is offered: "Mein Team" only to someone with a team."""
+    return {name: view for name, view in VIEWS.items() if name != "mein-team" or team}
+
+
 @dataclass(frozen=True)
 class TicketFilter:
     """What the inbox asks for: a view, a status, a category, and a search text (a ticket number, "#42", or words
-    in the customer, subject or message)."""
+    in the customer, subject or message); ``user_id`` and ``team``: who asks (for "Meine" and "Mein Team")."""
 
     view: str = "alle"
     status: str | None = None
     category: str | None = None
     text: str = ""
+    user_id: int | None = None
+    team: str | None = None
 
 
 @dataclass(frozen=True)
 class TicketPage:
     tickets: list[Ticket]
     total: int  # matching tickets on all pages
+    assignees: dict[int, str] = field(default_factory=dict)  # user id → name, of the listed tickets' assignees
 
 
 def find_tickets(database: Database, wanted: TicketFilter, limit: int = 50, offset: int = 0) -> TicketPage:
@@ -95,6 +107,12 @@ def find_tickets(database: Database, wanted: TicketFilter, limit: int = 50, offs
     if wanted.view == "gesendet-heute":
         midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         conditions.append(Ticket.updated_at >= midnight)
+    elif wanted.view == "meine":
+        conditions.append(Ticket.assignee_id == wanted.user_id if wanted.user_id is not None else false())
+    elif wanted.view == "mein-team":
+        conditions.append(Ticket.team == wanted.team if wanted.team else false())
+    elif wanted.view == "nicht-zugewiesen":
+        conditions.append(Ticket.assignee_id.is_(None))
     if wanted.status:
         conditions.append(Ticket.status == wanted.status)
     if wanted.category:
@@ -105,8 +123,10 @@ def find_tickets(database: Database, wanted: TicketFilter, limit: int = 50, offs
                                                                                Ticket.id.desc())
     with database.session() as session:
         total = session.scalar(select(func.count(Ticket.id)).where(*conditions)) or 0
-        rows = session.scalars(select(Ticket).where(*conditions).order_by(*order).limit(limit).offset(offset))
-        return TicketPage(list(rows), int(total))
+        rows = list(session.scalars(select(Ticket).where(*conditions).order_by(*order).limit(limit).offset(offset)))
+        ids = {t.assignee_id for t in rows if t.assignee_id is not None}
+        names = dict(session.execute(select(User.id, User.name).where(User.id.in_(ids))).tuples().all()) if ids else {}
+        return TicketPage(rows, int(total), names)
 
 
 def next_to_review(database: Database, after: int) -> int | None:
@@ -155,6 +175,7 @@ def ticket_json(ticket: Ticket) -> dict[str, Any]:
         "channel": ticket.channel, "subject": ticket.subject, "body": ticket.body,
         "received_at": ticket.received_at.isoformat(), "status": ticket.status, "category": ticket.category,
         "category_confidence": ticket.category_confidence, "category_method": ticket.category_method,
+        "assignee_id": ticket.assignee_id, "team": ticket.team,
     }
 
 

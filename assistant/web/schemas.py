@@ -125,6 +125,8 @@ class Ticket(Out):
     category: str | None
     category_confidence: float | None
     category_method: str | None
+    assignee_id: int | None = Field(description="the user the ticket is assigned to")
+    team: str | None = Field(description="the team it is routed to (its category's, unless a person chose one)")
 
 
 class Outbox(Out):
@@ -203,6 +205,37 @@ class ConversationEntry(Out):
     author: str = Field(description="the customer as given, the answer's recipient, or the note's writer")
     at: str
     body: str
+
+
+class AssignIn(BaseModel):
+    """Give a ticket to a person and/or a team (a name; null: nobody, no team). A field left out stays as it is."""
+
+    user: str | None = Field(None, min_length=1, max_length=100)
+    team: str | None = Field(None, min_length=1, max_length=100)
+
+
+class Assigned(Out):
+    """Who is responsible for a ticket (``assistant.tickets.assignment``)."""
+
+    ticket_id: int
+    assignee_id: int | None
+    assignee: str | None = Field(description="the assigned user's name")
+    team: str | None
+
+
+class PresenceIn(BaseModel):
+    editing: bool = Field(False, description="the page's text differs from the saved one")
+
+
+class Present(Out):
+    name: str
+    editing: bool = Field(description="has changes not yet saved")
+
+
+class Presence(Out):
+    """Who else has the ticket open (seen in the last 60 seconds), by name."""
+
+    others: list[Present]
 
 
 class Note(Out):
@@ -520,3 +553,30 @@ class DocumentReplaced(Out):
     previous_sha256: str | None
     queued: Literal[True]
     task_id: str
+
+
+# --- text modules (Textbausteine) ------------------------------------------------------------------------------
+
+class TextModuleIn(BaseModel):
+    """A text module as the department writes it; placeholders ``{kunde}`` and ``{agent}`` only."""
+
+    title: str = Field(min_length=1, max_length=200)
+    body: str = Field(min_length=1, max_length=5000, description="may contain {kunde} and {agent}, nothing else "
+                                                                    "in braces")
+    category: str | None = Field(None, max_length=100, description="a category id; empty or null: for all")
+
+
+class TextModuleOut(Out):
+    id: int
+    title: str
+    body: str = Field(description="with its placeholders unfilled")
+    category: str | None
+    category_name: str | None = Field(description="the category's German name; null for all categories")
+    created_by: str
+    updated_at: str
+
+
+class TextModuleDeleted(Out):
+    id: int
+    title: str
+    deleted: Literal[True]

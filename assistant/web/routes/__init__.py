@@ -18,10 +18,12 @@ from assistant.web.routes import (
     pages,
     prompts,
     tasks,
+    textmodules,
     tickets,
 )
 
 ROUTERS: list[APIRouter] = [
     health.router, accounts.router, tickets.router, live.router, drafts.router, ask.router, documents.router,
-    tasks.router, prompts.router, evaluations.router, audit.router, attachments.router, pages.router,
+    tasks.router, prompts.router, evaluations.router, audit.router, attachments.router, textmodules.router,
+    documents.pages, prompts.pages, evaluations.pages, pages.router,
 ]

@@ -12,14 +12,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from assistant.answer.promises import FLAG_NAMES
 from assistant.dashboard import dashboard_plots, learning_loop
-from assistant.knowledge.uploads import list_documents
-from assistant.prompts import PromptReleases
-from assistant.tickets.queries import VIEWS, TicketFilter, find_tickets, history, next_to_review, ticket_view
+from assistant.tickets.assignment import team_of_user
+from assistant.tickets.queries import TicketFilter, find_tickets, history, inbox_views, next_to_review, ticket_view
 from assistant.tickets.state import TicketStatus
 from assistant.tickets.threads import MAX_NOTE_CHARS
 from assistant.web.deps import AdminPage, AgentPage, ExpertPage, Id, Svc
 from assistant.web.rendering import age, render, when
-from assistant.web.routes.evaluations import recent_runs
+from assistant.web.routes.textmodules import offered
 from assistant.web.routes.tickets import conversation_of
 
 router = APIRouter(include_in_schema=False)
@@ -46,13 +45,17 @@ def inbox(request: Request, user: AgentPage, services: Svc, status: str = "", ca
           ansicht: str = "alle", q: Annotated[str, Query(max_length=200)] = "",
           seite: Annotated[int, Query(ge=1, le=100_000)] = 1) -> HTMLResponse:
     status = status if status in set(TicketStatus) else ""
-    view = ansicht if ansicht in VIEWS else "alle"
-    wanted = TicketFilter(view=view, status=status or None, category=category or None, text=q)
+    team = team_of_user(services.database, user.id)
+    views = inbox_views(team)
+    view = ansicht if ansicht in views else "alle"
+    wanted = TicketFilter(view=view, status=status or None, category=category or None, text=q, user_id=user.id,
+                          team=team)
     found = find_tickets(services.database, wanted, limit=PAGE_SIZE, offset=(seite - 1) * PAGE_SIZE)
     pages = max(1, -(-found.total // PAGE_SIZE))
     categories = services.categories.categories
     return render(request, "inbox.html", user, tickets=found.tickets, total=found.total, page=min(seite, pages),
-                  pages=pages, view=view, views=VIEWS, q=q, status=status, category=category,
+                  pages=pages, view=view, views=views, q=q, status=status, category=category,
+                  assignees=found.assignees,
                   categories=categories, category_names={c.id: c.name for c in categories},
                   statuses=[s.value for s in TicketStatus], age=age)
 
@@ -65,29 +68,9 @@ def ticket(request: Request, ticket_id: Id, user: AgentPage, services: Svc) -> H
                   flag_names=FLAG_NAMES, attachments=services.attachments.listed(ticket_id), when=when,
                   history=history(services.database, view["customer_email"], ticket_id),
                   conversation=conversation_of(services.database, ticket_id), max_note=MAX_NOTE_CHARS,
-                  next_id=next_to_review(services.database, ticket_id))
-
-
-@router.get("/wissen", response_class=HTMLResponse)
-def knowledge(request: Request, user: AgentPage, services: Svc) -> HTMLResponse:
-    listed = list_documents(services.catalogue, services.ingestor, services.settings.knowledge_dir)
-    return render(request, "knowledge.html", user, documents=listed, indexed=sum(1 for d in listed if d.indexed),
-                  max_mb=services.settings.web.max_file_bytes // (1024 * 1024))
-
-
-@router.get("/prompts", response_class=HTMLResponse)
-def prompts(request: Request, user: ExpertPage, services: Svc) -> HTMLResponse:
-    labels, lock = services.prompts.labels(), PromptReleases(services.prompts).lock()
-    tasks = {task: services.prompts.versions(task) for task in services.prompts.tasks()}
-    return render(request, "prompts.html", user, tasks=tasks, labels=labels, lock=lock)
-
-
-@router.get("/auswertung", response_class=HTMLResponse)
-def evaluation(request: Request, user: ExpertPage, services: Svc) -> HTMLResponse:
-    runs = recent_runs(services.database, 30)
-    labels = services.prompts.labels()
-    versions = {task: [v.meta.version for v in services.prompts.versions(task)] for task in services.prompts.tasks()}
-    return render(request, "evaluation.html", user, runs=runs, labels=labels, versions=versions)
+                  next_id=next_to_review(services.database, ticket_id),
+                  desk=services.assignment.card(ticket_id), present=services.presence.others(ticket_id, user.id),
+                  text_modules=offered(services, view["category"], view["customer"], user.name))
 
 
 @router.get("/uebersicht", response_class=HTMLResponse)

@@ -16,11 +16,16 @@ from assistant.tickets.threads import Entry, add_note, conversation
 from assistant.web.deps import AgentUser, Id, ModelReady, Svc
 from assistant.web.errors import AUTHENTICATED, errors
 from assistant.web.schemas import (
+    Assigned,
+    AssignIn,
     CategoryIn,
     ConversationEntry,
     DraftQueued,
     Note,
     NoteIn,
+    Presence,
+    PresenceIn,
+    Present,
     RecipientIn,
     Ticket,
     TicketView,
@@ -67,6 +72,29 @@ def note(ticket_id: Id, body: NoteIn, user: AgentUser, services: Svc) -> Note:
     row = add_note(services.database, ticket_id, user, body.text)
     return Note(id=row.id, ticket_id=row.ticket_id, kind="note", author=row.author, at=row.created_at.isoformat(),
                 body=row.body)
+
+
+@router.post("/tickets/{ticket_id}/assign", responses=errors(404, (422, "unknown user or team")))
+def assign(ticket_id: Id, body: AssignIn, user: AgentUser, services: Svc) -> Assigned:
+    """Give the ticket to a person ("Übernehmen": to oneself) and/or a team; null takes them off, a field left out
+    stays as it is."""
+    given = {name: getattr(body, name) for name in body.model_fields_set & {"user", "team"}}
+    done = services.assignment.assign(ticket_id, user, **given)
+    return Assigned(ticket_id=done.ticket_id, assignee_id=done.assignee_id, assignee=done.assignee, team=done.team)
+
+
+@router.post("/tickets/{ticket_id}/presence", responses=errors(404))
+def presence(ticket_id: Id, body: PresenceIn, user: AgentUser, services: Svc) -> Presence:
+    """The ticket page's heartbeat: I have the ticket open (``editing``: with unsaved changes); answers who else
+    has it open."""
+    others = services.presence.beat(ticket_id, user, body.editing)
+    return Presence(others=[Present(name=p.name, editing=p.editing) for p in others])
+
+
+@router.delete("/tickets/{ticket_id}/presence", status_code=204)
+def leave(ticket_id: Id, user: AgentUser, services: Svc) -> None:
+    """The ticket page was left."""
+    services.presence.leave(ticket_id, user)
 
 
 @router.post("/tickets/{ticket_id}/draft", status_code=202, responses=errors(404, 409, 503))

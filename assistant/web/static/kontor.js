@@ -326,3 +326,107 @@ forms.note = async (form) => {
   area.value = "";
   state.textContent = "Notiz gespeichert – sie wird nicht gesendet.";
 };
+
+// Assignment: take the ticket ("Übernehmen") or give it to a colleague or a team. Only the card changes, so an
+// unsaved edit of the answer stays where it is.
+function showAssignment(result) {
+  const card = document.querySelector(".assignment"), team = document.getElementById("assignee-team");
+  document.getElementById("assignee-name").textContent = result.assignee || "niemand";
+  team.textContent = result.team ? "Team " : "kein Team";
+  if (result.team) { const name = document.createElement("strong"); name.textContent = result.team; team.append(name); }
+  document.getElementById("assign-user").value = result.assignee || "";
+  document.getElementById("assign-team").value = result.team || "";
+  card.querySelector("button[data-action=take]").hidden = result.assignee === card.dataset.me;
+}
+
+actions.take = async () => {
+  const me = document.querySelector(".assignment").dataset.me;
+  showAssignment(await api("POST", `/api/tickets/${ticket.dataset.ticket}/assign`, { user: me }));
+  say("Sie haben das Ticket übernommen.");
+};
+
+forms.assign = async (form) => {
+  const data = new FormData(form);
+  const result = await api("POST", `/api/tickets/${ticket.dataset.ticket}/assign`, {
+    user: data.get("user") || null, team: data.get("team") || null });
+  showAssignment(result);
+  say(`Zuständig: ${result.assignee || "niemand"} / ${result.team ? `Team ${result.team}` : "kein Team"}.`);
+};
+
+// The collision warning: a heartbeat about every 20 s says that this person has the ticket open (and whether the
+// answer differs from the saved text) and shows who else has it open; a change of that state is sent at once.
+// Leaving the page takes the person off at once (a request that outlives the page); else it expires after 60 s.
+if (ticket && document.getElementById("presence")) {
+  const url = `/api/tickets/${ticket.dataset.ticket}/presence`;
+  let sent = null, timer = null;
+  const show = (others) => {
+    document.getElementById("presence-names").textContent =
+      others.map(o => (o.editing ? `${o.name} (bearbeitet gerade)` : o.name)).join(", ");
+    document.getElementById("presence").hidden = !others.length;
+  };
+  const beat = async () => {
+    sent = Boolean(unsaved());
+    try { show((await api("POST", url, { editing: sent })).others); } catch (_) { /* the next beat tries again */ }
+  };
+  const start = () => { beat(); clearInterval(timer); timer = setInterval(beat, 20000); };
+  setInterval(() => { if (timer && Boolean(unsaved()) !== sent) beat(); }, 1500);  // started or stopped editing
+  start();
+  window.addEventListener("pagehide", () => {
+    clearInterval(timer); timer = null;
+    fetch(url, { method: "DELETE", headers: { "X-CSRF-Token": csrf }, credentials: "same-origin", keepalive: true })
+      .catch(() => {});
+  });
+  window.addEventListener("pageshow", (event) => { if (event.persisted) start(); });  // back from the page cache
+}
+
+// Text modules (Textbausteine). On the ticket page the chosen module goes into the answer at the cursor (at the end
+// while the answer never had the focus); the input event marks the text as changed, as typing does: "Speichern"
+// saves it, leaving the page asks first. Nothing is saved or sent here. Its placeholders are filled by the server.
+let answerCursorKnown = false;
+document.addEventListener("focusin", (event) => { if (event.target.id === "draft-text") answerCursorKnown = true; });
+
+actions["insert-text-module"] = async () => {
+  const area = draftText(), option = document.getElementById("text-module").selectedOptions[0];
+  if (!area || area.readOnly) return;
+  if (!option || !option.value) throw new Error("Bitte zuerst einen Textbaustein wählen.");
+  const start = answerCursorKnown ? area.selectionStart : area.value.length;
+  const end = answerCursorKnown ? area.selectionEnd : start;
+  const text = (!answerCursorKnown && area.value && !area.value.endsWith("\n") ? "\n" : "") + option.dataset.body;
+  if (area.maxLength > 0 && area.value.length - (end - start) + text.length > area.maxLength) {
+    throw new Error(`Mit dem Textbaustein würde der Antworttext zu lang (höchstens ${area.maxLength} Zeichen).`);
+  }
+  area.setRangeText(text, start, end, "end");
+  area.dispatchEvent(new Event("input", { bubbles: true }));
+  area.focus();
+};
+
+// The department's page: one form for a new module and for editing one; deleting asks first.
+function editTextModule(module) {
+  const form = document.getElementById("text-module-form"), heading = document.getElementById("tm-form-title");
+  form.dataset.id = module.id || "";
+  form.elements.title.value = module.title || "";
+  form.elements.category.value = module.category || "";
+  form.elements.body.value = module.body || "";
+  heading.textContent = module.id ? heading.dataset.edit : heading.dataset.new;
+  document.getElementById("tm-cancel").hidden = !module.id;
+  return form;
+}
+
+actions["text-module-edit"] = async (button) => {
+  const form = editTextModule(button.dataset);
+  form.scrollIntoView({ block: "nearest" });
+  form.elements.title.focus();
+};
+actions["text-module-new"] = async () => { editTextModule({}).elements.title.focus(); };
+actions["text-module-delete"] = async (button) => {
+  if (!confirm(`Textbaustein „${button.dataset.title}“ wirklich löschen?`)) return;
+  await api("DELETE", `/api/text-modules/${button.dataset.id}`);
+  location.reload();
+};
+forms["text-module"] = async (form) => {
+  const data = new FormData(form), id = form.dataset.id;
+  const module = { title: data.get("title"), body: data.get("body"), category: data.get("category") || null };
+  const saved = await api(id ? "PUT" : "POST", id ? `/api/text-modules/${id}` : "/api/text-modules", module);
+  say(`Textbaustein „${saved.title}“ gespeichert.`);
+  setTimeout(() => location.reload(), 800);
+};
