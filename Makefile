@@ -57,6 +57,8 @@ bench: setup
 	$(PY) bench/drafting.py
 	$(PY) bench/ticket_flow.py
 	$(PY) bench/mailbox_import.py
+	$(PY) bench/load.py
+	$(PY) bench/ingest_scale.py
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

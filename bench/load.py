@@ -205,7 +205,7 @@ def main() -> None:
         from assistant.store.tables import OutboxMessage
 
         outbox = dict(session.execute(select(OutboxMessage.ticket_id, func.count()).group_by(OutboxMessage.ticket_id)
-                                      ).tuples().all())
+                                      ).all())
     lost = [t for t in [*seeded, *new] if t not in stored]
     not_once = [t for t in sent if outbox.get(t) != 1]
     calls = []
