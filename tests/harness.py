@@ -134,3 +134,12 @@ def prompts(root: Path) -> Path:
     (root / "prompts.lock").write_text(yaml.safe_dump(
         {task: {1: file_sha256(root / task / "v1.md")} for task in ("answer", "categorise", "letter")}))
     return root
+
+
+def html_page(kontor: Kontor, path: str, name: str = "anna") -> tuple[int, str]:
+    """A page as the browser gets it: logged in by session cookie, asking for HTML."""
+    client = kontor.client
+    if not client.cookies:
+        assert client.post("/api/session", json={"name": name, "password": f"{name}-passwort-123"}).status_code == 200
+    response = client.get(path, headers={"Accept": "text/html,application/xhtml+xml"})
+    return response.status_code, response.text

@@ -15,7 +15,7 @@ from assistant.store.tables import MailboxState, Ticket
 from assistant.tickets.bounces import record_bounce
 from assistant.tickets.threads import MAX_NOTE_CHARS, join, latest_customer_text
 from assistant.web.rendering import split_quote
-from tests.harness import Kontor
+from tests.harness import Kontor, html_page
 
 SECRET = "Kunde rief an: Rabatt 20 % intern zugesagt, nicht weitergeben"
 FOLLOW_UP = ("Danke! Und wann kommt das Paket an?\n\nViele Grüße\nErika Muster\n\n"
@@ -23,13 +23,6 @@ FOLLOW_UP = ("Danke! Und wann kommt das Paket an?\n\nViele Grüße\nErika Muster
              "> Guten Tag Frau Muster,\n> der Versand kostet 5,90 €.")
 
 
-def _page(kontor: Kontor, path: str, name: str = "anna") -> tuple[int, str]:
-    """A page as the browser gets it: logged in by session cookie, asking for HTML."""
-    client = kontor.client
-    if not client.cookies:
-        assert client.post("/api/session", json={"name": name, "password": f"{name}-passwort-123"}).status_code == 200
-    response = client.get(path, headers={"Accept": "text/html,application/xhtml+xml"})
-    return response.status_code, response.text
 
 
 def _send(kontor: Kontor, draft_id: int) -> dict[str, object]:
@@ -98,7 +91,7 @@ def test_a_note_on_an_unknown_ticket_is_a_404_and_needs_a_login(lite: Kontor) ->
 
 def test_a_note_by_session_needs_the_csrf_token(lite: Kontor) -> None:
     ticket = lite.drafted_ticket()
-    status, html = _page(lite, f"/tickets/{ticket['id']}")
+    status, html = html_page(lite, f"/tickets/{ticket['id']}")
     assert status == 200
     url = f"/api/tickets/{ticket['id']}/notes"
     assert lite.client.post(url, json={"text": "ohne Token"}).status_code == 403
@@ -123,7 +116,7 @@ def test_the_conversation_is_in_order_with_the_follow_up_and_its_quote_collapsed
     assert [datetime.fromisoformat(e["at"]) for e in said[1:]] == sorted(datetime.fromisoformat(e["at"])
                                                                          for e in said[1:])
 
-    status, html = _page(kontor, f"/tickets/{ticket['id']}")
+    status, html = html_page(kontor, f"/tickets/{ticket['id']}")
     assert status == 200
     marks = ["Antwort an <span class=\"entry-author\">erika@example.org</span>", "<strong>Kunde</strong>",
              "Danke! Und wann kommt das Paket an?", "Zitierter Verlauf", "schrieb Kochwerk Lindner",
@@ -137,7 +130,7 @@ def test_the_conversation_is_in_order_with_the_follow_up_and_its_quote_collapsed
 
 def test_a_ticket_with_only_its_first_message_looks_as_before(lite: Kontor) -> None:
     ticket = lite.drafted_ticket()
-    status, html = _page(lite, f"/tickets/{ticket['id']}")
+    status, html = html_page(lite, f"/tickets/{ticket['id']}")
     assert status == 200 and f'<div class="message-body">{ticket["body"]}</div>' in html
     assert '<ol class="conversation" id="conversation" aria-label="Verlauf"></ol>' in html  # empty: hidden by CSS
     assert 'class="entry ' not in html.split('<template id="note-entry">')[0]
@@ -148,7 +141,7 @@ def test_the_ticket_page_shows_a_note_as_text(lite: Kontor) -> None:
     ticket = lite.drafted_ticket()
     attack = '<script>alert("x")</script><img src=x onerror=alert(1)>'
     assert lite.call("POST", f"/api/tickets/{ticket['id']}/notes", json={"text": attack}).status_code == 201
-    _, html = _page(lite, f"/tickets/{ticket['id']}")
+    _, html = html_page(lite, f"/tickets/{ticket['id']}")
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;" in html
     assert "<script>alert" not in html and "<img src=x" not in html
 
@@ -173,7 +166,7 @@ def test_a_bounced_answer_is_unzustellbar_with_its_reason_and_can_be_sent_again(
     ticket = lite.drafted_ticket()
     sent = _send(lite, ticket["draft"]["id"])
     assert record_bounce(lite.services.database, str(sent["message_id"]), "550 5.1.1 user unknown") == ticket["id"]
-    status, html = _page(lite, f"/tickets/{ticket['id']}")
+    status, html = html_page(lite, f"/tickets/{ticket['id']}")
     assert status == 200 and 'id="outbox-bounced"' in html
     box = html.split('id="outbox-bounced"', 1)[1].split("</p>", 1)[0]
     assert "Postausgang: unzustellbar" in box and "550 5.1.1 user unknown" in box and "erika@example.org" in box
@@ -189,7 +182,7 @@ def test_the_overview_shows_the_last_fetch_and_the_mailbox_error(tmp_path: Path,
     kontor = Kontor(tmp_path, knowledge, imap_host="127.0.0.1", imap_security="none", imap_port=1143,
                     imap_user="service")
     assert kontor.settings.imap.configured
-    _, html = _page(kontor, "/uebersicht", "eva")
+    _, html = html_page(kontor, "/uebersicht", "eva")
     assert "Postfach: noch nie abgeholt" in html and 'id="mailbox-error"' not in html
 
     now = datetime.now(UTC)
@@ -197,7 +190,7 @@ def test_the_overview_shows_the_last_fetch_and_the_mailbox_error(tmp_path: Path,
         session.add(MailboxState(mailbox=kontor.services.fetcher.mailbox, last_success_at=now - timedelta(hours=2),
                                  last_error="Verbindung zu 127.0.0.1:1143 abgelehnt <test>", last_error_at=now,
                                  failures=3, imported=12))
-    status, html = _page(kontor, "/uebersicht", "eva")
+    status, html = html_page(kontor, "/uebersicht", "eva")
     assert status == 200 and "Postfach: zuletzt abgeholt" in html and "12 E-Mails übernommen" in html
     box = html.split('id="mailbox-error"', 1)[1].split("</div>", 1)[0]
     assert 'role="alert"' in box and "Verbindung zu 127.0.0.1:1143 abgelehnt &lt;test&gt;" in box
@@ -207,10 +200,10 @@ def test_the_overview_shows_the_last_fetch_and_the_mailbox_error(tmp_path: Path,
         state = session.get(MailboxState, kontor.services.fetcher.mailbox)
         assert state is not None
         state.last_success_at, state.failures = now + timedelta(minutes=1), 0
-    _, html = _page(kontor, "/uebersicht", "eva")
+    _, html = html_page(kontor, "/uebersicht", "eva")
     assert "Postfach: zuletzt abgeholt" in html and 'id="mailbox-error"' not in html
 
 
 def test_the_overview_says_nothing_about_a_mailbox_when_none_is_set_up(lite: Kontor) -> None:
-    status, html = _page(lite, "/uebersicht", "eva")
+    status, html = html_page(lite, "/uebersicht", "eva")
     assert status == 200 and "Postfach" not in html

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from imapclient import IMAPClient
 from sqlalchemy import func, select, update
 
@@ -30,7 +29,7 @@ from tests.harness import Kontor
 from tests.imap_server import ImapServer, append, reset
 from tests.kontor_cli import kontor as cli
 from tests.servers import free_port
-from tests.test_outbox import Recorder
+from tests.smtp_server import recording_smtp
 
 PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
        b"\x00\x00\x00\rIDATx\x9cc\xf8\xff\xff?\x00\x05\xfe\x02\xfe\xa7V\xbd\xfa\x00\x00\x00\x00IEND\xaeB`\x82")
@@ -382,10 +381,7 @@ def test_a_customer_writes_gets_an_answer_by_smtp_and_the_reply_threads_back(tmp
                                                                               box: ImapServer) -> None:
     """The whole way with real servers: Dovecot → ticket → answer through SMTP (aiosmtpd) and a copy in Sent →
     the customer's mail program answers that mail → the answer joins the same ticket."""
-    recorder, port = Recorder(), free_port()
-    controller = Controller(recorder, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with recording_smtp() as (recorder, port):
         office = Kontor(tmp_path, knowledge, **settings_for(box, imap_sent_folder="Sent"), outbox_backend="smtp",
                         smtp_host="127.0.0.1", smtp_port=port)
         append(box, mail("Guten Tag, wie lange dauert der Versand nach Österreich?", subject="Versand Österreich"))
@@ -399,8 +395,6 @@ def test_a_customer_writes_gets_an_answer_by_smtp_and_the_reply_threads_back(tmp
         append(box, mail("Danke! Und in die Schweiz?", subject=f"AW: {sent['Subject']}",
                          In_Reply_To=str(sent["Message-ID"]), References=f"{sent['References']} {sent['Message-ID']}"))
         assert office.services.fetcher.fetch_once().outcomes == {"joined": 1}
-    finally:
-        controller.stop()
     with office.services.database.session() as session:
         row = session.get(Ticket, ticket.id)
         assert row is not None and row.status == "new"

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 from pydantic import ValidationError
 
@@ -29,6 +28,7 @@ from assistant.outbox import (
     normalise_body,
 )
 from tests.servers import free_port
+from tests.smtp_server import Recorder, recording_smtp
 
 MAIL = OutgoingMail(
     message_id="<kontor-42-ab12cd34@kontor.local>",
@@ -242,34 +242,6 @@ def test_make_mailer_smtp_reads_settings() -> None:
 # --- SMTP against a real server on loopback ---------------------------------------------------------------------
 
 
-class Recorder:
-    """aiosmtpd handler that keeps what it receives and can be told to refuse."""
-
-    def __init__(self) -> None:
-        self.envelopes: list[Envelope] = []
-        self.reject_rcpt: str | None = None
-        self.reject_data: str | None = None
-        self.offer_8bitmime = True
-
-    async def handle_EHLO(
-        self, server: Any, session: Session, envelope: Envelope, hostname: str, responses: list[str]
-    ) -> list[str]:
-        session.host_name = hostname
-        return [line for line in responses if self.offer_8bitmime or "8BITMIME" not in line]
-
-    async def handle_RCPT(self, server: Any, session: Session, envelope: Envelope, address: str, options: Any) -> str:
-        if self.reject_rcpt:
-            return self.reject_rcpt
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> str:
-        if self.reject_data:
-            return self.reject_data
-        self.envelopes.append(envelope)
-        return "250 Message accepted for delivery"
-
-
 def authenticate(server: Any, session: Session, envelope: Envelope, mechanism: str, data: Any) -> AuthResult:
     ok = isinstance(data, LoginPassword) and (data.login, data.password) == (b"kontor", b"richtig")
     return AuthResult(success=ok, handled=False)
@@ -277,14 +249,8 @@ def authenticate(server: Any, session: Session, envelope: Envelope, mechanism: s
 
 @pytest.fixture(scope="module")
 def smtp_server() -> Iterator[tuple[Recorder, int]]:
-    recorder, port = Recorder(), free_port()
-    controller = Controller(recorder, hostname="127.0.0.1", port=port, authenticator=authenticate,
-                            auth_require_tls=False)
-    controller.start()
-    try:
-        yield recorder, port
-    finally:
-        controller.stop()
+    with recording_smtp(authenticator=authenticate, auth_require_tls=False) as running:
+        yield running
 
 
 @pytest.fixture

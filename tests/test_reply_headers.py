@@ -15,15 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import update
 
 from assistant.outbox import OutgoingMail, SmtpMailer
 from assistant.store.tables import DraftRow, OutboxMessage, Ticket, TicketMessage
 from assistant.tickets.sending import _quote, _reply_subject
 from tests.harness import Kontor
-from tests.servers import free_port
-from tests.test_outbox import Recorder
+from tests.smtp_server import Recorder, recording_smtp
 
 COMPANY = "kochwerk-lindner.de"
 CUSTOMER = "Erika Müller <erika@example.org>"
@@ -44,13 +42,8 @@ def parse(data: bytes) -> EmailMessage:
 
 @pytest.fixture(scope="module")
 def smtp_server() -> Iterator[tuple[Recorder, int]]:
-    recorder, port = Recorder(), free_port()
-    controller = Controller(recorder, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield recorder, port
-    finally:
-        controller.stop()
+    with recording_smtp() as running:
+        yield running
 
 
 @pytest.fixture

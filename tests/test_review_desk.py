@@ -14,16 +14,7 @@ from sqlalchemy import update
 
 from assistant.config import PROJECT_ROOT
 from assistant.store.tables import DraftRow
-from tests.harness import QUESTION, Kontor
-
-
-def _page(kontor: Kontor, path: str, name: str = "anna") -> tuple[int, str]:
-    """A page as the browser gets it: logged in by session cookie, asking for HTML."""
-    client = kontor.client
-    if not client.cookies:
-        assert client.post("/api/session", json={"name": name, "password": f"{name}-passwort-123"}).status_code == 200
-    response = client.get(path, headers={"Accept": "text/html,application/xhtml+xml"})
-    return response.status_code, response.text
+from tests.harness import QUESTION, Kontor, html_page
 
 
 def _examples(kontor: Kontor) -> int:
@@ -61,13 +52,13 @@ def test_undo_of_a_relabel_gives_the_example_its_old_label(lite: Kontor) -> None
 
 def test_a_waiting_ticket_shows_its_position_in_the_queue(lite: Kontor) -> None:
     ids = [lite.call("POST", "/api/tickets", json=QUESTION).json()["id"] for _ in range(3)]
-    status, html = _page(lite, f"/tickets/{ids[2]}")
+    status, html = html_page(lite, f"/tickets/{ids[2]}")
     assert status == 200 and "Position 3 in der Warteschlange" in html
     assert lite.call("GET", f"/api/tickets/{ids[2]}").json()["queue_position"] == 3
     lite.services.jobs.run_until_idle()
     assert lite.call("GET", f"/api/tickets/{ids[2]}").json()["queue_position"] is None
     assert lite.call("POST", f"/api/tickets/{ids[0]}/draft").status_code == 202  # "Neu entwerfen"
-    status, html = _page(lite, f"/tickets/{ids[0]}")
+    status, html = html_page(lite, f"/tickets/{ids[0]}")
     assert "Neuer Entwurf wird erstellt" in html and "Position 1 in der Warteschlange" in html
 
 
@@ -75,7 +66,7 @@ def test_a_waiting_ticket_shows_its_position_in_the_queue(lite: Kontor) -> None:
 
 def test_the_draft_is_labelled_by_who_wrote_it_and_the_sent_answer_is_confirmed(lite: Kontor) -> None:
     machine = lite.drafted_ticket()
-    _, html = _page(lite, f"/tickets/{machine['id']}")
+    _, html = html_page(lite, f"/tickets/{machine['id']}")
     assert "KI-Entwurf – bitte prüfen" in html and "Modell" in html
 
     edited = lite.drafted_ticket()
@@ -84,7 +75,7 @@ def test_the_draft_is_labelled_by_who_wrote_it_and_the_sent_answer_is_confirmed(
     assert edit.status_code == 200
     assert lite.call("POST", f"/api/drafts/{draft_id}/approve").status_code == 200
     sent = lite.call("POST", f"/api/drafts/{draft_id}/send", json={"confirm": []}).json()
-    _, html = _page(lite, f"/tickets/{edited['id']}")
+    _, html = html_page(lite, f"/tickets/{edited['id']}")
     assert "KI-Entwurf, bearbeitet von anna" in html and "KI-Entwurf – bitte prüfen" not in html
     assert 'id="sent-confirmation"' in html and "erika@example.org" in html and sent["message_id"].strip("<>") in html
     assert lite.call("GET", f"/api/tickets/{edited['id']}").json()["draft"]["written_by"] == {
@@ -97,7 +88,7 @@ def test_the_draft_is_labelled_by_who_wrote_it_and_the_sent_answer_is_confirmed(
     assert hand.status_code == 200
     assert lite.call("POST", f"/api/drafts/{draft_id}/approve").status_code == 200
     assert lite.call("POST", f"/api/drafts/{draft_id}/send", json={"confirm": []}).status_code == 200
-    _, html = _page(lite, f"/tickets/{by_hand['id']}")
+    _, html = html_page(lite, f"/tickets/{by_hand['id']}")
     assert "Von Hand geschrieben von anna" in html
     assert "KI-Entwurf" not in html and "Modell" not in html
 
@@ -119,12 +110,12 @@ def _handed_over(kontor: Kontor) -> dict[str, object]:
 
 def test_a_hand_over_answered_by_a_person_says_so(cases: Kontor) -> None:
     ticket = _handed_over(cases)
-    _, html = _page(cases, f"/tickets/{ticket['id']}")
+    _, html = html_page(cases, f"/tickets/{ticket['id']}")
     assert "Übergabe an eine Person" in html
     draft_id = ticket["draft"]["id"]  # type: ignore[index]
     cases.call("PUT", f"/api/drafts/{draft_id}", json={"text": "Guten Tag,\n\ndas klären wir so.\n\nGruß"})
     assert cases.call("POST", f"/api/drafts/{draft_id}/approve").status_code == 200
-    _, html = _page(cases, f"/tickets/{ticket['id']}")
+    _, html = html_page(cases, f"/tickets/{ticket['id']}")
     assert "Übergabe an eine Person" not in html and "Von anna beantwortet" in html
 
 
@@ -148,7 +139,7 @@ def test_the_eval_case_takes_the_reviewers_verdict_on_the_hand_over(cases: Konto
 def test_error_pages_are_german_html_with_navigation(lite: Kontor) -> None:
     for path, says in (("/tickets/999", "Ticket 999 gibt es nicht"), ("/tickets/abc", "Seite nicht gefunden"),
                        ("/gibtsnicht", "Seite nicht gefunden")):
-        status, html = _page(lite, path)
+        status, html = html_page(lite, path)
         assert status == 404, path
         assert says in html and '<nav' in html and 'href="/posteingang"' in html, path
         assert '"detail"' not in html and "Not Found" not in html
@@ -180,7 +171,7 @@ def test_every_cli_error_is_one_german_line(tmp_path: Path, args: tuple[str, ...
 def test_the_ticket_page_names_the_category_method_and_channel_in_german(lite: Kontor) -> None:
     ticket = lite.drafted_ticket()
     lite.call("PUT", f"/api/tickets/{ticket['id']}/category", json={"category": "lieferverzug"})
-    status, page = _page(lite, f"/tickets/{ticket['id']}")
+    status, page = html_page(lite, f"/tickets/{ticket['id']}")
     assert status == 200
     assert "von einer Person)" in page and "Kanal Schnittstelle" in page
     assert "sicher, person)" not in page and "Kanal api" not in page
@@ -195,23 +186,23 @@ def test_the_inbox_searches_pages_and_opens_the_view_to_review(kontor: Kontor) -
     for number in range(53):  # not drafted: status new
         kontor.call("POST", "/api/tickets", json={"customer": f"Kunde {number} <k{number}@example.org>",
                                                 "subject": f"Anfrage {number}", "body": "Eine Frage zum Versand."})
-    status, page = _page(kontor, "/posteingang")
+    status, page = html_page(kontor, "/posteingang")
     assert status == 200 and "55 Tickets · Seite 1 von 2" in page and 'rel="next"' in page
-    status, page = _page(kontor, "/posteingang?ansicht=alle&seite=2")
+    status, page = html_page(kontor, "/posteingang?ansicht=alle&seite=2")
     assert "Seite 2 von 2" in page and page.count('href="/tickets/') == 5 and 'rel="prev"' in page
 
-    status, page = _page(kontor, "/posteingang?ansicht=zu-pruefen")
+    status, page = html_page(kontor, "/posteingang?ansicht=zu-pruefen")
     assert "2 Tickets" in page  # the two drafted ones, oldest first
     assert page.index(f'href="/tickets/{first["id"]}"') < page.index(f'href="/tickets/{second["id"]}"')
     assert 'href="/posteingang?ansicht=zu-pruefen"' in page  # the badge opens this view
 
     for query, expected in ((f"%23{second['id']}", second["id"]), ("müller", second["id"]),
                             ("falschen betrag", second["id"]), ("100_%25", second["id"])):
-        status, page = _page(kontor, f"/posteingang?q={query}")
+        status, page = html_page(kontor, f"/posteingang?q={query}")
         assert status == 200 and "1 Ticket" in page and f'href="/tickets/{expected}"' in page, query
-    status, page = _page(kontor, "/posteingang?q=e%25e")  # a literal %, not "e, anything, e"
+    status, page = html_page(kontor, "/posteingang?q=e%25e")  # a literal %, not "e, anything, e"
     assert "0 Tickets" in page and "Keine Tickets für diese Auswahl" in page
-    status, _ = _page(kontor, "/posteingang?seite=0")
+    status, _ = html_page(kontor, "/posteingang?seite=0")
     assert status == 422
 
 
@@ -220,7 +211,7 @@ def test_the_ticket_page_shows_the_customers_earlier_tickets(lite: Kontor) -> No
     other = lite.drafted_ticket({"customer": "Otto <otto@example.net>", "subject": "Fremde Anfrage",
                                  "body": "Was kostet der Versand nach Österreich?"})
     current = lite.drafted_ticket({**QUESTION, "customer": "Erika Muster <ERIKA@example.org>"})
-    status, page = _page(lite, f"/tickets/{current['id']}")
+    status, page = html_page(lite, f"/tickets/{current['id']}")
     assert status == 200 and "Frühere Anfragen dieses Kunden (1)" in page
     assert f'href="/tickets/{earlier["id"]}"' in page and "Fremde Anfrage" not in page
     assert f'href="/tickets/{other["id"]}"' not in page
@@ -228,12 +219,12 @@ def test_the_ticket_page_shows_the_customers_earlier_tickets(lite: Kontor) -> No
 
 def test_the_next_ticket_to_review_is_one_click_away(lite: Kontor) -> None:
     first, second = lite.drafted_ticket(), lite.drafted_ticket()
-    status, page = _page(lite, f"/tickets/{first['id']}")
+    status, page = html_page(lite, f"/tickets/{first['id']}")
     assert f'class="next-ticket" href="/tickets/{second["id"]}"' in page
-    status, page = _page(lite, f"/tickets/{second['id']}")
+    status, page = html_page(lite, f"/tickets/{second['id']}")
     assert f'class="next-ticket" href="/tickets/{first["id"]}"' in page  # the oldest other one waiting
     lite.call("POST", f"/api/drafts/{first['draft']['id']}/approve")
-    status, page = _page(lite, f"/tickets/{second['id']}")
+    status, page = html_page(lite, f"/tickets/{second['id']}")
     assert "next-ticket" not in page  # nothing else waits for review
-    status, page = _page(lite, "/login")
+    status, page = html_page(lite, "/login")
     assert 'id="name" name="name" autocomplete="username" required maxlength="100" autofocus' in page
