@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event, select, text
+from sqlalchemy import ColumnElement, event, func, select, text
 from sqlalchemy.orm import Session
 
 from assistant.store.db import Database
@@ -165,9 +166,64 @@ def _broken_link(entry: AuditEntry, previous: str | None) -> str:
     return ""
 
 
-def entries(database: Database, ticket_id: int | None = None, limit: int = 200) -> list[AuditEntry]:
-    query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
-    if ticket_id is not None:
-        query = query.where(AuditEntry.ticket_id == ticket_id)
+@dataclass(frozen=True)
+class AuditQuery:
+    """Which entries: of one action, by one actor, on one ticket, from ``since`` on and before ``before`` (each
+    optional; the moments are the caller's, e.g. the start of a German day)."""
+
+    action: str | None = None
+    actor: str | None = None
+    ticket_id: int | None = None
+    since: datetime | None = None
+    before: datetime | None = None
+
+    def where(self) -> list[ColumnElement[bool]]:
+        conditions: list[ColumnElement[bool]] = []
+        if self.action:
+            conditions.append(AuditEntry.action == self.action)
+        if self.actor:
+            conditions.append(AuditEntry.actor == self.actor)
+        if self.ticket_id is not None:
+            conditions.append(AuditEntry.ticket_id == self.ticket_id)
+        if self.since is not None:
+            conditions.append(AuditEntry.at >= self.since)
+        if self.before is not None:
+            conditions.append(AuditEntry.at < self.before)
+        return conditions
+
+
+def search(database: Database, query: AuditQuery, limit: int = 200, offset: int = 0) -> tuple[list[AuditEntry], int]:
+    """One page of the entries ``query`` names, newest first, and how many there are in all."""
+    conditions = query.where()
     with database.session() as session:
-        return list(session.scalars(query))
+        total = session.scalar(select(func.count()).select_from(AuditEntry).where(*conditions)) or 0
+        rows = session.scalars(select(AuditEntry).where(*conditions).order_by(AuditEntry.id.desc())
+                               .limit(limit).offset(offset))
+        return list(rows), total
+
+
+def each(database: Database, query: AuditQuery, batch: int = 1000) -> Iterator[AuditEntry]:
+    """Every entry ``query`` names, newest first, read in batches (an export of a long log holds no session open
+    and no whole log in memory)."""
+    below: int | None = None
+    while True:
+        conditions = query.where() + ([AuditEntry.id < below] if below is not None else [])
+        with database.session() as session:
+            rows = list(session.scalars(select(AuditEntry).where(*conditions).order_by(AuditEntry.id.desc())
+                                        .limit(batch)))
+        yield from rows
+        if len(rows) < batch:
+            return
+        below = rows[-1].id
+
+
+def known(database: Database) -> tuple[list[str], list[str]]:
+    """The actions and the actors the log holds, each sorted: what a filter can offer."""
+    with database.session() as session:
+        actions = session.scalars(select(AuditEntry.action).distinct().order_by(AuditEntry.action))
+        actors = session.scalars(select(AuditEntry.actor).distinct().order_by(AuditEntry.actor))
+        return list(actions), list(actors)
+
+
+def entries(database: Database, ticket_id: int | None = None, limit: int = 200) -> list[AuditEntry]:
+    return search(database, AuditQuery(ticket_id=ticket_id), limit)[0]

@@ -17,7 +17,7 @@ import difflib
 import io
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -142,12 +142,18 @@ def _mean(values: Iterable[float], digits: int = 4) -> float | None:
 
 # --- charts ------------------------------------------------------------------------------------------------------
 
-def dashboard_plots(data: dict[str, Any]) -> list[dict[str, str]]:
-    """Two or three small PNG charts (base64) of ``learning_loop``'s numbers; [] without matplotlib or data."""
+def dashboard_plots(data: dict[str, Any], week_name: Callable[[str], str] = str,
+                    number: Callable[[float, int], str] | None = None) -> list[dict[str, str]]:
+    """Two or three small PNG charts (base64) of ``learning_loop``'s numbers; [] without matplotlib or data.
+    ``week_name`` names a week on the axis ("KW 49/2026"), ``number`` writes a number with its decimals (the
+    pages pass the German forms, with a decimal comma)."""
     try:
         from matplotlib.figure import Figure  # matplotlib is optional and slow to import: only when a chart is drawn
+        from matplotlib.ticker import FuncFormatter
     except ImportError:
         return []
+    written = number or (lambda value, digits: f"{value:.{digits}f}")
+    axis = FuncFormatter(lambda value, _: written(value, 1))
     rows = data.get("weeks") or []
     if not rows:
         return []
@@ -161,8 +167,9 @@ def dashboard_plots(data: dict[str, Any]) -> list[dict[str, str]]:
         for version in versions:
             values = {r["week"]: r[metric] for r in rows if (r["prompt_version"] or "ohne Version") == version}
             series = [values[w] if values.get(w) is not None else float("nan") for w in weeks]
-            axes.plot(weeks, series, marker="o", label=_plain(version))
+            axes.plot([_plain(week_name(w)) for w in weeks], series, marker="o", label=_plain(version))
         axes.set_ylim(0, limit)
+        axes.yaxis.set_major_formatter(axis)
         axes.legend(fontsize="small", frameon=False)
         plots.append({"title": title, "png_base64": _png(figure)})
     rated = [v for v in data.get("versions") or [] if v.get("rating") is not None]
@@ -170,8 +177,10 @@ def dashboard_plots(data: dict[str, Any]) -> list[dict[str, str]]:
         figure = Figure(figsize=(6, 2.6))
         axes = figure.add_subplot()
         labels = [_plain(v["prompt_version"] or "ohne Version") for v in rated]
-        axes.bar_label(axes.bar(labels, [v["rating"] for v in rated], color="#2b6cb0"), fmt="%.1f")
+        bars = axes.bar(labels, [v["rating"] for v in rated], color="#2b6cb0")
+        axes.bar_label(bars, labels=[written(v["rating"], 1) for v in rated])
         axes.set_ylim(0, 5.5)
+        axes.yaxis.set_major_formatter(axis)
         axes.set_ylabel("Bewertung (1–5)")
         plots.append({"title": "Mittlere Bewertung je Prompt-Version", "png_base64": _png(figure)})
     return plots

@@ -732,3 +732,46 @@ def test_a_knowledge_document_opens_with_a_preview_and_a_safe_download(server: t
     assert expert.locator("#document-preview h3").count() > 0  # the sections' headings
     expert.screenshot(path=str(shots / "dokument.png"), full_page=True)
     expert.close()
+
+
+# --- a phone (issue 13): the inbox, a ticket and the knowledge page at 390 px ----------------------------------
+
+def test_the_inbox_a_ticket_and_the_knowledge_work_on_a_phone(server: tuple[str, Path], browser: object,
+                                                              shots: Path) -> None:
+    """At 390 × 844 the page itself never scrolls sideways (a wide table scrolls in its own box), and the answer
+    and the buttons to save, approve, send and reject are on the screen, not cut off at its edge."""
+    base, _ = server
+    width = 390
+    pages: list[Any] = []
+    for name in ("anna", "eva"):
+        page: Any = _login(browser, base, name)
+        page.set_viewport_size({"width": width, "height": 844})
+        pages.append(page)
+    agent, expert = pages
+    _drafted(agent, base, 1)
+
+    def fits(page: Any, selector: str) -> None:
+        element = page.locator(selector).first
+        element.scroll_into_view_if_needed()
+        assert element.is_visible(), selector
+        box = element.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, (selector, box)
+
+    for page, path, shot, shown in (
+        (agent, "/posteingang", "mobil-posteingang.png", ["#ticket-count", "input[name=q]", "table.list a"]),
+        (agent, "/tickets/1", "mobil-ticket.png", ["h1", "#draft-text", "button[data-action=save]",
+                                                   "button[data-action=approve]", "button[data-action=send]",
+                                                   "button[data-action=reject]", "#note-text"]),
+        (agent, "/wissen", "mobil-wissen.png", ["h1", "table.documents a"]),
+        (expert, "/wissen", "", ["#upload-file", "#upload-form button[type=submit]"]),
+    ):
+        page.goto(f"{base}{path}")
+        page.wait_for_load_state("load")
+        assert page.evaluate("document.documentElement.scrollWidth") <= width, path
+        for selector in shown:
+            fits(page, selector)
+        if shot:
+            page.evaluate("window.scrollTo(0, 0)")
+            page.screenshot(path=str(shots / shot), full_page=True)
+    for page in pages:
+        page.close()

@@ -61,6 +61,11 @@ class EvalCase(BaseModel):
         """What the pipeline sees: subject and body, as a ticket is drafted."""
         return f"{self.input.subject}\n\n{self.input.body}".strip()
 
+    @property
+    def question(self) -> str:
+        """The customer's question on one line, as a report shows it beside the case: ``subject – text``."""
+        return " – ".join(part for part in (self.input.subject.strip(), " ".join(self.input.body.split())) if part)
+
 
 def load_cases(folder: Path) -> list[EvalCase]:
     cases = []

@@ -91,7 +91,7 @@ def _case_row(task: str, case: EvalCase, record: Record, compared: Record | None
     else:
         outcome = "improved" if score > base + SAME else "worse" if score < base - SAME else "same"
     text = record.get("answer") or f"{record.get('category')} ({record.get('method')})"
-    return {"id": case.id, "outcome": outcome, "score": round(score, 3),
+    return {"id": case.id, "question": case.question, "outcome": outcome, "score": round(score, 3),
             "compared_score": None if base is None else round(base, 3), "summary": summary, "text": text}
 
 

@@ -45,7 +45,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
             services.mail_poller.start()  # the shared mailbox, every KONTOR_IMAP_INTERVAL s (IDLE: at once)
         yield
         if mail:
-            services.mail_poller.stop()
+            services.mail_poller.stop(timeout=3)  # IDLE is checked every 2 s
         if workers:
             services.jobs.stop(grace_s=10)  # a job still running then goes back to the queue
         if settings.web.run_worker:

@@ -4,7 +4,7 @@ CSRF token for the page's scripts, the waiting tickets), and the German answers 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, tzinfo
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -131,7 +131,7 @@ def _page_error(request: Request, exc: Exception) -> tuple[int, str, str]:
     missing = (404, "Seite nicht gefunden", f"Die Adresse {request.url.path} gibt es hier nicht.")
     if isinstance(exc, KontorError):
         title = {404: "Nicht gefunden", 409: "Nicht möglich", 413: "Zu groß"}.get(exc.status, "Fehler")
-        return exc.status, title, f"{exc}."
+        return exc.status, title, f"{without_paths(str(exc))}."
     if isinstance(exc, RequestValidationError):
         if any(list(e.get("loc", ()))[:1] == ["path"] for e in exc.errors()):
             return missing  # /tickets/abc: no ticket number, no such page
@@ -155,13 +155,106 @@ def age(moment: datetime | str) -> str:
     return f"vor {minutes // 1440} Tagen"
 
 
+# --- German dates and numbers: the one place every page takes them from (filters and globals below) -------------
+
+def _german_time(moment: datetime) -> tuple[datetime, str]:
+    """The moment in German time, and " (UTC)" when this machine has no time zone data. A moment without a zone
+    is UTC, as Kontor stores every moment."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(ZoneInfo("Europe/Berlin")), ""
+    except ZoneInfoNotFoundError:
+        return moment.astimezone(UTC), " (UTC)"
+
+
+def _moment(value: datetime | date | str) -> datetime | date:
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
 def when(moment: datetime | str | None) -> str:
     """A moment as a German reader writes it, in German time: ``04.12.2026, 18:05 Uhr``."""
-    if moment is None:
+    if moment is None or moment == "":
         return "–"
-    moment = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
+    local, zone = _german_time(datetime.fromisoformat(moment) if isinstance(moment, str) else moment)
+    return f"{local:%d.%m.%Y, %H:%M} Uhr{zone}"
+
+
+def stamp(moment: datetime) -> str:
+    """A moment to the second, in German time, as German spreadsheets read it: ``04.12.2026 18:05:33``."""
+    local, zone = _german_time(moment)
+    return f"{local:%d.%m.%Y %H:%M:%S}{zone}"
+
+
+def today() -> date:
+    """Today in Germany."""
+    return _german_time(datetime.now(UTC))[0].date()
+
+
+def day_start(day: date) -> datetime:
+    """The moment a day begins in German time (00:00 in Berlin; in UTC without time zone data)."""
     try:
-        local = moment.astimezone(ZoneInfo("Europe/Berlin"))
-    except ZoneInfoNotFoundError:  # no time zone data on this machine: say it in UTC
-        return f"{moment.astimezone(UTC):%d.%m.%Y, %H:%M} Uhr (UTC)"
-    return f"{local:%d.%m.%Y, %H:%M} Uhr"
+        zone: tzinfo = ZoneInfo("Europe/Berlin")
+    except ZoneInfoNotFoundError:
+        zone = UTC
+    return datetime.combine(day, time(), zone)
+
+
+def german_date(value: datetime | date | str | None) -> str:
+    """A day as a German reader writes it: ``04.12.2026`` (a moment in German time)."""
+    if value is None or value == "":
+        return "–"
+    moment = _moment(value)
+    if isinstance(moment, datetime):
+        moment = _german_time(moment)[0]
+    return f"{moment:%d.%m.%Y}"
+
+
+_ISO_WEEK = re.compile(r"^(\d{4})-W(\d{1,2})$")
+
+
+def week(value: datetime | date | str) -> str:
+    """A calendar week as German offices say it: ``KW 49/2026`` (from a moment or from ``2026-W49``)."""
+    found = _ISO_WEEK.match(value) if isinstance(value, str) else None
+    if found:
+        year, nr = int(found.group(1)), int(found.group(2))
+    else:
+        moment = _moment(value)
+        if isinstance(moment, datetime):
+            moment = _german_time(moment)[0]
+        year, nr, _ = moment.isocalendar()
+    return f"KW {nr}/{year}"
+
+
+def number(value: float | int | None, digits: int = 2) -> str:
+    """A number with a decimal comma and a dot between thousands: ``0,25`` · ``1.234`` · ``12,5``; ``–`` for none.
+    Whole numbers (``int``) keep no decimals."""
+    if value is None or isinstance(value, bool):
+        return "–"
+    text = f"{value:,d}" if isinstance(value, int) else f"{value:,.{digits}f}"
+    return text.replace(",", "\0").replace(".", ",").replace("\0", ".")
+
+
+def percent(share: float | None, digits: int = 0) -> str:
+    """A share (0…1) as German percent: ``87 %``, ``12,5 %`` (with ``digits=1``); ``–`` for none."""
+    return "–" if share is None else f"{number(float(share) * 100, digits)} %"
+
+
+def file_size(size: int) -> str:
+    """``734 Byte``, ``12,3 KB``, ``1,4 MB``."""
+    if size < 1024:
+        return f"{size} Byte"
+    value, unit = (size / 1024, "KB") if size < 2**20 else (size / 2**20, "MB")
+    return f"{number(value, 1)} {unit}"
+
+
+def without_paths(text: str) -> str:
+    """A message for the page without the server's folders: ``/srv/kontor/prompts/answer/v3.md`` → ``v3.md``."""
+    return _ABSOLUTE.sub(lambda m: m.group(1), text)
+
+
+_ABSOLUTE = re.compile(r"(?<![\w.:/])/(?:[\w.@+-]+/)+([\w.@+-]+)")
+
+TEMPLATES.env.globals.update(when=when, age=age)
+TEMPLATES.env.filters.update(when=when, date=german_date, week=week, number=number, percent=percent,
+                             file_size=file_size)

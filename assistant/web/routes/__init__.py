@@ -25,5 +25,5 @@ from assistant.web.routes import (
 ROUTERS: list[APIRouter] = [
     health.router, accounts.router, tickets.router, live.router, drafts.router, ask.router, documents.router,
     tasks.router, prompts.router, evaluations.router, audit.router, attachments.router, textmodules.router,
-    documents.pages, prompts.pages, evaluations.pages, pages.router,
+    documents.pages, prompts.pages, evaluations.pages, audit.pages, pages.router,
 ]

@@ -19,7 +19,7 @@ from assistant.services import Services
 from assistant.store.tables import AuditEntry
 from assistant.web.deps import AgentPage, AgentUser, Bg, ExpertUser, Svc
 from assistant.web.errors import AUTHENTICATED, errors
-from assistant.web.rendering import render, when
+from assistant.web.rendering import file_size, render
 from assistant.web.routes._audit import record
 from assistant.web.schemas import (
     Document,
@@ -129,7 +129,7 @@ def reindex(user: ExpertUser, services: Svc, bg: Bg) -> TaskStarted:
 def knowledge_page(request: Request, user: AgentPage, services: Svc) -> HTMLResponse:
     listed, events = _listed(services), document_events(services)
     return render(request, "knowledge.html", user, documents=listed, indexed=sum(1 for d in listed if d.indexed),
-                  events={source: (found[0], found[-1]) for source, found in events.items()}, when=when,
+                  events={source: (found[0], found[-1]) for source, found in events.items()},
                   max_size=file_size(services.settings.web.max_file_bytes))
 
 
@@ -137,19 +137,11 @@ def knowledge_page(request: Request, user: AgentPage, services: Svc) -> HTMLResp
 def document_page(request: Request, user: AgentPage, services: Svc,
                   quelle: Annotated[str, Query(max_length=1000)] = "") -> HTMLResponse:
     detail, shown = _detail(services, quelle)
-    return render(request, "knowledge_document.html", user, d=detail, blocks=shown.blocks, when=when,
+    return render(request, "knowledge_document.html", user, d=detail, blocks=shown.blocks,
                   size=file_size(detail.size), max_size=file_size(services.settings.web.max_file_bytes))
 
 
 # --- what the routes share ----------------------------------------------------------------------------------------
-
-def file_size(size: int) -> str:
-    """``734 Byte``, ``12,3 KB``, ``1,4 MB``."""
-    if size < 1024:
-        return f"{size} Byte"
-    value, unit = (size / 1024, "KB") if size < 2**20 else (size / 2**20, "MB")
-    return f"{value:.1f} {unit}".replace(".", ",")
-
 
 def _listed(services: Services) -> list[uploads.DocumentFile]:
     return uploads.list_documents(services.catalogue, services.ingestor, services.settings.knowledge_dir)

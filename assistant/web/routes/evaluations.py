@@ -5,7 +5,6 @@ shows it), list the runs with their reports, the learning-loop dashboard, and th
 from __future__ import annotations
 
 import json
-import re
 import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,7 +28,7 @@ from assistant.store.db import Database
 from assistant.store.tables import EvalRun
 from assistant.web.deps import Bg, ExpertPage, ExpertUser, Id, Svc
 from assistant.web.errors import AUTHENTICATED, errors
-from assistant.web.rendering import METHOD_NAMES, render, when
+from assistant.web.rendering import METHOD_NAMES, number, render, week, without_paths
 from assistant.web.routes._audit import record
 from assistant.web.schemas import Dashboard, EvalCase, Evaluation, EvaluationIn, EvaluationProgress, TaskStarted
 
@@ -136,14 +135,6 @@ def progress_of(task: Work) -> EvaluationProgress:
         report=result.get("report"))
 
 
-def without_paths(text: str) -> str:
-    """A message for the page without the server's folders: ``/srv/kontor/prompts/answer/v3.md`` → ``v3.md``."""
-    return _ABSOLUTE.sub(lambda m: m.group(1), text)
-
-
-_ABSOLUTE = re.compile(r"(?<![\w.:/])/(?:[\w.@+-]+/)+([\w.@+-]+)")
-
-
 def time_left(done: int, total: int, elapsed_seconds: float) -> str:
     """About how long the rest takes at the pace so far, in German: ``noch etwa 3 Min.``."""
     if done <= 0:
@@ -185,13 +176,13 @@ def evaluation_report(run_id: Id, user: ExpertUser, services: Svc) -> HTMLRespon
 
 
 def _questions(services: Services) -> dict[str, str]:
-    """The customer's question of every evaluation case (subject – text); none when the set does not load."""
+    """The customer's question of every evaluation case, for reports written before their rows kept it; none when
+    the set does not load."""
     try:
         cases = load_cases(services.settings.eval_dir / "cases")
     except CaseError:
         return {}
-    return {c.id: " – ".join(part for part in (c.input.subject.strip(), " ".join(c.input.body.split())) if part)
-            for c in cases}
+    return {c.id: c.question for c in cases}
 
 
 def _names(services: Services) -> dict[str, str]:
@@ -202,7 +193,7 @@ def _names(services: Services) -> dict[str, str]:
 def dashboard(user: ExpertUser, services: Svc, plots: bool = False) -> Dashboard:
     data = learning_loop(services.database)
     if plots:
-        data["plots"] = dashboard_plots(data)
+        data["plots"] = dashboard_plots(data, week, number)
     return Dashboard.model_validate(data)
 
 
@@ -216,7 +207,7 @@ def evaluation_page(request: Request, user: ExpertPage, services: Svc, bg: Bg) -
     versions = {task: [v.meta.version for v in services.prompts.versions(task)] for task in services.prompts.tasks()}
     return render(request, "evaluation.html", user, runs=recent_runs(services.database, 30), labels=labels,
                   versions=versions, task_names=TASK_NAMES, label_names=LABEL_NAMES, title=version_title,
-                  running=_running(bg), when=when, has_report=lambda run: _report_folder(run) is not None)
+                  running=_running(bg), has_report=lambda run: _report_folder(run) is not None)
 
 
 def _running(bg: BackgroundWork) -> EvaluationProgress | None:

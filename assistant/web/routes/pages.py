@@ -17,7 +17,7 @@ from assistant.tickets.queries import TicketFilter, find_tickets, history, inbox
 from assistant.tickets.state import TicketStatus
 from assistant.tickets.threads import MAX_NOTE_CHARS
 from assistant.web.deps import AdminPage, AgentPage, ExpertPage, Id, Svc
-from assistant.web.rendering import age, render, when
+from assistant.web.rendering import number, render, week
 from assistant.web.routes.textmodules import offered
 from assistant.web.routes.tickets import conversation_of
 
@@ -57,15 +57,15 @@ def inbox(request: Request, user: AgentPage, services: Svc, status: str = "", ca
                   pages=pages, view=view, views=views, q=q, status=status, category=category,
                   assignees=found.assignees,
                   categories=categories, category_names={c.id: c.name for c in categories},
-                  statuses=[s.value for s in TicketStatus], age=age)
+                  statuses=[s.value for s in TicketStatus])
 
 
 @router.get("/tickets/{ticket_id}", response_class=HTMLResponse)
 def ticket(request: Request, ticket_id: Id, user: AgentPage, services: Svc) -> HTMLResponse:
     view = ticket_view(services.database, ticket_id)
     return render(request, "ticket.html", user, t=view, draft=view["draft"], categories=services.categories.categories,
-                  category_names={c.id: c.name for c in services.categories.categories}, age=age,
-                  flag_names=FLAG_NAMES, attachments=services.attachments.listed(ticket_id), when=when,
+                  category_names={c.id: c.name for c in services.categories.categories},
+                  flag_names=FLAG_NAMES, attachments=services.attachments.listed(ticket_id),
                   history=history(services.database, view["customer_email"], ticket_id),
                   conversation=conversation_of(services.database, ticket_id), max_note=MAX_NOTE_CHARS,
                   next_id=next_to_review(services.database, ticket_id),
@@ -77,7 +77,8 @@ def ticket(request: Request, ticket_id: Id, user: AgentPage, services: Svc) -> H
 def dashboard(request: Request, user: ExpertPage, services: Svc) -> HTMLResponse:
     data = learning_loop(services.database)
     mailbox = services.fetcher.status() if services.settings.imap.configured else None  # none: no mailbox line
-    return render(request, "dashboard.html", user, data=data, plots=dashboard_plots(data), mailbox=mailbox, when=when)
+    return render(request, "dashboard.html", user, data=data, plots=dashboard_plots(data, week, number),
+                  mailbox=mailbox)
 
 
 @router.get("/konto", response_class=HTMLResponse)

@@ -14,7 +14,7 @@ from assistant.services import Services
 from assistant.textmodules import MAX_BODY_CHARS, MAX_TITLE_CHARS, PLACEHOLDERS, TextModuleInfo, TextModules, fill
 from assistant.web.deps import AgentUser, ExpertPage, ExpertUser, Id, Svc
 from assistant.web.errors import AUTHENTICATED, errors
-from assistant.web.rendering import render, when
+from assistant.web.rendering import render
 from assistant.web.schemas import TextModuleDeleted, TextModuleIn, TextModuleOut
 
 router = APIRouter(tags=["text-modules"], responses=AUTHENTICATED)  # the page is not in the spec
@@ -78,5 +78,5 @@ def delete(module_id: Id, user: ExpertUser, services: Svc) -> TextModuleDeleted:
 def page(request: Request, user: ExpertPage, services: Svc) -> HTMLResponse:
     categories = services.categories.categories
     return render(request, "textmodules.html", user, modules=text_modules(services).listed(), categories=categories,
-                  category_names={c.id: c.name for c in categories}, when=when, placeholders=PLACEHOLDERS,
+                  category_names={c.id: c.name for c in categories}, placeholders=PLACEHOLDERS,
                   max_title=MAX_TITLE_CHARS, max_body=MAX_BODY_CHARS)

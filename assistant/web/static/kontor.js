@@ -161,32 +161,7 @@ const actions = {
     await api("DELETE", `/api/documents/${encodeURIComponent(button.dataset.source)}`);
     location.reload();
   },
-  diff: async (button) => {
-    const box = button.closest(".card"), task = button.closest(".diff-form").dataset.task;
-    const a = box.querySelector(".diff-a").value, b = box.querySelector(".diff-b").value;
-    const result = await api("GET", `/api/prompts/${task}/diff?a=${a}&b=${b}`);
-    showSide(box.querySelector(".diff-left"), result.a, result.b, "del");
-    showSide(box.querySelector(".diff-right"), result.b, result.a, "add");
-    box.querySelector(".diff-title-a").textContent = `v${a}`; box.querySelector(".diff-title-b").textContent = `v${b}`;
-    box.querySelector(".diff").hidden = false;
-  },
-  promote: async (button) => {
-    await api("POST", `/api/prompts/${button.dataset.task}/${button.dataset.version}/promote`);
-    say(`${button.dataset.task} v${button.dataset.version} ist jetzt in Produktion.`);
-    setTimeout(() => location.reload(), 800);
-  },
 };
-
-function showSide(pre, text, other, mark) {
-  const others = new Set(other.split("\n"));
-  pre.textContent = "";
-  for (const line of text.split("\n")) {
-    const span = document.createElement("span");
-    span.textContent = line + "\n";
-    if (!others.has(line)) span.className = mark;
-    pre.appendChild(span);
-  }
-}
 
 function newPassword(data) {
   if (data.get("repeat") !== (data.get("new") ?? data.get("password"))) throw new Error("Die beiden neuen Passwörter stimmen nicht überein.");
@@ -240,21 +215,6 @@ const forms = {
       letter: data.get("letter") ?? "", note: data.get("note") });
     say(`Version ${result.version} angelegt (Kandidat).`);
     setTimeout(() => location.reload(), 800);
-  },
-  evaluate: async (form) => {
-    const data = new FormData(form);
-    const { task_id } = await api("POST", "/api/evaluations", { task: data.get("task"), prompt: data.get("prompt") });
-    waitForTask(task_id, (result) => {
-      const box = document.getElementById("eval-result");
-      box.hidden = false; box.textContent = "";
-      const verdict = document.createElement("p");
-      verdict.className = result.passed ? "message ok" : "message error";
-      verdict.textContent = result.passed ? "Schranke bestanden." :
-        `Schranke nicht bestanden: ${(result.failures || []).map(f => f.metric).join(", ")}`;
-      const link = document.createElement("a");
-      link.href = result.report; link.textContent = "Bericht öffnen"; link.target = "_blank"; link.rel = "noopener";
-      box.append(verdict, link);
-    });
   },
 };
 
