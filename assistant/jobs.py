@@ -172,6 +172,11 @@ class JobQueue:
             waiting = Job.status.in_(OPEN)
             return int(session.scalar(select(func.count(Job.id)).where(waiting)) or 0)
 
+    def busy(self) -> bool:
+        """Whether this process's worker threads run and tickets wait or are being drafted (evaluation runs then
+        give way: assistant/evaluate/runner.py)."""
+        return any(t.is_alive() for t in self._threads) and self.pending() > 0
+
     def run_periodic(self) -> None:
         """Each periodic job once; one that fails is logged and does not stop the others or the worker."""
         for name, work in self.periodic.items():

@@ -258,7 +258,8 @@ class Services:
 
         return EvalParts(database=self.database, prompts=self.prompts, catalogue=self.catalogue,
                          llm=lambda: self.llm, answerer=self.answerer, categoriser=lambda: self.categoriser,
-                         categories_file=self.settings.categories_file, eval_dir=self.settings.eval_dir)
+                         categories_file=self.settings.categories_file, eval_dir=self.settings.eval_dir,
+                         tickets_first=self.jobs.busy)
 
     def privacy_parts(self) -> PrivacyParts:
         """What export, erasure and retention reach (the catalogue opened only when proven answers are involved)."""

@@ -186,3 +186,33 @@ def test_kontor_worker_drafts_for_a_web_process_without_workers_and_stops_on_sig
             worker.kill()
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_evaluation_runs_give_way_to_ticket_drafting(lite: Kontor, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Customers first: a case of an evaluation waits while this process's workers draft tickets — and not for
+    ever (at most ``YIELD_S`` per case)."""
+    from dataclasses import replace
+
+    from assistant.evaluate import runner
+
+    tickets(lite, 1)
+    release = threading.Event()
+    queue = JobQueue(lite.services.database, {JobKind.DRAFT: lambda job: release.wait(5)})
+    assert queue.busy() is False  # no worker threads: nothing to give way to (`kontor eval`, the tests)
+    queue.start(poll_s=0.05)
+    try:
+        assert queue.busy() is True
+    finally:
+        release.set()
+        queue.stop()
+    assert queue.busy() is False
+
+    naps: list[float] = []
+    monkeypatch.setattr(runner.time, "sleep", naps.append)
+    answers = iter([True, True, False])
+    parts = replace(lite.services.eval_parts(), tickets_first=lambda: next(answers))
+    runner.EvalRunner(parts)._after_tickets()
+    assert naps == [runner.YIELD_STEP_S] * 2
+    naps.clear()
+    runner.EvalRunner(replace(parts, tickets_first=lambda: True))._after_tickets()
+    assert len(naps) == int(runner.YIELD_S / runner.YIELD_STEP_S)  # a busy day delays it, never stops it

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -37,6 +38,9 @@ class AnswererFactory(Protocol):
                  letter: PromptVersion | None = ...) -> Answerer: ...
 
 
+YIELD_S, YIELD_STEP_S = 300.0, 0.5  # an evaluation case waits for ticket drafting at most this long
+
+
 @dataclass(frozen=True)
 class EvalParts:
     """What an evaluation run uses. The model and the production categoriser are asked for when a run needs
@@ -50,6 +54,7 @@ class EvalParts:
     categoriser: Callable[[], Categoriser]  # production: its categories, company facts and policy are reused
     categories_file: Path
     eval_dir: Path  # cases/, baselines/, reports/
+    tickets_first: Callable[[], bool] = lambda: False  # True while this process's workers have tickets to draft
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,7 @@ class EvalRunner:
             key = hashlib.sha256(json.dumps([context, case.text]).encode()).hexdigest()
             cached = self._cached(key)
             if cached is None:
+                self._after_tickets()
                 categorise = subject.task == "categorise"
                 cached = self._categorise(subject, case) if categorise else self._answer(subject, case)
                 self._store(key, subject.task, cached)
@@ -106,6 +112,14 @@ class EvalRunner:
             if progress is not None:
                 progress(case.id)
         return records
+
+    def _after_tickets(self) -> None:
+        """Customers go first: while the workers of this process draft tickets, the next case waits (at most
+        ``YIELD_S``, so a busy day delays an evaluation but never stops it)."""
+        waited = 0.0
+        while waited < YIELD_S and self.parts.tickets_first():
+            time.sleep(YIELD_STEP_S)
+            waited += YIELD_STEP_S
 
     def _context(self, subject: Subject) -> list[str]:
         """Everything besides the input that changes a result."""
