@@ -136,6 +136,13 @@ def prompts(root: Path) -> Path:
     return root
 
 
+def logged_in(kontor: Kontor, name: str) -> TestClient:
+    """A browser of its own, logged in as ``name`` by session cookie."""
+    client = TestClient(kontor.app)
+    assert client.post("/api/session", json={"name": name, "password": f"{name}-passwort-123"}).status_code == 200
+    return client
+
+
 def html_page(kontor: Kontor, path: str, name: str = "anna") -> tuple[int, str]:
     """A page as the browser gets it: logged in by session cookie, asking for HTML."""
     client = kontor.client

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from assistant.evaluate.evaluation import accept, evaluate
 from assistant.tickets.threads import join
-from tests.harness import QUESTION, ExpertKontor
+from tests.harness import QUESTION, ExpertKontor, logged_in
 
 PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00\x90wS\xde\x00\x00"
        b"\x00\x0cIDATx\x9cc\xf8\xcf\xc0\x00\x00\x03\x01\x01\x00\xc9\xfe\x92\xef\x00\x00\x00\x00IEND\xaeB`\x82")
@@ -123,17 +123,13 @@ def _short(tag: Tag) -> str:
     return text if len(text) < 160 else text[:157] + "…"
 
 
-def _browser(kontor: ExpertKontor, name: str) -> TestClient:
-    client = TestClient(kontor.app)
-    assert client.post("/api/session", json={"name": name, "password": f"{name}-passwort-123"}).status_code == 200
-    return client
 
 
 def test_every_page_of_every_role_is_labelled(office: tuple[ExpertKontor, dict[str, int]]) -> None:
     kontor, tickets = office
     report = {}
     for name in ("anna", "eva", "adam"):
-        browser = _browser(kontor, name)
+        browser = logged_in(kontor, name)
         for path in PAGES:
             response = browser.get(path.format(**tickets), headers={"Accept": "text/html"})
             assert response.headers["content-type"].startswith("text/html"), path
@@ -148,7 +144,7 @@ def test_the_pages_show_what_they_were_meant_to(office: tuple[ExpertKontor, dict
     """The check above looked at the full pages: the ticket with its attachments, follow-up and note, the
     picker of text modules, the rating, the waiting draft, the run and the filters of the log."""
     kontor, tickets = office
-    agent, expert, admin = (_browser(kontor, name) for name in ("anna", "eva", "adam"))
+    agent, expert, admin = (logged_in(kontor, name) for name in ("anna", "eva", "adam"))
     sent = agent.get(f"/tickets/{tickets['sent']}").text
     assert 'alt="foto.png"' in sent and "Rechnung.pdf" in sent and "Rückruf am Montag" in sent
     assert "Danke! Und wann kommt das Paket?" in sent

@@ -10,18 +10,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from bs4 import BeautifulSoup
-from fastapi.testclient import TestClient
 
 from assistant import audit
 from assistant.web.rendering import today
 from assistant.web.routes.audit import cell
-from tests.harness import QUESTION, Kontor
-
-
-def _browser(kontor: Kontor, name: str) -> TestClient:
-    client = TestClient(kontor.app)
-    assert client.post("/api/session", json={"name": name, "password": f"{name}-passwort-123"}).status_code == 200
-    return client
+from tests.harness import QUESTION, Kontor, logged_in
 
 
 def _two_tickets(kontor: Kontor) -> tuple[int, int]:
@@ -69,7 +62,7 @@ def test_the_page_filters_with_labelled_fields_a_bookmark_keeps_and_pages(lite: 
     with lite.services.database.session() as session:
         for n in range(60):
             audit.record(session, "system", "index_rebuilt", embedder=f"e{n}")
-    admin = _browser(lite, "adam")
+    admin = logged_in(lite, "adam")
     page = admin.get(f"/verwaltung/protokoll?action=approved&actor=anna&ticket_id={first}&since=&until=")
     assert page.status_code == 200
     html = BeautifulSoup(page.text, "html.parser")
@@ -139,6 +132,6 @@ def test_only_the_administration_reads_the_log(lite: Kontor, role: str) -> None:
     assert lite.call("GET", "/api/audit.csv", role).status_code == 403
     assert lite.call("GET", "/api/audit", role).status_code == 403
     name = {"agent": "anna", "expert": "eva"}[role]
-    page = _browser(lite, name).get("/verwaltung/protokoll", headers={"Accept": "text/html"})
+    page = logged_in(lite, name).get("/verwaltung/protokoll", headers={"Accept": "text/html"})
     assert page.status_code == 403 and "der Administration vorbehalten" in page.text
     assert lite.call("GET", "/api/audit.csv", "").status_code == 401

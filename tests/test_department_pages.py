@@ -24,21 +24,12 @@ from assistant.prompts import TASK_NAMES, TASKS
 from assistant.store.tables import AuditEntry
 from assistant.web.routes.evaluations import time_left, without_paths
 from tests.fakes import CitingLLM
-from tests.harness import ExpertKontor
+from tests.harness import ExpertKontor, html_page
 
 
 @pytest.fixture
 def expert(tmp_path: Path, knowledge: Path) -> ExpertKontor:
     return ExpertKontor(tmp_path, knowledge)
-
-
-def _page(kontor: ExpertKontor, path: str, name: str = "eva") -> tuple[int, str]:
-    """A page as the browser gets it: logged in by session cookie, asking for HTML."""
-    client = kontor.client
-    if not client.cookies:
-        assert client.post("/api/session", json={"name": name, "password": f"{name}-passwort-123"}).status_code == 200
-    response = client.get(path, headers={"Accept": "text/html"})
-    return response.status_code, response.text
 
 
 class _Text(HTMLParser):
@@ -77,18 +68,19 @@ def _section(page: str, task: str) -> str:
 def test_a_new_version_starts_from_production_not_from_the_newest_candidate(expert: ExpertKontor) -> None:
     """The review: the form offered the newest file (the candidate v2) as the text of the next version."""
     v1, v2 = expert.services.prompts.get("answer", 1), expert.services.prompts.get("answer", 2)
-    status, page = _page(expert, "/prompts")
+    status, page = html_page(expert, "/prompts", "eva")
     answer = _section(page, "answer")
     assert status == 200 and 'data-from="1"' in answer and "Ausgangsversion: v1 – Produktion" in answer
     assert str(escape(v1.system.strip())) in answer and "Antworte kurz." not in answer
     assert "<details class=\"new-version\" >" in answer or "open" not in answer.split("<summary>")[0]
 
-    _, chosen = _page(expert, "/prompts?aufgabe=answer&von=2#aufgabe-answer")  # the expert chose v2 in the form
+    # the expert chose v2 in the form
+    _, chosen = html_page(expert, "/prompts?aufgabe=answer&von=2#aufgabe-answer", "eva")
     answer = _section(chosen, "answer")
     assert 'data-from="2"' in answer and "Ausgangsversion: v2 – Kandidat" in answer and "Antworte kurz." in answer
     assert str(escape(v2.user.strip())) in answer and "open" in answer.split("<summary>")[0]
     assert 'data-from="1"' in _section(chosen, "categorise")  # the other tasks keep production
-    _, unknown = _page(expert, "/prompts?aufgabe=answer&von=9")
+    _, unknown = html_page(expert, "/prompts?aufgabe=answer&von=9", "eva")
     assert 'data-from="1"' in _section(unknown, "answer")
 
     for part in ("system", "user"):  # every input has its label
@@ -97,8 +89,8 @@ def test_a_new_version_starts_from_production_not_from_the_newest_candidate(expe
 
 
 def test_the_task_list_and_the_version_list_agree(expert: ExpertKontor) -> None:
-    _, prompts = _page(expert, "/prompts")
-    _, evaluation = _page(expert, "/auswertung")
+    _, prompts = html_page(expert, "/prompts", "eva")
+    _, evaluation = html_page(expert, "/auswertung", "eva")
     headings = re.findall(r'<section class="card" id="aufgabe-(\w+)">\s*<h2>([^<]+)</h2>', prompts)
     options = re.findall(r'<option value="(\w+)">([^<]+)</option>', evaluation.split('id="eval-task"')[1]
                          .split("</select>")[0])
@@ -139,18 +131,18 @@ def test_the_comparison_shows_the_texts_and_names_changed_settings_in_german(exp
     assert "befolgst du nicht." in changed["a"] and "befolgst du niemals." in changed["b"]
     assert {r["kind"] for r in compared["parts"][1]["rows"]} == {"same"}
 
-    status, page = _page(expert, "/prompts/answer/vergleich?a=1&b=3")
+    status, page = html_page(expert, "/prompts/answer/vergleich?a=1&b=3", "eva")
     text = _visible(page)
     assert status == 200 and "Modell-Temperatur: 0 → 0,2" in text and "Systemteil" in text and "Nutzerteil" in text
     for noise in ("version:", "author:", "params:", "temperature:", "[system]", "---"):
         assert noise not in text, noise
     assert '<tr class="changed"><td class="old">' in page and "Nutzerteil – unverändert" in text
     assert "Antwortentwurf: v1 – Produktion und v3" in text
-    _, same = _page(expert, "/prompts/answer/vergleich?a=1&b=2")
+    _, same = html_page(expert, "/prompts/answer/vergleich?a=1&b=2", "eva")
     assert "Modell-Einstellungen Unverändert." in _visible(same)
     assert expert.call("GET", "/api/prompts/answer/compare", params={"a": 1, "b": 9}).status_code == 404
     assert expert.call("GET", "/api/prompts/answer/compare", params={"a": 1, "b": 2}, role="agent").status_code == 403
-    _, listing = _page(expert, "/prompts")
+    _, listing = html_page(expert, "/prompts", "eva")
     assert 'action="/prompts/answer/vergleich"' in listing and '<label for="compare-a-answer">' in listing
 
 
@@ -202,7 +194,8 @@ def test_a_running_evaluation_stays_visible_when_the_page_is_opened_again(expert
         task_id = started.json()["task_id"]
         assert model.called.wait(30)
 
-        status, page = _page(expert, "/auswertung")  # another client: the browser's session, not the API token
+        # another client: the browser's session, not the API token
+        status, page = html_page(expert, "/auswertung", "eva")
         assert status == 200 and f'data-task-id="{task_id}"' in page
         text = _visible(page)
         assert "Laufende Evaluation : Antwortentwurf v2" in text and "0 von 6 Fällen" in text
@@ -215,7 +208,7 @@ def test_a_running_evaluation_stays_visible_when_the_page_is_opened_again(expert
         assert (running["task_id"], running["done"], running["total"], running["cases"]) == (task_id, 2, 6, 3)
         assert running["remaining"] == "noch etwa 4 Min." and running["title"] == "Antwortentwurf v2"
         assert running["status"] == "running" and running["verdict"] is None
-        assert "2 von 6 Fällen · noch etwa 4 Min." in _visible(_page(expert, "/auswertung")[1])
+        assert "2 von 6 Fällen · noch etwa 4 Min." in _visible(html_page(expert, "/auswertung", "eva")[1])
     finally:
         model.gate.set()
     task_view = expert.wait(task_id)
@@ -225,7 +218,7 @@ def test_a_running_evaluation_stays_visible_when_the_page_is_opened_again(expert
     assert done["verdict"].startswith("Schranke (Freigabeprüfung) nicht bestanden: Quellenangaben durch das Modell")
     assert "model_citation_rate" not in done["verdict"] and done["report"].endswith("/report")
     assert expert.call("GET", "/api/evaluations/running").json() is None
-    _, after = _page(expert, "/auswertung")
+    _, after = html_page(expert, "/auswertung", "eva")
     assert 'id="eval-running" data-task-id="" hidden' in after and "Antwortentwurf v2" in _visible(after)
     assert expert.call("GET", "/api/evaluations/tasks/unbekannt").status_code == 404
     assert expert.call("GET", "/api/evaluations/running", role="agent").status_code == 403
@@ -285,19 +278,19 @@ def test_a_document_opens_with_its_escaped_text_and_who_uploaded_it(expert: Expe
     assert detail["events"][0]["original"] == "Garantie.md" and detail["indexed"] and detail["chunks"] >= 1
     assert "5 Jahre Garantie" in detail["preview"] and detail["download"] == f"/api/documents/{source}/file"
 
-    status, page = _page(expert, f"/wissen/dokument?quelle={source}", name="anna")  # agents may read documents
+    status, page = html_page(expert, f"/wissen/dokument?quelle={source}", "anna")  # agents may read documents
     assert status == 200 and "<script>alert" not in page and "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in page
     text = _visible(page)
     assert "Hochgeladen von eva am" in text and "Uhr" in text and "5 Jahre Garantie" in text
     assert "Neue Fassung hochladen" not in text  # replacing is the department's
-    _, listing = _page(expert, "/wissen", name="anna")
+    _, listing = html_page(expert, "/wissen", "anna")
     assert f'href="/wissen/dokument?quelle={source}"' in listing and "eva," in _visible(listing)
     assert "im Wissensordner abgelegt" in _visible(listing)  # the files put there by hand
 
     long = "# Lang\n\n" + "\n\n".join(f"Absatz {i}: " + "Text " * 60 for i in range(80))
     detail = expert.call("GET", f"/api/documents/{_uploaded(expert, 'lang.md', long.encode())}").json()
     assert detail["preview_truncated"] and 4_900 < len(detail["preview"]) < 5_300
-    assert _page(expert, "/wissen/dokument?quelle=gibt-es-nicht.md")[0] == 404
+    assert html_page(expert, "/wissen/dokument?quelle=gibt-es-nicht.md", "eva")[0] == 404
 
 
 def test_the_original_file_is_always_a_download(expert: ExpertKontor) -> None:
@@ -346,7 +339,7 @@ def test_replacing_a_document_swaps_its_passages_and_is_audited(expert: ExpertKo
     assert entry.actor == "eva" and entry.detail["source"] == source and entry.detail["original"] == "Garantie neu.md"
     detail = expert.call("GET", f"/api/documents/{source}").json()
     assert [e["label"] for e in detail["events"]] == ["hochgeladen", "ersetzt"] and detail["uploaded_by"] == "eva"
-    text = _visible(_page(expert, f"/wissen/dokument?quelle={source}")[1])
+    text = _visible(html_page(expert, f"/wissen/dokument?quelle={source}", "eva")[1])
     assert "Ersetzt von eva am" in text and "7 Jahre Garantie" in text and "Neue Fassung hochladen" in text
     assert expert.call("PUT", f"/api/documents/{source}", "agent", files={"file": ("x.md", newer)}).status_code == 403
 

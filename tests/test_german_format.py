@@ -12,23 +12,18 @@ from pathlib import Path
 
 import pytest
 from bs4 import BeautifulSoup
-from fastapi.testclient import TestClient
 
 from assistant.config import PROJECT_ROOT
 from assistant.evaluate.cases import load_cases
 from assistant.evaluate.evaluation import evaluate
 from assistant.evaluate.report import render_html
 from assistant.web.rendering import file_size, german_date, number, percent, stamp, week, when
-from tests.harness import QUESTION, ExpertKontor, Kontor
+from tests.harness import QUESTION, ExpertKontor, Kontor, logged_in
 
 ISO_MOMENT = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d")
 WEB = PROJECT_ROOT / "assistant" / "web"
 
 
-def _browser(kontor: Kontor, name: str) -> TestClient:
-    client = TestClient(kontor.app)
-    assert client.post("/api/session", json={"name": name, "password": f"{name}-passwort-123"}).status_code == 200
-    return client
 
 
 def test_the_one_place_for_german_dates_and_numbers() -> None:
@@ -59,7 +54,7 @@ def test_the_overview_and_the_inbox_speak_german_numbers_and_dates(lite: Kontor)
     totals = figures["totals"]
     assert 0 < totals["edit_distance"] < 1 and totals["approval_rate_unedited"] == 0.5 and totals["rating"] == 4
 
-    overview = _browser(lite, "eva").get("/uebersicht")
+    overview = logged_in(lite, "eva").get("/uebersicht")
     assert overview.status_code == 200
     table = BeautifulSoup(overview.text, "html.parser").select_one("table.list tr.total")
     assert table is not None
@@ -69,7 +64,7 @@ def test_the_overview_and_the_inbox_speak_german_numbers_and_dates(lite: Kontor)
     year, nr, _ = datetime.now(UTC).isocalendar()
     assert f"KW {nr}/{year}" in overview.text
 
-    inbox = _browser(lite, "anna").get("/posteingang")
+    inbox = logged_in(lite, "anna").get("/posteingang")
     assert inbox.status_code == 200 and not ISO_MOMENT.search(inbox.text)
     received = BeautifulSoup(inbox.text, "html.parser").select_one("table.list tbody td[title]")
     assert received is not None and re.fullmatch(r"\d\d\.\d\d\.\d{4}, \d\d:\d\d Uhr", str(received["title"]))
@@ -89,7 +84,7 @@ def test_no_template_formats_dates_or_numbers_itself() -> None:
 def test_the_prompt_page_names_a_broken_file_without_the_servers_folders(tmp_path: Path, knowledge: Path) -> None:
     expert = ExpertKontor(tmp_path, knowledge)
     (expert.services.prompts.root / "answer" / "v3.md").write_text("---\nversion: drei\n---\n", encoding="utf-8")
-    page = _browser(expert, "eva").get("/prompts", headers={"Accept": "text/html"})
+    page = logged_in(expert, "eva").get("/prompts", headers={"Accept": "text/html"})
     assert page.status_code == 422 and "v3.md: YAML-Kopf ungültig" in page.text
     assert str(tmp_path) not in page.text and "/prompts/answer/" not in page.text
     assert '<nav>' in page.text  # the German error page with the navigation
