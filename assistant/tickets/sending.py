@@ -46,7 +46,7 @@ from assistant.tickets.queries import current_draft, get_ticket
 from assistant.tickets.records import provenance, sha256
 from assistant.tickets.review import Teacher, valid_approval
 from assistant.tickets.state import OPEN_OUTBOX, Decision, OutboxStatus, TicketStatus, move
-from assistant.tickets.threads import latest_from_customer
+from assistant.tickets.threads import MessageKind, latest_from_customer
 
 log = logging.getLogger("kontor.sending")
 SENDING_LEASE = timedelta(minutes=5)  # a claim on a message to deliver; after it, another attempt may start
@@ -276,7 +276,8 @@ def _thread(session: Session, ticket: Ticket) -> tuple[str | None, list[str]]:
     form or the API has none."""
     follow_ups = session.execute(
         select(TicketMessage.created_at, TicketMessage.message_id)
-        .where(TicketMessage.ticket_id == ticket.id, TicketMessage.kind == "in", TicketMessage.message_id.is_not(None))
+        .where(TicketMessage.ticket_id == ticket.id, TicketMessage.kind == MessageKind.CUSTOMER,
+               TicketMessage.message_id.is_not(None))
         .order_by(TicketMessage.created_at, TicketMessage.id)).all()
     answers = session.execute(
         select(OutboxMessage.delivered_at, OutboxMessage.created_at, OutboxMessage.message_id)
