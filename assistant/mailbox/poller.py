@@ -1,6 +1,6 @@
-"""The mailbox watcher of ``kontor serve`` and ``kontor worker``: fetch, then wait for new mail (IDLE where the server offers it, else the
-interval), and after an error wait longer each time (30 s, 1 min, 2 min … at most ten intervals)
-so a server that is down is neither hammered nor forgotten. Stops within a few seconds of ``stop()``."""
+"""The mailbox watcher of ``kontor serve`` and ``kontor worker``: fetch, then wait for new mail (IDLE where the
+server offers it, else the interval), and after an error wait longer each time (30 s, 1 min, 2 min … at most ten
+intervals) so a server that is down is neither hammered nor forgotten. Stops within a few seconds of ``stop()``."""
 
 from __future__ import annotations
 
