@@ -81,7 +81,7 @@ class Answerer:
         answers = []
         for question in mail.questions:
             answer = self.questions.answer(question, subject, mail.body, on_token, timings, usage, single, used,
-                                           places)
+                                           places, told=mail.quoted)
             used.update(sentence for _, sentence in answer.quotes)
             used.update(citation.quote for citation in answer.proven)  # a proven paragraph says its sources too
             answers.append(answer)

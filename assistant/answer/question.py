@@ -24,7 +24,7 @@ from assistant.embeddings import Embedder
 from assistant.grounding import overlap, sentences, strip_citations, support, trim_passage, verify_sentence
 from assistant.knowledge.catalogue import Catalogue, ProvenAnswer
 from assistant.knowledge.retrieval import Retriever
-from assistant.knowledge.sentences import is_list, readable_list, readable_row
+from assistant.knowledge.sentences import LOADED_ROW, is_list, readable_list, readable_row
 from assistant.knowledge.text import content_terms, numbers, words
 from assistant.llm import LLM, count_tokens
 from assistant.prompts import PromptVersion
@@ -87,10 +87,11 @@ class QuestionAnswerer:
     def answer(
         self, question: Question, subject: str, mail: str, on_token: TokenSink | None, timings: dict[str, float],
         usage: dict[str, int], single: bool = True, used: set[str] | None = None,
-        places: frozenset[str] = frozenset(),
+        places: frozenset[str] = frozenset(), told: str = "",
     ) -> Answered:
         """``used``: sentences earlier paragraphs of the same letter already say (never said twice); ``places``:
-        the countries the mail names (sentences about only other countries are left out)."""
+        the countries the mail names (sentences about only other countries are left out); ``told``: the quoted
+        history of the thread (what our earlier answer said is not repeated as the answer to a new question)."""
         used = used if used is not None else set()
         query = _query(question, subject, single)
         if len({t for t in content_terms(query) if not t.isdigit()}) < 2:  # "Bestellung 12345", "Frage"
@@ -122,7 +123,7 @@ class QuestionAnswerer:
         step = time.perf_counter()
         focus = self._focus(question, query, vector)
         chosen, closest = self._choose(query, vector, passages, mail, used, list(zip(asks, ask_vectors, strict=True)),
-                                       focus, places)
+                                       focus, places, told)
         _add(timings, "evidence_ms", step)
         if query != question.query:
             own = self.embedder.embed_query([question.query])[0]
@@ -154,13 +155,14 @@ class QuestionAnswerer:
     def _choose(
         self, query: str, vector: np.ndarray, passages: list[SearchHit], mail: str, used: set[str],
         asks: list[tuple[str, np.ndarray]], focus: tuple[str, np.ndarray] | None = None,
-        places: frozenset[str] = frozenset(),
+        places: frozenset[str] = frozenset(), told: str = "",
     ) -> tuple[list[tuple[SearchHit, str, float]], float]:
         """The sentences that answer the question, and the closest meaning (cosine) any sentence had. A question
         with two asks ("Was kostet …, und wie lange dauert …?") gets the best sentence for each ask first."""
         said: list[tuple[SearchHit | None, str, float]] = [(None, u, 0.0) for u in used]  # earlier paragraphs
         candidates = [(rank, hit, s) for rank, hit in enumerate(passages) for s in map(_clean, sentences(hit.text))
-                      if _usable(s) and s not in used and not _echo(s, mail) and not _other_country(s, places)
+                      if _usable(s) and s not in used and not _echo(s, mail) and not _told(s, told)
+                      and not _other_country(s, places)
                       and not _two_prices((hit, s, 0.0), said, mail)]
         if not candidates:
             return [], 0.0
@@ -179,11 +181,26 @@ class QuestionAnswerer:
             own = (owns[number], own_vectors[number]) if own_vectors else None
             ranked = self._scored(ask, ask_vector, candidates, matrix, own, asked=asked & numbers(ask))
             if any(ranked[0][1] == c[1] for c in chosen):
-                continue  # "kostet 5,90 € und dauert 3–5 Werktage" answers both asks: no second best for this one
+                # "kostet 5,90 € und dauert 3–5 Werktage" answers both asks: no second best for this one, unless
+                # the ask wants a kind of answer that sentence lacks ("Was kostet der und wie viele Leute …?")
+                other = self._typed_alternative(ask, ranked, chosen, query)
+                if other is not None:
+                    chosen.append(other)
+                continue
             best = next((c for c in ranked if _fits(c, chosen, query)), None)
             if best is not None:
                 chosen.append(best)
         return _with_antecedents(chosen[: self.policy.sentences_per_question], used), closest
+
+    @staticmethod
+    def _typed_alternative(
+        ask: str, ranked: list[tuple[SearchHit, str, float]], chosen: list[tuple[SearchHit, str, float]], query: str
+    ) -> tuple[SearchHit, str, float] | None:
+        wanted = [answer for question, answer in _ANSWER_TYPES if question.search(ask.split(" – ")[-1])]
+        if not wanted or any(answer.search(ranked[0][1]) for answer in wanted):
+            return None
+        return next((c for c in ranked[1:] if c[2] >= _TYPED_RATIO * ranked[0][2]
+                     and any(answer.search(c[1]) for answer in wanted) and _fits(c, chosen, query)), None)
 
     def _weights(self, text: str, focus: str | None = None) -> dict[str, float]:
         """idf weights of the words; with a focus, words only the context has weigh less than the question's."""
@@ -295,7 +312,7 @@ class QuestionAnswerer:
         quotes = [(hit, _best_quote(hit, text)) for text, hit in model_kept]
         for hit, sentence, _ in ordered:
             if not said or overlap(sentence, said) < 0.7:
-                parts.append(readable_list(readable_row(_standalone(sentence))))
+                parts.append(_finished(readable_list(readable_row(_standalone(sentence)))))
                 quotes.append((hit, sentence))
         answered.text = _joined(parts)
         unique = {(hit.chunk_id, quote): (hit, quote) for hit, quote in quotes}
@@ -356,11 +373,21 @@ _ANSWER_TYPES = [
     (re.compile(r"(?i)\bwie lange\b|\bdauer\w*|\bbis wann\b|\bfrist\w*|\bgültig\w*"),
      re.compile(r"(?i)\b(?:\d+|zwei|drei|vier|fünf|sechs|sieben|acht|zehn|vierzehn|dreißig)(?:\s?[–-]\s?\d+)?\s?"
                 r"(?:Werktage?n?|Arbeitstage?n?|Tage?n?|Wochen?|Monate?n?|Jahre?n?|Stunden?|Minuten?)\b")),
+    # "Wie viele Leute …?", "Wie schwer …?", "Wie viel Watt …?": a count or a measure
+    (re.compile(r"(?i)\bwie viele?\b|\bwieviele?\b|\bwie (?:schwer|groß|laut|breit|hoch|lang|tief|heiß)\b|"
+                r"\b(?:gewicht|leistung|watt|fassungsvermögen|inhalt|größe|maße)\b"),
+     re.compile(r"(?i)\b\d+(?:[,.]\d+)?\s?(?:[–-]\s?\d+(?:[,.]\d+)?\s?)?(?:Personen|Teilnehmer\w*|Stück|kg|g|Liter|l|ml|"
+                r"cm|mm|m|Watt|W|dB\(A\)|dB|°C|Grad|V)\b")),
+    # "Wer ist …?", "An wen …?", the contact person: a name with an address to write to
+    (re.compile(r"(?i)\bwer\b|\ban wen\b|\bansprechpartner\w*|\bkontaktdaten\b|\bbeauftragte\w*|"
+                r"\bwelche (?:adresse|e-mail|telefonnummer)\b|\bwohin\b"),
+     re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+|\b\d{5}\s+[A-ZÄÖÜ]\w+|\b\d{3,5}\s\d{2,}[\s\d-]*\d\b")),
     (re.compile(r"(?i)\bwann\b|\böffnungszeit\w*|\bgeöffnet\b|\berreichbar\b"),
      re.compile(r"(?i)\d{1,2}[:.]\d{2}\s?(?:–\s?\d{1,2}[:.]\d{2}\s?)?Uhr|\b(?:Montag|Dienstag|Mittwoch|Donnerstag|"
                 r"Freitag|Samstag|Sonntag)\b")),
 ]
 _TYPE_BONUS = 0.2
+_TYPED_RATIO = 0.6  # a sentence of the wanted kind must score this share of the ask's best to answer it
 
 # "…, und wie lange dauert das?": a second ask joined by "und"/"oder" and a question word.
 _SECOND_ASK = re.compile(
@@ -381,7 +408,17 @@ def _fits(item: tuple[SearchHit, str, float], chosen: list[tuple[SearchHit, str,
         return False
     row = _ROW.match(item[1])
     sibling = any(c[0].chunk_id == item[0].chunk_id and _ROW.match(c[1]) for c in chosen)
-    return not (row and sibling and row.group(1).lower() not in query.lower())
+    return not (row and sibling and not _named(row.group(1), query))
+
+
+def _named(key: str, query: str) -> bool:
+    """The customer names a table row's key: its words, at least half of them, also inside compounds
+    ("Trichter" names "Trichterinhalt", "schleifen" alone not "Aufpreis für das Ausschleifen von Ausbrüchen")."""
+    if key.lower() in query.lower():
+        return True
+    terms, asked = set(content_terms(key)), {t for t in content_terms(query) if len(t) >= 4}
+    found = sum(any(a in t or t in a for a in asked) for t in terms)
+    return bool(terms) and found / len(terms) >= 0.5
 
 
 # Words every price sentence has; two prices conflict only when they name the same asked thing ("Gravur").
@@ -407,6 +444,14 @@ _ANAPHOR = re.compile(r"^(?:Danach|Dabei|Dafür|Dazu|Damit|Dadurch|Deshalb|Daher
                       r"Hierfür|Hierzu|Stattdessen|Ebenso|Auch dann|In diesem Fall|In diesen Fällen)\b")
 
 
+# … or one that points back in its middle ("Bitte geben Sie dazu …", "… direkt an diese Adresse").
+_POINTS_BACK = re.compile(r"\b(?:dazu|hierzu|diese[rnms]? (?:Adresse|Nummer|Stelle|Seite|Frist|Formular))\b")
+
+
+def _leans(sentence: str) -> bool:
+    return bool(_ANAPHOR.match(sentence) or _POINTS_BACK.search(sentence))
+
+
 def _with_antecedents(
     chosen: list[tuple[SearchHit, str, float]], used: set[str]
 ) -> list[tuple[SearchHit, str, float]]:
@@ -415,17 +460,25 @@ def _with_antecedents(
     there is."""
     kept: list[tuple[SearchHit, str, float]] = []
     for hit, sentence, score in chosen:
-        if not _ANAPHOR.match(sentence):
+        if not _leans(sentence):
             kept.append((hit, sentence, score))
             continue
         order = [_clean(x) for x in sentences(hit.text)]
         at = order.index(sentence) if sentence in order else 0
         before = order[at - 1] if at > 0 else ""
-        if before and _usable(before) and not _ANAPHOR.match(before) and before not in used:
+        if before and _usable(before) and not _leans(before) and before not in used:
             if all(before != c[1] for c in chosen + kept):
                 kept.append((hit, before, score))
             kept.append((hit, sentence, score))
     return kept or chosen
+
+
+def _told(sentence: str, told: str) -> bool:
+    """The quoted thread already gave this: its figures (at least two, all of them) or its words."""
+    if not told:
+        return False
+    figures = numbers(sentence)
+    return (len(figures) >= 2 and figures <= numbers(told)) or _echo(sentence, told)
 
 
 def _other_country(sentence: str, places: frozenset[str]) -> bool:
@@ -474,10 +527,23 @@ def _usable(sentence: str) -> bool:
         items = readable_list(sentence).split("\n")[1:]
         return (bool(_WHOLE_START.match(sentence)) and len(sentence) <= 900 and not _SIGNPOST.match(sentence)
                 and all(_WHOLE_START.match(item[2:]) for item in items) and items[-1][-1:] not in ",;:")
+    if LOADED_ROW.match(sentence) and _WHOLE_START.match(sentence) and sentence.endswith("."):
+        return True  # a table row is a whole statement, however short ("Gewicht – Wert: 7,8 kg.")
     if _ANSWER_WORD.match(sentence) and _SUBORDINATE.match(_ANSWER_WORD.sub("", sentence)):
         return False  # "Ja, solange Ihre Bestellung …": the yes belongs to the FAQ heading, the rest is no sentence
+    if _LABELLED.match(sentence):
+        return True  # "… erreichen Sie unter: Jonas Weidemann, … E-Mail: datenschutz@…": no full stop, but whole
     return (bool(_WHOLE.match(sentence)) and not sentence.endswith((":", "?")) and not _SIGNPOST.match(sentence))
     # a document's own question ("Sie suchen ein Geschenk …?") is a teaser, never an answer
+
+
+# A sentence that gives its information after a colon and ends with it (an address, a number), without a full stop.
+_LABELLED = re.compile(r"^[A-ZÄÖÜ][^\n:]{15,200}:\s[^\n]{3,300}(?:@[\w-]+\.[a-z]{2,}|\.de(?:/\S*)?|\d)$")
+
+
+def _finished(sentence: str) -> str:
+    """A labelled line ends with a full stop in the letter (the quote stays the document's text)."""
+    return sentence if sentence[-1:] in ".!?)“\"" or "\n" in sentence else f"{sentence}."
 
 
 # An FAQ answer starts with the yes or no to its heading; in a letter the statement stands alone.

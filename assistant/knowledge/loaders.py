@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from assistant.errors import InputError
+from assistant.knowledge.pdf_layout import Block, page_blocks
 
 
 class LoaderError(InputError):
@@ -73,7 +74,8 @@ def load(path: Path) -> LoadedDocument:
 def table_lines(rows: list[list[str]]) -> list[str]:
     """One line per table row as "first cell – header: value; …", so each row reads as a sentence that
     retrieval and quoting can use on its own (a price row keeps its country and its delivery time)."""
-    rows = [[" ".join(cell.split()) for cell in row] for row in rows if any(c.strip() for c in row)]
+    # a cell's own full stop would double the row's ("… eindrehen..")
+    rows = [[" ".join(cell.split()).rstrip(".") for cell in row] for row in rows if any(c.strip() for c in row)]
     if len(rows) < 2:
         return [" ".join(row) for row in rows]
     header, lines = rows[0], []
@@ -197,7 +199,7 @@ def _load_pdf(path: Path) -> LoadedDocument:
     answer = json.loads(result.stdout)
     if "error" in answer:
         raise LoaderError(answer["error"] if answer.get("kind") != "memory" else too_costly)
-    sections = [Section("", text, page=page) for page, text in answer["sections"]]
+    sections = [Section(heading, text, page=page) for page, heading, text in answer["sections"]]
     return LoadedDocument(answer["title"], sections)
 
 
@@ -211,7 +213,8 @@ def _pdf_child() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     try:
         doc = _parse_pdf(path, max_chars)
-        answer: dict[str, object] = {"title": doc.title, "sections": [(s.page, s.text) for s in doc.sections]}
+        sections = [(s.page, s.heading, s.text) for s in doc.sections]
+        answer: dict[str, object] = {"title": doc.title, "sections": sections}
     except LoaderError as exc:
         answer = {"error": str(exc)}
     except MemoryError:
@@ -236,19 +239,46 @@ def _parse_pdf(path: Path, max_chars: int) -> LoadedDocument:
     if not reader.pages:
         raise LoaderError("PDF hat keine Seiten")
     meta_title = (reader.metadata.title if reader.metadata else None) or ""
-    sections, total = [], 0
-    for number, page in enumerate(reader.pages, start=1):
-        sections.append(Section("", unwrap_lines(page.extract_text() or ""), page=number))
-        total += len(sections[-1].text)
+    sections: list[Section] = []
+    total = 0
+    for number, blocks in enumerate(page_blocks(path, MAX_PDF_PAGES), start=1):
+        sections.extend(_pdf_sections(blocks, number, sections[-1].heading if sections else ""))
+        total = sum(len(s.text) for s in sections)
         if total > max_chars:  # stop at the bound, not after the last page
             raise LoaderError(f"Datei enthält zu viel Text (höchstens {max_chars:,} Zeichen)".replace(",", "."))
-    first_line = next((ln.strip() for s in sections for ln in s.text.splitlines() if ln.strip()), "")
+    first_line = next((ln.strip() for s in sections for ln in f"{s.heading}\n{s.text}".splitlines() if ln.strip()),
+                      "")
     return LoadedDocument(meta_title.strip() or first_line[:120] or _title_from_name(path), sections)
+
+
+def _pdf_sections(blocks: list[Block], page: int, heading: str) -> list[Section]:
+    """One page's sections: a heading starts one, the page's first lines continue the section of the page before
+    (its heading carried over); body lines are joined into sentences, a table gives one line per row."""
+    sections = [Section(heading, "", page=page)]
+    lines: list[str] = []
+
+    def flush() -> None:
+        if lines:
+            sections[-1].text += ("\n" if sections[-1].text else "") + unwrap_lines("\n".join(lines))
+            lines.clear()
+
+    for block in blocks:
+        if block.kind == "heading":
+            flush()
+            sections.append(Section(block.text, "", page=page))
+        elif block.kind == "table":
+            flush()
+            lines.extend(table_lines(block.rows or []))
+            flush()
+        else:
+            lines.append(block.text)
+    flush()
+    return [s for s in sections if s.text.strip()]
 
 
 # A PDF line that ends inside a sentence: the next line is its continuation (pypdf gives one line per printed
 # line, and the chunker would take each as a sentence of its own: "… vor einer" / "Verbraucherschlichtungsstelle …").
-_WRAPPED = re.compile(r"[a-zäöüß,]$")
+_WRAPPED = re.compile(r"[a-zäöüß0-9,]$")
 _CONTINUES = re.compile(r"^[a-zäöüß]")
 _DASH = re.compile(r"^[–•\-]$")  # a list dash printed on its own line
 

@@ -135,6 +135,10 @@ def table_row_sentence(header: list[str], cells: list[str]) -> str:
 LOADED_ROW = re.compile(r"^([^–:;]{2,40}) – ((?:[^:;]{2,40}: [^;]+;\s*)*[^:;]{2,40}: [^;]+?)\.?$")
 
 
+# The header of a two-column table's value column: it names no property of its own.
+_VALUE_HEADERS = frozenset(["wert", "werte", "angabe", "angaben", "beschreibung", "details", "inhalt", "value"])
+
+
 def readable_row(sentence: str) -> str:
     """A loaded table row as a sentence for a letter: "Für Österreich gilt: Versandkosten 5,90 €, Lieferzeit
     3–5 Werktage."; any other sentence unchanged."""
@@ -142,6 +146,8 @@ def readable_row(sentence: str) -> str:
     if match is None:
         return sentence
     pairs = [pair.split(": ", 1) for pair in match.group(2).split("; ")]
+    if len(pairs) == 1 and len(pairs[0]) == 2 and pairs[0][0].lower() in _VALUE_HEADERS:
+        return f"{match.group(1)}: {pairs[0][1]}."  # a data sheet's "Merkmal | Wert": "Motor: … 360 Watt."
     # "Versandkostenfrei ab: keine Versandkostenfreiheit" reads as "keine Versandkostenfreiheit"
     parts = [v if re.match(r"(?:kein|keine|nicht)\b", v, re.I) else f"{k} {v}" for k, v in pairs]
     return f"Für {match.group(1)} gilt: " + ", ".join(p.strip() for p in parts) + "."
