@@ -94,6 +94,7 @@ class QuestionAnswerer:
         history of the thread (what our earlier answer said is not repeated as the answer to a new question)."""
         used = used if used is not None else set()
         query = _query(question, subject, single)
+
         if len({t for t in content_terms(query) if not t.isdigit()}) < 2:  # "Bestellung 12345", "Frage"
             return Answered(question.text, "", handover=True, method="handover",
                             notes=["Das Anliegen ist zu knapp für eine Antwort aus den Unterlagen – bitte persönlich "
@@ -105,7 +106,10 @@ class QuestionAnswerer:
         if proven is not None:
             return _from_proven(question.text, *proven)
         step = time.perf_counter()
-        hits = self.retriever.search_with_vector(query, vector, self.policy.top_k)
+        # "nach Wien" also searches the words the documents use: Österreich
+        hinted = countries(question.query) - countries(question.query, hints=False)
+        words_query = f"{query} {' '.join(sorted(hinted))}" if hinted else query
+        hits = self.retriever.search_with_vector(words_query, vector, self.policy.top_k)
         _add(timings, "retrieve_ms", step)
         passages = hits[: self.policy.context_passages]
         # a generic subject ("Mehrere Fragen") must not lower the support of a clear question
@@ -169,7 +173,7 @@ class QuestionAnswerer:
         matrix = self.embedder.embed_passages([s for _, _, s in candidates])
         # a number the customer asks about ("3–5 Tage?") counts, not one they state ("40 Pfannen", an order number)
         asked = numbers(focus[0] if focus is not None else query)
-        scored = self._scored(query, vector, candidates, matrix, focus, asked)
+        scored = self._scored(query, vector, candidates, matrix, focus, asked, places)
         closest = float((matrix @ vector).max())
         if len(asks) < 2:
             return _with_antecedents(self._best_sentences(scored, self._weights(query), query), used), closest
@@ -179,7 +183,7 @@ class QuestionAnswerer:
         for number, (ask, ask_vector) in enumerate(asks):
             # the ask's own words lead ("auf Rechnung kaufen"), not the statements it carries ("40 Pfannen …")
             own = (owns[number], own_vectors[number]) if own_vectors else None
-            ranked = self._scored(ask, ask_vector, candidates, matrix, own, asked=asked & numbers(ask))
+            ranked = self._scored(ask, ask_vector, candidates, matrix, own, asked & numbers(ask), places)
             if any(ranked[0][1] == c[1] for c in chosen):
                 # "kostet 5,90 € und dauert 3–5 Werktage" answers both asks: no second best for this one, unless
                 # the ask wants a kind of answer that sentence lacks ("Was kostet der und wie viele Leute …?")
@@ -211,6 +215,7 @@ class QuestionAnswerer:
     def _scored(
         self, query: str, vector: np.ndarray, candidates: list[tuple[int, SearchHit, str]], matrix: np.ndarray,
         focus: tuple[str, np.ndarray] | None = None, asked: set[str] | None = None,
+        places: frozenset[str] = frozenset(),
     ) -> list[tuple[SearchHit, str, float]]:
         """Candidates by score: meaning (cosine, scaled within this question's candidates), the question's words
         (rare ones weigh more, section titles count), a number the customer named, the passage's rank. With a
@@ -223,10 +228,15 @@ class QuestionAnswerer:
         asked_numbers = numbers(query) if asked is None else asked
         wanted = [answer for question, answer in _ANSWER_TYPES if question.search(query)]
         scored = []
+        own = focus[0] if focus is not None else query
         for (rank, hit, sentence), cosine in zip(candidates, dense, strict=True):
-            lexical = _weighted_share(weights, f"{hit.section} {sentence}")
+            # "Dafür berechnen wir 29,00 €" is about what the sentence before it names ("Kostenvoranschlag")
+            lexical = _weighted_share(weights, f"{hit.section} {_antecedent(hit, sentence)} {sentence}")
             meaning = (float(cosine) - low) / (high - low) if high > low else 1.0
             bonus = 0.15 if asked_numbers & numbers(sentence) else 0.0
+            row = LOADED_ROW.match(sentence)
+            if row and (_named(row.group(1), own) or row.group(1) in places):
+                bonus += _ROW_BONUS  # the row of the thing or country the customer names ("Brotmesser …")
             # the kind of answer counts in proportion to the topic: a period alone is no answer to "wie lange"
             kind = 1.0 + (_TYPE_BONUS if any(answer.search(sentence) for answer in wanted) else 0.0)
             score = ((0.45 * lexical + 0.55 * meaning) * kind + bonus) * (1.0 - _RANK_PENALTY * rank)
@@ -252,7 +262,8 @@ class QuestionAnswerer:
             ratio = self.policy.same_passage_ratio if same else self.policy.next_sentence_ratio
             terms = set(content_terms(f"{item[0].section} {item[1]}"))
             adds = sum(weights[t] for t in weights if t in terms and t not in covered) / total
-            if item[2] >= ratio * best[2] and (same or adds >= _ADDS or item[2] >= 0.9 * best[2]) \
+            near = same and (adds > 0 or _distance(best, item) <= _NEAR)  # the section's next sentences
+            if item[2] >= ratio * best[2] and (near or adds >= _ADDS or item[2] >= 0.9 * best[2]) \
                     and _fits(item, chosen, query):
                 chosen.append(item)
                 covered |= terms
@@ -368,9 +379,10 @@ _FOCUS_SHARE = 0.5  # share of the question's own meaning (vs. the query with co
 # gives that kind of answer is preferred over one that only shares the topic ("Kochkurse finden regelmäßig
 # statt" for "Was kostet der Kochkurs?").
 _ANSWER_TYPES = [
-    (re.compile(r"(?i)\b(?:kost\w*|preis\w*|teuer|gebühr\w*|zuschlag|aufpreis|berechne\w*)"),
+    (re.compile(r"(?i)\b(?:kost\w*|preis\w*|teuer|gebühr\w*|zuschlag|aufpreis|berechne\w*|umsonst|gratis|"
+                r"wie ?viel euro|versandkostenfrei)"),
      re.compile(r"(?i)\d\s?€|\bEuro\b|\bkosten(?:los|frei)\b|\bgratis\b|\bohne Aufpreis\b")),
-    (re.compile(r"(?i)\bwie lange\b|\bdauer\w*|\bbis wann\b|\bfrist\w*|\bgültig\w*"),
+    (re.compile(r"(?i)\bwie lange?\b|\bdauer\w*|\bbis wann\b|\bfrist\w*|\bgültig\w*"),
      re.compile(r"(?i)\b(?:\d+|zwei|drei|vier|fünf|sechs|sieben|acht|zehn|vierzehn|dreißig)(?:\s?[–-]\s?\d+)?\s?"
                 r"(?:Werktage?n?|Arbeitstage?n?|Tage?n?|Wochen?|Monate?n?|Jahre?n?|Stunden?|Minuten?)\b")),
     # "Wie viele Leute …?", "Wie schwer …?", "Wie viel Watt …?": a count or a measure
@@ -387,6 +399,8 @@ _ANSWER_TYPES = [
                 r"Freitag|Samstag|Sonntag)\b")),
 ]
 _TYPE_BONUS = 0.2
+_ROW_BONUS = 0.15
+_NEAR = 2  # a sentence of the best sentence's passage that adds no word of the question must stand this close to it
 _TYPED_RATIO = 0.6  # a sentence of the wanted kind must score this share of the ask's best to answer it
 
 # "…, und wie lange dauert das?": a second ask joined by "und"/"oder" and a question word.
@@ -450,6 +464,23 @@ _POINTS_BACK = re.compile(r"\b(?:dazu|hierzu|diese[rnms]? (?:Adresse|Nummer|Stel
 
 def _leans(sentence: str) -> bool:
     return bool(_ANAPHOR.match(sentence) or _POINTS_BACK.search(sentence))
+
+
+def _distance(one: tuple[SearchHit, str, float], other: tuple[SearchHit, str, float]) -> int:
+    """How many sentences apart two sentences of one passage stand."""
+    order = [_clean(x) for x in sentences(one[0].text)]
+    if one[1] not in order or other[1] not in order:
+        return len(order)
+    return abs(order.index(one[1]) - order.index(other[1]))
+
+
+def _antecedent(hit: SearchHit, sentence: str) -> str:
+    """The sentence before a sentence that leans on it, in its passage; "" for any other."""
+    if not _leans(sentence):
+        return ""
+    order = [_clean(x) for x in sentences(hit.text)]
+    at = order.index(sentence) if sentence in order else 0
+    return order[at - 1] if at > 0 else ""
 
 
 def _with_antecedents(
