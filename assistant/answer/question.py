@@ -127,7 +127,7 @@ class QuestionAnswerer:
         step = time.perf_counter()
         focus = self._focus(question, query, vector)
         chosen, closest = self._choose(query, vector, passages, mail, used, list(zip(asks, ask_vectors, strict=True)),
-                                       focus, places, told)
+                                       focus, places, told, question.context if question.context not in query else "")
         _add(timings, "evidence_ms", step)
         if query != question.query:
             own = self.embedder.embed_query([question.query])[0]
@@ -159,7 +159,7 @@ class QuestionAnswerer:
     def _choose(
         self, query: str, vector: np.ndarray, passages: list[SearchHit], mail: str, used: set[str],
         asks: list[tuple[str, np.ndarray]], focus: tuple[str, np.ndarray] | None = None,
-        places: frozenset[str] = frozenset(), told: str = "",
+        places: frozenset[str] = frozenset(), told: str = "", context: str = "",
     ) -> tuple[list[tuple[SearchHit, str, float]], float]:
         """The sentences that answer the question, and the closest meaning (cosine) any sentence had. A question
         with two asks ("Was kostet …, und wie lange dauert …?") gets the best sentence for each ask first."""
@@ -173,7 +173,7 @@ class QuestionAnswerer:
         matrix = self.embedder.embed_passages([s for _, _, s in candidates])
         # a number the customer asks about ("3–5 Tage?") counts, not one they state ("40 Pfannen", an order number)
         asked = numbers(focus[0] if focus is not None else query)
-        scored = self._scored(query, vector, candidates, matrix, focus, asked, places)
+        scored = self._scored(query, vector, candidates, matrix, focus, asked, places, context)
         closest = float((matrix @ vector).max())
         if len(asks) < 2:
             return _with_antecedents(self._best_sentences(scored, self._weights(query), query), used), closest
@@ -183,7 +183,7 @@ class QuestionAnswerer:
         for number, (ask, ask_vector) in enumerate(asks):
             # the ask's own words lead ("auf Rechnung kaufen"), not the statements it carries ("40 Pfannen …")
             own = (owns[number], own_vectors[number]) if own_vectors else None
-            ranked = self._scored(ask, ask_vector, candidates, matrix, own, asked & numbers(ask), places)
+            ranked = self._scored(ask, ask_vector, candidates, matrix, own, asked & numbers(ask), places, context)
             if any(ranked[0][1] == c[1] for c in chosen):
                 # "kostet 5,90 € und dauert 3–5 Werktage" answers both asks: no second best for this one, unless
                 # the ask wants a kind of answer that sentence lacks ("Was kostet der und wie viele Leute …?")
@@ -215,7 +215,7 @@ class QuestionAnswerer:
     def _scored(
         self, query: str, vector: np.ndarray, candidates: list[tuple[int, SearchHit, str]], matrix: np.ndarray,
         focus: tuple[str, np.ndarray] | None = None, asked: set[str] | None = None,
-        places: frozenset[str] = frozenset(),
+        places: frozenset[str] = frozenset(), context: str = "",
     ) -> list[tuple[SearchHit, str, float]]:
         """Candidates by score: meaning (cosine, scaled within this question's candidates), the question's words
         (rare ones weigh more, section titles count), a number the customer named, the passage's rank. With a
@@ -224,7 +224,9 @@ class QuestionAnswerer:
         if focus is not None and focus[0] != query:
             dense = _FOCUS_SHARE * (matrix @ focus[1]) + (1 - _FOCUS_SHARE) * dense
         low, high = float(dense.min()), float(dense.max())
-        weights = self._weights(query, focus[0] if focus is not None and focus[0] != query else None)
+        own_text = focus[0] if focus is not None and focus[0] != query else None
+        # a question that searched alone still has its context's words, weighing less ("keinen Drucker")
+        weights = self._weights(f"{query} {context}", own_text or query) if context else self._weights(query, own_text)
         asked_numbers = numbers(query) if asked is None else asked
         wanted = [answer for question, answer in _ANSWER_TYPES if question.search(query)]
         scored = []
@@ -501,7 +503,41 @@ def _with_antecedents(
             if all(before != c[1] for c in chosen + kept):
                 kept.append((hit, before, score))
             kept.append((hit, sentence, score))
-    return kept or chosen
+    return _with_continuations(kept or chosen, used)
+
+
+# "Der Link ist 24 Stunden gültig." continues "Sie erhalten … eine E-Mail mit einem Link …": a definite article and a
+# noun the sentence before named.
+_DEFINITE = re.compile(r"^(?:Der|Die|Das|Diese[rs]?)\s+([A-ZÄÖÜ][\w-]{3,})\s")
+
+
+def _continues(sentence: str, before: str) -> bool:
+    match = _DEFINITE.match(sentence)
+    return bool(match) and match.group(1).lower()[:-1] in before.lower()
+
+
+def _with_continuations(
+    chosen: list[tuple[SearchHit, str, float]], used: set[str]
+) -> list[tuple[SearchHit, str, float]]:
+    """A chosen sentence brings the sentence of its passage that continues it by a definite reference (after it,
+    or before it when the chosen one is the continuation: "Der Gutschein gilt …" after "… Gutschein über 10 %")."""
+    have = {c[1] for c in chosen}
+    out = list(chosen)
+    for hit, sentence, score in chosen:
+        order = [_clean(x) for x in sentences(hit.text)]
+        if sentence not in order:
+            continue
+        at = order.index(sentence)
+        near = []
+        if at + 1 < len(order) and _continues(order[at + 1], sentence):
+            near.append(order[at + 1])
+        if at > 0 and _continues(sentence, order[at - 1]):
+            near.append(order[at - 1])
+        for other in near:
+            if other not in have and other not in used and _usable(other) and not _leans(other):
+                out.append((hit, other, score))
+                have.add(other)
+    return out
 
 
 def _told(sentence: str, told: str) -> bool:
