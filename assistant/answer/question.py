@@ -513,7 +513,7 @@ _DEFINITE = re.compile(r"^(?:Der|Die|Das|Diese[rs]?)\s+([A-ZÄÖÜ][\w-]{3,})\s"
 
 def _continues(sentence: str, before: str) -> bool:
     match = _DEFINITE.match(sentence)
-    return bool(match) and match.group(1).lower()[:-1] in before.lower()
+    return match is not None and match.group(1).lower()[:-1] in before.lower()
 
 
 def _with_continuations(
