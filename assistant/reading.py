@@ -86,6 +86,7 @@ _CONFIRM = re.compile(
 _NEW_TOPIC = re.compile(r"^(?:und|außerdem|zudem|noch|ach ja|übrigens|weiterhin|des weiteren|and|also)\b", re.I)
 _CONDITIONAL = re.compile(r"^(?:und\s+)?(?:wenn|falls) (?:ja|nein|nicht|nicht,)\b", re.I)
 # A short follow-up that points back ("Was kostet der?", "Wie lange dauert das?").
+_NAMES_TOPIC = 8  # words; a shorter question leans on what was said before it ("Ist die noch lieferbar?")
 _PRONOUN = re.compile(
     r"\b(?:der|die|das|den|dem|es|sie|er|dafür|dazu|damit|davon|darauf|sowas|so was|diese[rsmn]?|it|that|this)\b"
     r"(?=\s*[?!.]*$|\s+(?-i:[a-zäöüß]))",
@@ -331,7 +332,10 @@ def _questions(units: list[_Unit], body: str, title: str, notes: list[str]) -> l
             before = [u.text for u in pending]
             words = len(unit.text.split())
             if last and (words <= 4 or (words <= 6 and _PRONOUN.search(unit.text))):
-                before = [*last.before, last.text, *last.after, *before]  # "Was kostet der?" needs the question before
+                # "Was kostet der?" needs the question before – and what that one rests on only when it does not
+                # name its topic itself ("… per Express bis Freitag?" is the topic, not the "ohne Gravur" before it)
+                earlier = last.before if len(last.text.split()) < _NAMES_TOPIC else []
+                before = [*earlier, last.text, *last.after, *before]
             drafts.append(_Draft(unit.text, unit.para, before, line=unit.line))
         pending = []
     if drafts and pending:
