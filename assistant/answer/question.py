@@ -264,7 +264,7 @@ class QuestionAnswerer:
             ratio = self.policy.same_passage_ratio if same else self.policy.next_sentence_ratio
             terms = set(content_terms(f"{item[0].section} {item[1]}"))
             adds = sum(weights[t] for t in weights if t in terms and t not in covered) / total
-            near = same and (adds > 0 or _distance(best, item) <= _NEAR)  # the section's next sentences
+            near = same and (adds >= _ADDS / 2 or _distance(best, item) <= _NEAR)  # the section's next sentences
             if item[2] >= ratio * best[2] and (near or adds >= _ADDS or item[2] >= 0.9 * best[2]) \
                     and _fits(item, chosen, query):
                 chosen.append(item)
