@@ -131,7 +131,8 @@ _DE = frozenset(
     """
     der die das und ist nicht ich sie wir ein eine einen mit für auf zu den dem von bitte wie was wann
     kann können haben habe hab mein meine meinen noch auch schon aber oder danke es sich bei wird wurde
-    hallo vielen sehr geehrte grüße gibt ihre ihr euch
+    hallo vielen sehr geehrte grüße gibt ihre ihr euch welche welcher welches welchen des im zum zur nach über
+    aus dass sind muss soll kein keine keinen nur mir mich uns unser unsere ihnen bin wenn als wo warum wieso ob hat
     """.split()  # noqa: SIM905 - a word list people can read and extend
 )
 _EN = frozenset(

@@ -419,6 +419,16 @@ def test_english_mail() -> None:
     assert mail.customer_name == "John Smith"
 
 
+@pytest.mark.parametrize("body", [
+    "Welche Leistung hat der Motor des Mahlwerks M2?",  # one of the old word list's words: it was "other"
+    "Guten Tag, welche Leistung in Watt hat der Motor des Mahlwerks M2?",
+    "Gibt es Ersatzmesser für Modell KL-M2 zum Nachbestellen?",
+])
+def test_a_short_german_question_without_umlauts_is_german(body: str) -> None:
+    """A whole-mail hand-over "not German" for a plain German question was found on a mail outside the cases."""
+    assert read_mail("Frage", body).language == "de"
+
+
 @pytest.mark.parametrize(
     "body",
     [

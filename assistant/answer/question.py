@@ -111,10 +111,10 @@ class QuestionAnswerer:
         words_query = f"{query} {' '.join(sorted(hinted))}" if hinted else query
         hits = self.retriever.search_with_vector(words_query, vector, self.policy.top_k)
         _add(timings, "retrieve_ms", step)
-        passages = hits[: self.policy.context_passages]
+        passages = _with_siblings(hits[: self.policy.context_passages], self.retriever, _SIBLINGS_OF)
         # a generic subject ("Mehrere Fragen") must not lower the support of a clear question
         idf = self.retriever.idf
-        lexical = max(support(query, passages, idf), support(question.query, passages, idf))
+        lexical = max(support(words_query, passages, idf), support(question.query, passages, idf))
         asks = _asks(query, question.context)
         ask_vectors = [vector]
         if len(asks) > 1:  # each ask brings its own best passages ("Mengenrabatt" and "auf Rechnung")
@@ -170,7 +170,9 @@ class QuestionAnswerer:
                       and not _two_prices((hit, s, 0.0), said, mail)]
         if not candidates:
             return [], 0.0
-        matrix = self.embedder.embed_passages([s for _, _, s in candidates])
+        # a sentence that leans on the one before means what both say ("Die Lieferzeit beträgt dann 5–8 Werktage"
+        # after "Großbestellungen … per Spedition")
+        matrix = self.embedder.embed_passages([f"{_antecedent(h, s)} {s}".strip() for _, h, s in candidates])
         # a number the customer asks about ("3–5 Tage?") counts, not one they state ("40 Pfannen", an order number)
         asked = numbers(focus[0] if focus is not None else query)
         scored = self._scored(query, vector, candidates, matrix, focus, asked, places, context)
@@ -233,10 +235,11 @@ class QuestionAnswerer:
         own = focus[0] if focus is not None else query
         for (rank, hit, sentence), cosine in zip(candidates, dense, strict=True):
             # "Dafür berechnen wir 29,00 €" is about what the sentence before it names ("Kostenvoranschlag")
-            lexical = _weighted_share(weights, f"{hit.section} {_antecedent(hit, sentence)} {sentence}")
+            row = LOADED_ROW.match(sentence)
+            subject = hit.title if row else ""  # a data sheet's row names no product: its document does
+            lexical = _weighted_share(weights, f"{subject} {hit.section} {_antecedent(hit, sentence)} {sentence}")
             meaning = (float(cosine) - low) / (high - low) if high > low else 1.0
             bonus = 0.15 if asked_numbers & numbers(sentence) else 0.0
-            row = LOADED_ROW.match(sentence)
             if row and (_named(row.group(1), own) or row.group(1) in places):
                 bonus += _ROW_BONUS  # the row of the thing or country the customer names ("Brotmesser …")
             # the kind of answer counts in proportion to the topic: a period alone is no answer to "wie lange"
@@ -387,11 +390,16 @@ _ANSWER_TYPES = [
     (re.compile(r"(?i)\bwie lange?\b|\bdauer\w*|\bbis wann\b|\bfrist\w*|\bgültig\w*"),
      re.compile(r"(?i)\b(?:\d+|zwei|drei|vier|fünf|sechs|sieben|acht|zehn|vierzehn|dreißig)(?:\s?[–-]\s?\d+)?\s?"
                 r"(?:Werktage?n?|Arbeitstage?n?|Tage?n?|Wochen?|Monate?n?|Jahre?n?|Stunden?|Minuten?)\b")),
-    # "Wie viele Leute …?", "Wie schwer …?", "Wie viel Watt …?": a count or a measure
-    (re.compile(r"(?i)\bwie viele?\b|\bwieviele?\b|\bwie (?:schwer|groß|laut|breit|hoch|lang|tief|heiß)\b|"
-                r"\b(?:gewicht|leistung|watt|fassungsvermögen|inhalt|größe|maße)\b"),
-     re.compile(r"(?i)\b\d+(?:[,.]\d+)?\s?(?:[–-]\s?\d+(?:[,.]\d+)?\s?)?(?:Personen|Teilnehmer\w*|Stück|kg|g|Liter|l|ml|"
-                r"cm|mm|m|Watt|W|dB\(A\)|dB|°C|Grad|V)\b")),
+    # "Wie viele Leute …?": a count; "Wie schwer …?", "Wie laut …?", "Wie viel Watt …?", "Wie groß …?": its measure
+    (re.compile(r"(?i)\bwie viele\b|\bwieviele\b|\banzahl\b"),
+     re.compile(r"(?i)\b\d+\s?(?:[–-]\s?\d+\s?)?(?:Personen|Teilnehmer\w*|Stück|Plätze|Stufen)\b")),
+    (re.compile(r"(?i)\bwie schwer\b|\bgewicht\b|\bwiegt\b"), re.compile(r"\b\d+(?:[,.]\d+)?\s?(?:kg|g)\b")),
+    (re.compile(r"(?i)\bwie laut\b|\blautstärke\b|\bgeräusch\w*"), re.compile(r"\bdB\b|\bdB\(A\)")),
+    (re.compile(r"(?i)\bwatt\b|\bleistung\b|\bwie stark\b"), re.compile(r"\b\d+\s?(?:Watt|W)\b")),
+    (re.compile(r"(?i)\bwie (?:groß|breit|hoch|tief)\b|\bmaße\b|\bdurchmesser\b"),
+     re.compile(r"\b\d+(?:[,.]\d+)?\s?(?:cm|mm|m)\b")),
+    (re.compile(r"(?i)\bwie viel\b|\bfassungsvermögen\b|\bpasst\b|\bpassen\b"),
+     re.compile(r"\b\d+(?:[,.]\d+)?\s?(?:kg|g|Liter|l|ml)\b")),
     # "Wer ist …?", "An wen …?", the contact person: a name with an address to write to
     (re.compile(r"(?i)\bwer\b|\ban wen\b|\bansprechpartner\w*|\bkontaktdaten\b|\bbeauftragte\w*|"
                 r"\bwelche (?:adresse|e-mail|telefonnummer)\b|\bwohin\b"),
@@ -402,6 +410,7 @@ _ANSWER_TYPES = [
 ]
 _TYPE_BONUS = 0.2
 _ROW_BONUS = 0.15
+_SIBLINGS_OF = 2  # the best hits whose whole section is read (a table split over chunks)
 _NEAR = 2  # a sentence of the best sentence's passage that adds no word of the question must stand this close to it
 _TYPED_RATIO = 0.6  # a sentence of the wanted kind must score this share of the ask's best to answer it
 
@@ -466,6 +475,16 @@ _POINTS_BACK = re.compile(r"\b(?:dazu|hierzu|diese[rnms]? (?:Adresse|Nummer|Stel
 
 def _leans(sentence: str) -> bool:
     return bool(_ANAPHOR.match(sentence) or _POINTS_BACK.search(sentence))
+
+
+def _with_siblings(hits: list[SearchHit], retriever: Retriever, first: int) -> list[SearchHit]:
+    """The first hits followed each by the rest of its section, then the other hits."""
+    out: list[SearchHit] = []
+    for number, hit in enumerate(hits):
+        out.append(hit)
+        if number < first:
+            out += [s for s in retriever.siblings(hit) if all(s.chunk_id != h.chunk_id for h in hits + out)]
+    return out
 
 
 def _distance(one: tuple[SearchHit, str, float], other: tuple[SearchHit, str, float]) -> int:

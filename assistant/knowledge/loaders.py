@@ -241,14 +241,20 @@ def _parse_pdf(path: Path, max_chars: int) -> LoadedDocument:
     meta_title = (reader.metadata.title if reader.metadata else None) or ""
     sections: list[Section] = []
     total = 0
-    for number, blocks in enumerate(page_blocks(path, MAX_PDF_PAGES), start=1):
+    pages = page_blocks(path, MAX_PDF_PAGES)
+    printed_title = next((b.text for blocks in pages[:1] for b in blocks if b.text.strip()), "")
+    for number, blocks in enumerate(pages, start=1):
         sections.extend(_pdf_sections(blocks, number, sections[-1].heading if sections else ""))
         total = sum(len(s.text) for s in sections)
         if total > max_chars:  # stop at the bound, not after the last page
             raise LoaderError(f"Datei enthält zu viel Text (höchstens {max_chars:,} Zeichen)".replace(",", "."))
-    first_line = next((ln.strip() for s in sections for ln in f"{s.heading}\n{s.text}".splitlines() if ln.strip()),
-                      "")
-    return LoadedDocument(meta_title.strip() or first_line[:120] or _title_from_name(path), sections)
+    return LoadedDocument(_pdf_title(meta_title) or printed_title[:120] or _title_from_name(path), sections)
+
+
+def _pdf_title(meta_title: str) -> str:
+    """The metadata title, unless it is a generator's placeholder (reportlab writes "untitled")."""
+    title = meta_title.strip()
+    return "" if title.lower() in ("untitled", "unbenannt", "ohne titel", "") else title
 
 
 def _pdf_sections(blocks: list[Block], page: int, heading: str) -> list[Section]:
@@ -262,10 +268,14 @@ def _pdf_sections(blocks: list[Block], page: int, heading: str) -> list[Section]
             sections[-1].text += ("\n" if sections[-1].text else "") + unwrap_lines("\n".join(lines))
             lines.clear()
 
+    size = 0.0
     for block in blocks:
-        if block.kind == "heading":
+        if block.kind == "heading" and not lines and not sections[-1].text and block.size == size:
+            sections[-1].heading = f"{sections[-1].heading} {block.text}"  # a heading printed on two lines
+        elif block.kind == "heading":
             flush()
             sections.append(Section(block.text, "", page=page))
+            size = block.size
         elif block.kind == "table":
             flush()
             lines.extend(table_lines(block.rows or []))

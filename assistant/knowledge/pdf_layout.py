@@ -28,6 +28,7 @@ class Block:
     text: str = ""
     rows: list[list[str]] | None = None
     margin: bool = False  # printed in the top or bottom tenth of the page, where running headers and footers are
+    size: float = 0.0  # the type size (two heading lines of one size are one heading)
 
 
 def page_blocks(path: Path, max_pages: int) -> list[list[Block]]:
@@ -58,7 +59,7 @@ def _blocks(page: Any) -> list[Block]:
         text = _numbered(line, size)
         heading = body and size >= HEADING_SIZE * body and len(text) <= MAX_HEADING_CHARS
         margin = line["top"] < MARGIN * page.height or line["bottom"] > (1 - MARGIN) * page.height
-        placed.append((line["top"], Block("heading" if heading else "line", text, margin=margin)))
+        placed.append((line["top"], Block("heading" if heading else "line", text, margin=margin, size=size)))
     for table in tables:
         rows = [[cell or "" for cell in row] for row in table.extract()]
         placed.append((table.bbox[1], Block("table", rows=rows)))
@@ -77,7 +78,7 @@ def _numbered(line: dict[str, Any], size: float) -> str:
     chars = line["chars"]
     if match and len(chars) > len(match.group(1)):
         digits = len(match.group(1))
-        if chars[digits]["x0"] - chars[digits - 1]["x1"] > 0.5 * size:  # a space is ~0.28 em
+        if chars[digits]["x0"] - chars[digits - 1]["x1"] > 0.35 * size:  # a space is ~0.28 em
             return f"{match.group(1)}. {text[match.end():]}"
     return text
 
@@ -89,6 +90,6 @@ def _without_running_lines(pages: list[list[Block]]) -> list[list[Block]]:
         return pages
     counts: Counter[str] = Counter()
     for page in pages:
-        counts.update({_DIGITS.sub("#", b.text) for b in page if b.kind == "line" and b.margin})
+        counts.update({_DIGITS.sub("#", b.text) for b in page if b.kind != "table" and b.margin})
     running = {text for text, n in counts.items() if n > len(pages) / 2}
     return [[b for b in page if not (b.margin and _DIGITS.sub("#", b.text) in running)] for page in pages]

@@ -133,6 +133,15 @@ class Retriever:
             df=Counter(term for text in texts for term in set(content_terms(text))),
         )
 
+    def siblings(self, hit: SearchHit) -> list[SearchHit]:
+        """The other chunks of a hit's section (a long section, a table, split by the chunker), in document order,
+        with the hit's rank and score: the rest of the table is where the asked row may be."""
+        if not hit.section:
+            return []
+        snapshot = self._fresh()
+        return [_hit(snapshot, hit.rank, snapshot.position[c.chunk_id], hit.score) for c in snapshot.chunks
+                if c.source == hit.source and c.section == hit.section and c.chunk_id != hit.chunk_id]
+
     def knows(self, term: str) -> bool:
         """Whether the knowledge uses this stemmed term at all, as of the last ``refresh`` (called per term it
         would cost a query each)."""
