@@ -404,6 +404,9 @@ _ANSWER_TYPES = [
     (re.compile(r"(?i)\bwer\b|\ban wen\b|\bansprechpartner\w*|\bkontaktdaten\b|\bbeauftragte\w*|"
                 r"\bwelche (?:adresse|e-mail|telefonnummer)\b|\bwohin\b"),
      re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+|\b\d{5}\s+[A-ZÄÖÜ]\w+|\b\d{3,5}\s\d{2,}[\s\d-]*\d\b")),
+    # "Wo ist …?": an address
+    (re.compile(r"(?i)\bwo\b|\badresse\b|\banschrift\b|\banfahrt\b"),
+     re.compile(r"\b\w+(?:straße|str\.|weg|platz|allee)\s\d+|\b\d{5}\s+[A-ZÄÖÜ]\w+")),
     (re.compile(r"(?i)\bwann\b|\böffnungszeit\w*|\bgeöffnet\b|\berreichbar\b"),
      re.compile(r"(?i)\d{1,2}[:.]\d{2}\s?(?:–\s?\d{1,2}[:.]\d{2}\s?)?Uhr|\b(?:Montag|Dienstag|Mittwoch|Donnerstag|"
                 r"Freitag|Samstag|Sonntag)\b")),
@@ -441,9 +444,13 @@ def _named(key: str, query: str) -> bool:
     ("Trichter" names "Trichterinhalt", "schleifen" alone not "Aufpreis für das Ausschleifen von Ausbrüchen")."""
     if key.lower() in query.lower():
         return True
-    terms, asked = set(content_terms(key)), {t for t in content_terms(query) if len(t) >= 4}
-    found = sum(any(a in t or t in a for a in asked) for t in terms)
-    return bool(terms) and found / len(terms) >= 0.5
+    terms, asked = set(content_terms(key)), set(content_terms(query))
+    if not numbers(key) <= numbers(query):
+        return False  # "GD-28" is not named by "Pfanne 28 cm", "28 cm" is
+    words_ = {t for t in terms if not t.isdigit()}
+    found = sum(t in asked or (len(t) >= 4 and any(len(a) >= 4 and (a in t or t in a) for a in asked))
+                for t in words_)
+    return not words_ or found / len(words_) >= 0.5
 
 
 # Words every price sentence has; two prices conflict only when they name the same asked thing ("Gravur").
@@ -470,7 +477,8 @@ _ANAPHOR = re.compile(r"^(?:Danach|Dabei|Dafür|Dazu|Damit|Dadurch|Deshalb|Daher
 
 
 # … or one that points back in its middle ("Bitte geben Sie dazu …", "… direkt an diese Adresse").
-_POINTS_BACK = re.compile(r"\b(?:dazu|hierzu|diese[rnms]? (?:Adresse|Nummer|Stelle|Seite|Frist|Formular))\b")
+_POINTS_BACK = re.compile(
+    r"\b(?:dazu|hierzu|diese[rnms]? (?:Adresse|Nummer|Stelle|Seite|Frist|Formular))\b")
 
 
 def _leans(sentence: str) -> bool:
