@@ -166,7 +166,7 @@ class QuestionAnswerer:
         said: list[tuple[SearchHit | None, str, float]] = [(None, u, 0.0) for u in used]  # earlier paragraphs
         candidates = [(rank, hit, s) for rank, hit in enumerate(passages) for s in map(_clean, sentences(hit.text))
                       if _usable(s) and s not in used and not _echo(s, mail) and not _told(s, told)
-                      and not _other_country(s, places)
+                      and not _other_country(s, places) and _row_about(s, f"{query} {context}", places)
                       and not _two_prices((hit, s, 0.0), said, mail)]
         if not candidates:
             return [], 0.0
@@ -426,7 +426,7 @@ _SECOND_ASK = re.compile(
 
 
 # A table row as the loaders write it: "Österreich – Versandkosten: 5,90 €; Lieferzeit: 3–5 Werktage."
-_ROW = re.compile(r"^([^–:;]{2,40}) – [^:;]{2,40}: ")
+_ROW = re.compile(r"^([^–:;]{2,80}) – [^:;]{2,40}: ")
 
 
 def _fits(item: tuple[SearchHit, str, float], chosen: list[tuple[SearchHit, str, float]], query: str) -> bool:
@@ -437,6 +437,19 @@ def _fits(item: tuple[SearchHit, str, float], chosen: list[tuple[SearchHit, str,
     row = _ROW.match(item[1])
     sibling = any(c[0].chunk_id == item[0].chunk_id and _ROW.match(c[1]) for c in chosen)
     return not (row and sibling and not _named(row.group(1), query))
+
+
+def _row_about(sentence: str, query: str, places: frozenset[str]) -> bool:
+    """A table row answers only a mail that names something of its key or its country: the price of "Aufpreis für
+    das Ausschleifen" is no answer to "Was kostet der [Schnellkochtopf]?"; any other sentence passes."""
+    row = LOADED_ROW.match(sentence)
+    if row is None or row.group(1) in places:
+        return True
+    if not numbers(row.group(1)) <= numbers(query):
+        return False  # the 32-cm row is no answer about 36 cm
+    asked = set(content_terms(query))
+    return any(t in asked or (len(t) >= 4 and any(len(a) >= 4 and (a in t or t in a) for a in asked))
+               for t in content_terms(row.group(1)))
 
 
 def _named(key: str, query: str) -> bool:
@@ -516,8 +529,7 @@ def _with_antecedents(
     chosen: list[tuple[SearchHit, str, float]], used: set[str]
 ) -> list[tuple[SearchHit, str, float]]:
     """Each chosen sentence that leans on the one before it brings that one along (document order is restored
-    when composing); one whose antecedent is not in its passage (a chunk boundary) is left out, unless it is all
-    there is."""
+    when composing); one whose antecedent is not in its passage (a chunk boundary) is left out."""
     kept: list[tuple[SearchHit, str, float]] = []
     for hit, sentence, score in chosen:
         if not _leans(sentence):
@@ -530,7 +542,7 @@ def _with_antecedents(
             if all(before != c[1] for c in chosen + kept):
                 kept.append((hit, before, score))
             kept.append((hit, sentence, score))
-    return _with_continuations(kept or chosen, used)
+    return _with_continuations(kept, used)  # a "Dann schreiben Sie uns …" without its "if" answers nothing
 
 
 # "Der Link ist 24 Stunden gültig." continues "Sie erhalten … eine E-Mail mit einem Link …": a definite article and a

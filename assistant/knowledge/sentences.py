@@ -132,7 +132,7 @@ def table_row_sentence(header: list[str], cells: list[str]) -> str:
 
 
 # A table row as the loaders write it: "Österreich – Versandkosten: 5,90 €; Lieferzeit: 3–5 Werktage."
-LOADED_ROW = re.compile(r"^([^–:;]{2,40}) – ((?:[^:;]{2,40}: [^;]+;\s*)*[^:;]{2,40}: [^;]+?)\.?$")
+LOADED_ROW = re.compile(r"^([^–:;]{2,80}) – ((?:[^:;]{2,40}: [^;]+;\s*)*[^:;]{2,40}: [^;]+?)\.?$")
 
 
 # The header of a two-column table's value column: it names no property of its own.
