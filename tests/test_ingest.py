@@ -46,6 +46,31 @@ def test_incremental_add_change_skip_delete(fake_services: Services, knowledge: 
     assert [h.source for h in fake_services.retriever.search("Österreich Versand", 5)] in ([], ["zahlung.md"])
 
 
+def test_reread_parses_unchanged_files_again_after_the_reader_changed(
+    fake_services: Services, knowledge: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An update that reads documents differently (the PDF layout reader of issue 11) left the old chunks of every
+    unchanged file in place: the hash alone decided. `kontor ingest --reread` reads them again."""
+    from assistant.knowledge import ingest
+
+    ingestor = fake_services.ingestor
+    ingestor.run([knowledge])
+    original = ingest.load
+
+    def new_reader(path: Path):  # type: ignore[no-untyped-def]
+        doc = original(path)
+        doc.sections[0].text += "\n\nNeu gelesen."
+        return doc
+
+    monkeypatch.setattr(ingest, "load", new_reader)
+    assert sorted(ingestor.run([knowledge]).unchanged) == ["versand.md", "zahlung.md"]
+    assert "Neu gelesen" not in " ".join(c.text for c in fake_services.catalogue.all_chunks())
+    report = ingestor.run([knowledge], reread=True)
+    assert sorted(report.updated) == ["versand.md", "zahlung.md"] and not report.added and not report.unchanged
+    assert " ".join(c.text for c in fake_services.catalogue.all_chunks()).count("Neu gelesen") == 2
+    assert fake_services.vectors.all_ids() == {c.chunk_id for c in fake_services.catalogue.all_chunks()}
+
+
 def test_broken_file_is_reported_and_old_version_kept(fake_services: Services, knowledge: Path) -> None:
     fake_services.ingestor.run([knowledge])
     before = {c.chunk_id for c in fake_services.catalogue.all_chunks()}

@@ -28,6 +28,10 @@ def ingest(
         "--rebuild", help="Alle Vektoren verwerfen und mit dem eingestellten Embedding-Modell neu berechnen "
         "(nötig nach einem Modellwechsel)",
     )] = False,
+    reread: Annotated[bool, typer.Option(
+        "--reread", help="Auch unveränderte Dateien neu lesen und zerlegen (nach einem Update, das Dokumente "
+        "anders liest, z. B. PDF-Tabellen und -Überschriften)",
+    )] = False,
 ) -> None:
     """Dokumente (md, txt, html, pdf, docx) in den Wissensindex aufnehmen – inkrementell; fehlende Vektoren
     (gelöschte oder beschädigte Indexdateien) werden dabei ergänzt."""
@@ -47,7 +51,7 @@ def ingest(
     total = len(files) + len(set(s.catalogue.documents()) - {f.source for f in files}) if rebuild else len(files)
     with progress() as bar:
         task = bar.add_task("Baue Vektoren neu auf" if rebuild else "Indexiere", total=total, item="")
-        report = s.ingestor.run(roots, progress=lambda name: bar.update(task, advance=1, item=name))
+        report = s.ingestor.run(roots, progress=lambda name: bar.update(task, advance=1, item=name), reread=reread)
     if as_json:
         print_json(report.__dict__)
     else:

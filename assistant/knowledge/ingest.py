@@ -111,7 +111,8 @@ class Ingestor:
         self.reset()
         return self.run(roots, progress)
 
-    def run(self, roots: Iterable[Path], progress: Progress | None = None) -> IngestReport:
+    def run(self, roots: Iterable[Path], progress: Progress | None = None, reread: bool = False) -> IngestReport:
+        """``reread``: parse unchanged files again too (after an update that reads documents differently)."""
         self._claim_index()
         files, folders = self.discover(roots)
         report = IngestReport()
@@ -120,7 +121,8 @@ class Ingestor:
         for item in files:
             if progress:
                 progress(item.source)
-            written = self._ingest_one(item, known.get(item.source), report)
+            written = self._ingest_one(item, None if reread else known.get(item.source), report,
+                                       updated=item.source in known)
             chunks = missing.pop(item.source, None)
             if chunks and not written:
                 self._refill(item.source, chunks, report)
@@ -168,8 +170,11 @@ class Ingestor:
         self.catalogue.remove_document(source)
         self.vectors.delete(stale)
 
-    def _ingest_one(self, item: SourceFile, previous: DocumentRecord | None, report: IngestReport) -> bool:
-        """True when the file was (re-)indexed."""
+    def _ingest_one(
+        self, item: SourceFile, previous: DocumentRecord | None, report: IngestReport, updated: bool = False,
+    ) -> bool:
+        """True when the file was (re-)indexed; ``previous`` None: read it whatever its hash (``updated``: it was
+        indexed before)."""
         if item.path.suffix.lower() not in SUPPORTED_SUFFIXES:
             report.failed[item.source] = f"Dateityp {item.path.suffix or '(ohne Endung)'} wird nicht unterstützt"
             return False
@@ -192,7 +197,7 @@ class Ingestor:
         self._store_vectors(chunks, vectors)
         self.catalogue.replace_document(item.source, digest, size, doc.title, chunks)
         self.vectors.delete(sorted(old_ids - {c.chunk_id for c in chunks}))
-        (report.updated if previous is not None else report.added).append(item.source)
+        (report.updated if previous is not None or updated else report.added).append(item.source)
         report.chunks_written += len(chunks)
         return True
 
