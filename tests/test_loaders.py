@@ -198,3 +198,26 @@ def test_a_small_pdf_still_loads_in_the_child_and_the_demo_pdfs_are_unchanged(tm
     for pdf in demo:  # the child gives exactly what parsing in this process gives
         here = _parse_pdf(pdf, MAX_TEXT_CHARS)
         assert load(pdf) == type(here)(here.title, [s for s in here.sections if s.text.strip()])
+
+
+def test_a_long_pdf_gets_a_share_of_cpu_time_per_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reading the layout (pdfplumber) costs ~0.07 s of CPU per text page, so a 300-page manual would have been
+    refused as a content bomb with the flat budget; the child raises its budget by the page count it read first."""
+    from reportlab.pdfgen import canvas
+
+    from assistant.knowledge import loaders
+
+    path = tmp_path / "handbuch.pdf"
+    pdf = canvas.Canvas(str(path))
+    for page in range(80):
+        for line in range(60):
+            pdf.drawString(40, 800 - 12 * line, f"Seite {page} Zeile {line}: Die Pfanne wird langsam aufgeheizt.")
+        pdf.showPage()
+    pdf.save()
+    monkeypatch.setattr(loaders, "PDF_CPU_SECONDS", 1)
+    monkeypatch.setattr(loaders, "PDF_PAGE_SHARE", 10_000)  # practically no share per page: the flat 1 s
+    with pytest.raises(LoaderError, match="zu aufwendig"):
+        load(path)
+    monkeypatch.setattr(loaders, "PDF_PAGE_SHARE", 4)  # 1 s + 1 s per 4 pages
+    doc = load(path)
+    assert len(doc.sections) == 80 and "Seite 79 Zeile 59" in doc.sections[-1].text

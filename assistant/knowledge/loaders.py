@@ -46,10 +46,13 @@ MAX_PDF_PAGES = 500
 MAX_TEXT_CHARS = 2_000_000
 # A PDF's page content is compressed and may be shared (500 pages drawing one 4 MB stream, a form drawn 10,000
 # times): a 10 KB file can keep pypdf's text extraction busy for hours before the text bound is reached. So a
-# PDF is read in a child process with a CPU-time and a memory limit and a wall-clock timeout.
+# PDF is read in a child process with a CPU-time and a memory limit and a wall-clock timeout. Reading the layout
+# (pdfplumber) costs ~0.07 s of CPU per text-filled page, so a long manual gets a share more per page: the base
+# budget / 400 (20 s → 0.05 s a page, 45 s for 500 pages).
 PDF_CPU_SECONDS = 20
 PDF_MEMORY_BYTES = 1024 * 2**20
-PDF_WALL_SECONDS = 60
+PDF_WALL_SECONDS = 150
+PDF_PAGE_SHARE = 400
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 
 
@@ -189,7 +192,7 @@ def _load_pdf(path: Path) -> LoadedDocument:
     package_root = str(Path(__file__).resolve().parents[2])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
     command = [sys.executable, "-c", "from assistant.knowledge.loaders import _pdf_child; _pdf_child()",
-               str(path), str(PDF_CPU_SECONDS), str(PDF_MEMORY_BYTES), str(MAX_TEXT_CHARS)]
+               str(path), str(PDF_CPU_SECONDS), str(PDF_MEMORY_BYTES), str(MAX_TEXT_CHARS), str(PDF_PAGE_SHARE)]
     try:
         result = subprocess.run(command, capture_output=True, timeout=PDF_WALL_SECONDS, env=env, check=False)
     except subprocess.TimeoutExpired as exc:
@@ -209,10 +212,16 @@ def _pdf_child() -> None:
     import resource  # POSIX only, and only in the parsing child process
 
     path, cpu, memory, max_chars = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    share = int(sys.argv[5])
+    most = cpu + cpu * MAX_PDF_PAGES // share
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, most + 1))
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+
+    def allow(pages: int) -> None:  # the page count is known before the layout is read
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu + cpu * pages // share, most + 1))
+
     try:
-        doc = _parse_pdf(path, max_chars)
+        doc = _parse_pdf(path, max_chars, allow)
         sections = [(s.page, s.heading, s.text) for s in doc.sections]
         answer: dict[str, object] = {"title": doc.title, "sections": sections}
     except LoaderError as exc:
@@ -224,7 +233,8 @@ def _pdf_child() -> None:
     sys.stdout.write(json.dumps(answer))
 
 
-def _parse_pdf(path: Path, max_chars: int) -> LoadedDocument:
+def _parse_pdf(path: Path, max_chars: int, allow: Callable[[int], None] | None = None) -> LoadedDocument:
+    """``allow``: told the page count before the layout is read (the child raises its CPU budget by it)."""
     from pypdf import PdfReader  # each parser only for its file type (here: in the child process)
     from pypdf.errors import PdfReadError
 
@@ -238,6 +248,8 @@ def _parse_pdf(path: Path, max_chars: int) -> LoadedDocument:
         raise LoaderError(f"PDF hat zu viele Seiten ({len(reader.pages)}, höchstens {MAX_PDF_PAGES})")
     if not reader.pages:
         raise LoaderError("PDF hat keine Seiten")
+    if allow is not None:
+        allow(len(reader.pages))
     meta_title = (reader.metadata.title if reader.metadata else None) or ""
     sections: list[Section] = []
     total = 0
