@@ -491,7 +491,8 @@ _ANAPHOR = re.compile(r"^(?:Danach|Dabei|Dafür|Dazu|Damit|Dadurch|Deshalb|Daher
 
 # … or one that points back in its middle ("Bitte geben Sie dazu …", "… direkt an diese Adresse").
 _POINTS_BACK = re.compile(
-    r"\b(?:dazu|hierzu|diese[rnms]? (?:Adresse|Nummer|Stelle|Seite|Frist|Formular))\b")
+    r"\b(?:dazu|hierzu|diese[rnms]? (?:Adresse|Nummer|Stelle|Seite|Frist|Formular)|"
+    r"(?:geschieht|passiert|erfolgt|dauert) das)\b")  # "In der Regel geschieht das innerhalb von 5 Werktagen"
 
 
 def _leans(sentence: str) -> bool:
