@@ -152,8 +152,8 @@ class QuestionAnswerer:
     def _focus(self, question: Question, query: str, vector: np.ndarray) -> tuple[str, np.ndarray]:
         """The customer's own question, which the chosen sentences must answer; the context and subject in the
         query only help to find the passages ("Was kostet das?" after "… per Express …")."""
-        if question.text == query:
-            return query, vector
+        if question.text == query or len(content_terms(question.text)) < 2:
+            return query, vector  # "Was muss ich tun?" says nothing of its own: its context is the question
         return question.text, self.embedder.embed_query([question.text])[0]
 
     def _choose(
