@@ -9,6 +9,7 @@ they repeat the customer's own words.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
@@ -164,7 +165,7 @@ class QuestionAnswerer:
         """The sentences that answer the question, and the closest meaning (cosine) any sentence had. A question
         with two asks ("Was kostet …, und wie lange dauert …?") gets the best sentence for each ask first."""
         said: list[tuple[SearchHit | None, str, float]] = [(None, u, 0.0) for u in used]  # earlier paragraphs
-        candidates = [(rank, hit, s) for rank, hit in enumerate(passages) for s in map(_clean, sentences(hit.text))
+        candidates = [(rank, hit, s) for rank, hit in enumerate(passages) for s in _order(hit.text)
                       if _usable(s) and s not in used and not _echo(s, mail) and not _told(s, told)
                       and not _other_country(s, places) and _row_about(s, f"{query} {context}", places)
                       and not _two_prices((hit, s, 0.0), said, mail)]
@@ -448,8 +449,7 @@ def _row_about(sentence: str, query: str, places: frozenset[str]) -> bool:
     if not numbers(row.group(1)) <= numbers(query):
         return False  # the 32-cm row is no answer about 36 cm
     asked = set(content_terms(query))
-    return any(t in asked or (len(t) >= 4 and any(len(a) >= 4 and (a in t or t in a) for a in asked))
-               for t in content_terms(row.group(1)))
+    return any(_mentions(t, asked) for t in content_terms(row.group(1)))
 
 
 def _named(key: str, query: str) -> bool:
@@ -461,9 +461,13 @@ def _named(key: str, query: str) -> bool:
     if not numbers(key) <= numbers(query):
         return False  # "GD-28" is not named by "Pfanne 28 cm", "28 cm" is
     words_ = {t for t in terms if not t.isdigit()}
-    found = sum(t in asked or (len(t) >= 4 and any(len(a) >= 4 and (a in t or t in a) for a in asked))
-                for t in words_)
+    found = sum(_mentions(t, asked) for t in words_)
     return not words_ or found / len(words_) >= 0.5
+
+
+def _mentions(term: str, asked: set[str]) -> bool:
+    """The customer's words contain a key's word, also as part of a compound ("trichter" ~ "trichterinhalt")."""
+    return term in asked or (len(term) >= 4 and any(len(a) >= 4 and (a in term or term in a) for a in asked))
 
 
 # Words every price sentence has; two prices conflict only when they name the same asked thing ("Gravur").
@@ -502,16 +506,26 @@ def _leans(sentence: str) -> bool:
 def _with_siblings(hits: list[SearchHit], retriever: Retriever, first: int) -> list[SearchHit]:
     """The first hits followed each by the rest of its section, then the other hits."""
     out: list[SearchHit] = []
+    seen = {h.chunk_id for h in hits}
     for number, hit in enumerate(hits):
         out.append(hit)
         if number < first:
-            out += [s for s in retriever.siblings(hit) if all(s.chunk_id != h.chunk_id for h in hits + out)]
+            added = [s for s in retriever.siblings(hit) if s.chunk_id not in seen]
+            seen.update(s.chunk_id for s in added)
+            out += added
     return out
+
+
+@functools.lru_cache(maxsize=2048)
+def _order(text: str) -> tuple[str, ...]:
+    """A passage's sentences as the candidates are written, in document order (asked for many times per
+    question: once split)."""
+    return tuple(_clean(x) for x in sentences(text))
 
 
 def _distance(one: tuple[SearchHit, str, float], other: tuple[SearchHit, str, float]) -> int:
     """How many sentences apart two sentences of one passage stand."""
-    order = [_clean(x) for x in sentences(one[0].text)]
+    order = _order(one[0].text)
     if one[1] not in order or other[1] not in order:
         return len(order)
     return abs(order.index(one[1]) - order.index(other[1]))
@@ -521,7 +535,7 @@ def _antecedent(hit: SearchHit, sentence: str) -> str:
     """The sentence before a sentence that leans on it, in its passage; "" for any other."""
     if not _leans(sentence):
         return ""
-    order = [_clean(x) for x in sentences(hit.text)]
+    order = _order(hit.text)
     at = order.index(sentence) if sentence in order else 0
     return order[at - 1] if at > 0 else ""
 
@@ -536,9 +550,7 @@ def _with_antecedents(
         if not _leans(sentence):
             kept.append((hit, sentence, score))
             continue
-        order = [_clean(x) for x in sentences(hit.text)]
-        at = order.index(sentence) if sentence in order else 0
-        before = order[at - 1] if at > 0 else ""
+        before = _antecedent(hit, sentence)
         if before and _usable(before) and not _leans(before) and before not in used:
             if all(before != c[1] for c in chosen + kept):
                 kept.append((hit, before, score))
@@ -564,7 +576,7 @@ def _with_continuations(
     have = {c[1] for c in chosen}
     out = list(chosen)
     for hit, sentence, score in chosen:
-        order = [_clean(x) for x in sentences(hit.text)]
+        order = _order(hit.text)
         if sentence not in order:
             continue
         at = order.index(sentence)

@@ -121,8 +121,7 @@ class Ingestor:
         for item in files:
             if progress:
                 progress(item.source)
-            written = self._ingest_one(item, None if reread else known.get(item.source), report,
-                                       updated=item.source in known)
+            written = self._ingest_one(item, known.get(item.source), report, reread)
             chunks = missing.pop(item.source, None)
             if chunks and not written:
                 self._refill(item.source, chunks, report)
@@ -171,10 +170,9 @@ class Ingestor:
         self.vectors.delete(stale)
 
     def _ingest_one(
-        self, item: SourceFile, previous: DocumentRecord | None, report: IngestReport, updated: bool = False,
+        self, item: SourceFile, previous: DocumentRecord | None, report: IngestReport, reread: bool = False,
     ) -> bool:
-        """True when the file was (re-)indexed; ``previous`` None: read it whatever its hash (``updated``: it was
-        indexed before)."""
+        """True when the file was (re-)indexed; ``reread``: also when its hash is unchanged."""
         if item.path.suffix.lower() not in SUPPORTED_SUFFIXES:
             report.failed[item.source] = f"Dateityp {item.path.suffix or '(ohne Endung)'} wird nicht unterstützt"
             return False
@@ -183,7 +181,7 @@ class Ingestor:
             report.failed[item.source] = f"Datei ist zu groß ({size / 1e6:.1f} MB)"
             return False
         digest = hashlib.sha256(item.path.read_bytes()).hexdigest()
-        if previous is not None and previous.sha256 == digest:
+        if previous is not None and previous.sha256 == digest and not reread:
             report.unchanged.append(item.source)
             return False
         try:
@@ -197,7 +195,7 @@ class Ingestor:
         self._store_vectors(chunks, vectors)
         self.catalogue.replace_document(item.source, digest, size, doc.title, chunks)
         self.vectors.delete(sorted(old_ids - {c.chunk_id for c in chunks}))
-        (report.updated if previous is not None or updated else report.added).append(item.source)
+        (report.updated if previous is not None else report.added).append(item.source)
         report.chunks_written += len(chunks)
         return True
 

@@ -256,8 +256,9 @@ def _parse_pdf(path: Path, max_chars: int, allow: Callable[[int], None] | None =
     pages = page_blocks(path, MAX_PDF_PAGES)
     printed_title = next((b.text for blocks in pages[:1] for b in blocks if b.text.strip()), "")
     for number, blocks in enumerate(pages, start=1):
-        sections.extend(_pdf_sections(blocks, number, sections[-1].heading if sections else ""))
-        total = sum(len(s.text) for s in sections)
+        page = _pdf_sections(blocks, number, sections[-1].heading if sections else "")
+        sections.extend(page)
+        total += sum(len(s.text) for s in page)
         if total > max_chars:  # stop at the bound, not after the last page
             raise LoaderError(f"Datei enthält zu viel Text (höchstens {max_chars:,} Zeichen)".replace(",", "."))
     return LoadedDocument(_pdf_title(meta_title) or printed_title[:120] or _title_from_name(path), sections)
