@@ -11,8 +11,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from assistant.answer.promises import FLAG_NAMES
-from assistant.dashboard import dashboard_plots, learning_loop
+from assistant.dashboard import dashboard_plots, learning_loop, volume_plots
 from assistant.tickets.assignment import team_of_user
+from assistant.tickets.figures import team_figures
 from assistant.tickets.queries import TicketFilter, find_tickets, history, inbox_views, next_to_review, ticket_view
 from assistant.tickets.state import TicketStatus
 from assistant.tickets.threads import MAX_NOTE_CHARS
@@ -35,7 +36,7 @@ _SAME_SITE_PATH = re.compile(r"^/(?![/\\])[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*$")
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login(request: Request, next: str = "/posteingang") -> HTMLResponse:
+def login(request: Request, next: str = "/posteingang?ansicht=zu-pruefen") -> HTMLResponse:  # the agent's start
     safe_next = next if _SAME_SITE_PATH.match(next) else "/posteingang"
     return render(request, "login.html", None, next=safe_next)
 
@@ -76,9 +77,10 @@ def ticket(request: Request, ticket_id: Id, user: AgentPage, services: Svc) -> H
 @router.get("/uebersicht", response_class=HTMLResponse)
 def dashboard(request: Request, user: ExpertPage, services: Svc) -> HTMLResponse:
     data = learning_loop(services.database)
+    team = team_figures(services.database, {c.id: c.name for c in services.categories.categories})
     mailbox = services.fetcher.status() if services.settings.imap.configured else None  # none: no mailbox line
-    return render(request, "dashboard.html", user, data=data, plots=dashboard_plots(data, week, number),
-                  mailbox=mailbox)
+    return render(request, "dashboard.html", user, data=data, team=team, mailbox=mailbox,
+                  plots=volume_plots(team.volume, week) + dashboard_plots(data, week, number))
 
 
 @router.get("/konto", response_class=HTMLResponse)
