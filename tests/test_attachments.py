@@ -24,11 +24,12 @@ HTML = b"<html><body><script>alert(1)</script>Rechnung</body></html>"
 
 
 def mail(folder: Path, body: str, files: list[tuple[str, bytes, str]] = (), sender: str = "Erika Muster "
-         "<erika@example.org>", name: str = "mail.eml", message_id: str = "<m1@example.org>") -> Path:
+         "<erika@example.org>", name: str = "mail.eml", message_id: str = "<m1@example.org>",
+         subject: str = "Pfanne beschädigt") -> Path:
     message = EmailMessage()
     message["From"] = sender
     message["To"] = "kundenservice@kochwerk-lindner.de"
-    message["Subject"] = "Pfanne beschädigt"
+    message["Subject"] = subject
     message["Message-ID"] = message_id
     message.set_content(body)
     for filename, data, kind in files:
@@ -47,9 +48,9 @@ def imported(kontor: Kontor, path: Path) -> int:
 
 def test_the_attachments_of_an_imported_mail_are_kept_listed_and_downloadable(kontor: Kontor,
                                                                                tmp_path: Path) -> None:
-    path = mail(tmp_path, "Guten Tag, die Pfanne kam zerkratzt an. Foto anbei. Wie lange habe ich Zeit, sie "
-                "zurückzuschicken?", [("../../foto\u202e.png", PNG, "image/png"), ("Rechnung.pdf", PDF,
-                "application/pdf"), ("seite.html", HTML, "text/html")])
+    path = mail(tmp_path, "Guten Tag, die Pfanne kam zerkratzt an. Foto anbei.\nWas kostet der Versand nach "
+                "Österreich und wie lange dauert er?", [("../../foto\u202e.png", PNG, "image/png"), ("Rechnung.pdf",
+                PDF, "application/pdf"), ("seite.html", HTML, "text/html")], subject="Versand nach Österreich")
     ticket_id = imported(kontor, path)
     listed = kontor.call("GET", f"/api/tickets/{ticket_id}/attachments")
     assert listed.status_code == 200, listed.text
@@ -74,9 +75,13 @@ def test_the_attachments_of_an_imported_mail_are_kept_listed_and_downloadable(ko
     assert kontor.call("GET", "/api/attachments/999").status_code == 404
 
     assert kontor.services.jobs.run_until_idle() == 1
-    prompts = str(kontor.services.llm.history)  # type: ignore[attr-defined]
-    assert "Foto anbei" in prompts or kontor.services.llm.history == []  # type: ignore[attr-defined]
-    assert "alert(1)" not in prompts and "PDF-1.4" not in prompts  # the model never reads an attachment
+    history = kontor.services.llm.history  # type: ignore[attr-defined]
+    assert history, "the model was not asked: nothing to check"
+    prompts = "\n".join(m["content"] for messages in history for m in messages)
+    assert "Versand nach Österreich" in prompts  # the mail's text, as the model reads it …
+    for attachment in ("alert(1)", "<script>", "PDF-1.4", "endobj", "IHDR", "PNG", "foto.png", "foto\u202e",
+                       "Rechnung.pdf", "seite.html"):  # … and none of its attachments, by content or by name
+        assert attachment not in prompts, attachment
     page = _page(kontor, f"/tickets/{ticket_id}")
     assert f'href="/api/attachments/{rows[0]["id"]}"' in page and "foto.png" in page and "<script>alert" not in page
 
@@ -147,9 +152,7 @@ def test_a_very_long_mail_is_stored_whole_and_drafted_from_its_beginning(lite: K
     limit = lite.settings.web.max_ticket_chars
     assert answerer.bodies == [body.strip()[:limit]]
     assert "Die Nachricht ist sehr lang – der Entwurf beruht auf den ersten 20.000 Zeichen." in view["draft"]["notes"]
-    # the JSON API keeps its own limit
-    assert lite.call("POST", "/api/tickets", json={"customer": "a@example.org", "subject": "s",
-                                                    "body": "x" * 25_000}).status_code == 413
+    # a text typed in or posted to the API is kept the same way (tests/test_review_desk.py)
 
 
 def test_a_mail_over_the_hard_cap_is_cut_and_says_so(lite: Kontor, tmp_path: Path) -> None:

@@ -6,13 +6,22 @@ tests/test_e2e_browser.py."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
+from sqlalchemy import select
 
-from assistant.store.tables import MailboxState, Ticket
+from assistant.answer import Answerer
+from assistant.answer.drafter import Conversation
+from assistant.answer.question import TokenSink
+from assistant.domain import Draft
+from assistant.jobs import JobStatus
+from assistant.store.tables import Job, MailboxState, OutboxMessage, Ticket
 from assistant.tickets.bounces import record_bounce
+from assistant.tickets.drafting import Drafting
 from assistant.tickets.threads import MAX_NOTE_CHARS, join, latest_customer_text
 from assistant.web.rendering import split_quote
 from tests.harness import Kontor, html_page
@@ -21,8 +30,6 @@ SECRET = "Kunde rief an: Rabatt 20 % intern zugesagt, nicht weitergeben"
 FOLLOW_UP = ("Danke! Und wann kommt das Paket an?\n\nViele Grüße\nErika Muster\n\n"
              "Am 04.12.2026 um 10:00 schrieb Kochwerk Lindner <kundenservice@kochwerk-lindner.de>:\n"
              "> Guten Tag Frau Muster,\n> der Versand kostet 5,90 €.")
-
-
 
 
 def _send(kontor: Kontor, draft_id: int) -> dict[str, object]:
@@ -158,6 +165,94 @@ def test_split_quote_keeps_the_newest_text_and_collapses_the_history() -> None:
     for whole in ("> nur\n> Zitat", "Kein Zitat", "> a\nAntwort\n> b\nnoch",
                   "Hallo\nAm Montag, 3. Mai schrieb ich Ihnen:\n- a\n- b"):  # no attribution followed by ">"
         assert split_quote(whole) == (whole, "")
+
+
+# --- a follow-up's draft: the conversation as context ----------------------------------------------------------
+
+@dataclass
+class RecordingAnswerer:
+    """The real answerer, recording what each draft is given: the drafter's side of the seam."""
+
+    real: Answerer
+    given: list[dict[str, Any]] = field(default_factory=list)
+
+    def reply(self, subject: str, body: str, customer: str | None = None, agent: str | None = None,
+              on_token: TokenSink | None = None, conversation: Conversation | None = None) -> Draft:
+        self.given.append({"subject": subject, "body": body, "conversation": conversation})
+        return self.real.reply(subject, body, customer, agent, on_token, conversation)
+
+
+def _redraft_with(kontor: Kontor, ticket_id: int, answerer: RecordingAnswerer) -> dict[str, Any]:
+    """Run the ticket's waiting draft job with a drafting stage that uses ``answerer``; the ticket as the API
+    shows it afterwards."""
+    services = kontor.services
+    drafting = Drafting(services.database, lambda: services.categoriser, lambda: cast(Answerer, answerer),
+                        services.live, kontor.settings.answer.max_question_chars)
+    with services.database.session() as session:
+        job = session.scalar(select(Job).where(Job.ticket_id == ticket_id, Job.status == JobStatus.QUEUED)
+                             .order_by(Job.id.desc()))
+        assert job is not None
+        session.expunge(job)
+    drafting.run(job)
+    return kontor.call("GET", f"/api/tickets/{ticket_id}").json()  # type: ignore[no-any-return]
+
+
+def test_a_follow_ups_draft_gets_the_earlier_messages_as_context_not_as_questions(lite: Kontor) -> None:
+    ticket = lite.drafted_ticket()  # "was kostet der Versand nach Österreich und wie lange dauert er?"
+    assert "5,90 €" in ticket["draft"]["text"]
+    _send(lite, ticket["draft"]["id"])
+    [sent] = lite.outbox_rows()
+    follow_up = "Danke! Und wie lange dauert das genau?\n\nViele Grüße\nErika Muster"  # no quote of our answer
+    with lite.services.database.session() as session:
+        join(session, ticket["id"], "Erika Muster <erika@example.org>", follow_up, "<folge-2@example.org>")
+    assert lite.call("POST", f"/api/tickets/{ticket['id']}/notes", json={"text": SECRET}).status_code == 201
+    recorder = RecordingAnswerer(lite.services.answerer())
+
+    view = _redraft_with(lite, ticket["id"], recorder)
+
+    [given] = recorder.given
+    assert given["body"] == follow_up  # the questions come from the newest message alone
+    assert given["conversation"] == Conversation(customer=(ticket["body"],), told=(sent.body,))  # no note
+    questions = [s["question"] for s in view["draft"]["sections"]]
+    assert questions and all("Österreich" not in q and "kostet" not in q for q in questions), questions
+    assert any("dauert das" in q for q in questions)
+    # the answer we sent said "5,90 € und dauert 3–5 Werktage": the new draft does not say it again
+    assert "5,90" not in view["draft"]["text"] and "3–5 Werktage" not in view["draft"]["text"]
+    assert any("neueste Nachricht" in note for note in view["draft"]["notes"])
+
+
+def test_the_earlier_messages_give_a_short_follow_up_its_topic(lite: Kontor) -> None:
+    answerer = lite.services.answerer()
+    earlier = Conversation(customer=("Guten Tag,\nwas kostet der Versand nach Österreich?\nGrüße\nErika Muster",))
+
+    alone = answerer.reply("Bestellung", "Und wie lange dauert das?")
+    with_context = answerer.reply("Bestellung", "Und wie lange dauert das?", conversation=earlier)
+
+    assert alone.handover  # "das" without the conversation: nothing to go by
+    assert not with_context.handover and "3–5 Werktage" in with_context.answer
+    assert [s.question for s in with_context.sections] == ["Und wie lange dauert das?"]  # not the earlier one
+
+
+def test_our_earlier_answer_is_not_repeated_and_a_bounced_one_does_not_count(lite: Kontor) -> None:
+    answerer = lite.services.answerer()
+    question = "Was kostet der Versand nach Österreich?"
+    letter = ("Guten Tag,\n\nder Versand nach Österreich kostet 5,90 € und dauert 3–5 Werktage.\n\n"
+              "Mit freundlichen Grüßen")
+    assert "5,90 €" in answerer.reply("Versand", question).answer
+    assert "5,90 €" not in answerer.reply("Versand", question, conversation=Conversation(told=(letter,))).answer
+
+    ticket = lite.drafted_ticket()
+    _send(lite, ticket["draft"]["id"])
+    [sent] = lite.outbox_rows()
+    assert record_bounce(lite.services.database, sent.message_id, "550 5.1.1 user unknown") == ticket["id"]
+    with lite.services.database.session() as session:
+        join(session, ticket["id"], "Erika Muster <erika@example.org>", "Hallo? Was kostet der Versand nach "
+             "Österreich?", "<folge-3@example.org>")
+        assert session.get(OutboxMessage, sent.id).status == "bounced"  # type: ignore[union-attr]
+    recorder = RecordingAnswerer(lite.services.answerer())
+    view = _redraft_with(lite, ticket["id"], recorder)
+    assert recorder.given[0]["conversation"] == Conversation(customer=(ticket["body"],), told=())
+    assert "5,90 €" in view["draft"]["text"]  # the customer never got it: said (again)
 
 
 # --- a bounced answer -----------------------------------------------------------------------------------------

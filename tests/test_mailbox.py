@@ -5,12 +5,15 @@ auto-replies, the done folder, the Sent copy, and an unreachable server."""
 from __future__ import annotations
 
 import email
+import logging
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from email import policy
 from email.message import EmailMessage
 from email.utils import make_msgid
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +22,18 @@ from imapclient import IMAPClient
 from sqlalchemy import func, select, update
 
 from assistant.config import ImapSettings
+from assistant.mailbox import fetch
 from assistant.mailbox.client import Mailbox, MailboxError, connect
-from assistant.mailbox.fetch import Fetcher
+from assistant.mailbox.fetch import Fetcher, FetchReport
 from assistant.mailbox.poller import Poller, retry_after
 from assistant.privacy import erase_customer
+from assistant.services import Services
 from assistant.store.tables import MailImport, OutboxMessage, Ticket, TicketMessage
 from assistant.tickets.threads import conversation
+from tests.fakes import FakeEmbedder, FakeLLM
 from tests.harness import Kontor
 from tests.imap_server import ImapServer, append, reset
+from tests.imap_server import connect as imap_login
 from tests.kontor_cli import kontor as cli
 from tests.servers import free_port
 from tests.smtp_server import recording_smtp
@@ -171,6 +178,97 @@ def test_an_unreadable_mail_goes_to_quarantine_and_does_not_block_the_rest(offic
     assert any(e["action"] == "mail_quarantined" for e in entries)
 
 
+class ParserBug(Exception):
+    """Nothing the fetcher knows: not a KontorError, ValueError or LookupError."""
+
+
+def test_a_mail_the_parser_fails_on_unexpectedly_goes_to_quarantine_and_the_rest_is_imported(
+        office: Kontor, box: ImapServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    append(box, mail("Erste Frage: gibt es Ersatzdeckel?"))
+    bad = append(box, mail("Kaputt-Marker: an dieser Mail scheitert der Parser."))
+    append(box, mail("Dritte Frage: gibt es Ersatzgriffe?"))
+    parse = fetch.parse_mail
+
+    def parse_mail(data: bytes) -> EmailMessage:
+        if b"Kaputt-Marker" in data:
+            raise ParserBug("unerwartet im Parser")
+        return parse(data)
+
+    monkeypatch.setattr(fetch, "parse_mail", parse_mail)
+
+    with caplog.at_level(logging.WARNING, logger="kontor.mailbox"):
+        report = office.services.fetcher.fetch_once()
+
+    assert report.outcomes == {"ticket": 2, "quarantined": 1}
+    assert report.quarantined == [f"UID {bad}: ParserBug: unerwartet im Parser"]
+    assert [t.body for t in tickets(office)] == ["Erste Frage: gibt es Ersatzdeckel?",
+                                                 "Dritte Frage: gibt es Ersatzgriffe?"]
+    assert len(flags_of(box)) == 2 and len(flags_of(box, office.settings.imap.quarantine_folder)) == 1
+    logged = [r for r in caplog.records if "quarantined" in r.getMessage()]
+    assert len(logged) == 1 and f"UID {bad}" in logged[0].getMessage() and logged[0].exc_info is not None
+    assert not office.services.fetcher.status().failing
+    assert office.services.fetcher.fetch_once().outcomes == {}  # not tried again first next time: it is done
+
+
+def test_two_watchers_fetching_the_same_mailbox_at_once_make_each_mail_one_ticket(
+        office: Kontor, box: ImapServer) -> None:
+    """The web process and a worker (here: two Services on one database, as two processes would be) fetch the same
+    Dovecot mailbox at the same moment, once with the same settings (the mail's row is the claim) and once with
+    the host spelled differently (two claims: the unique Message-ID keeps the second ticket out)."""
+    count = 12
+    ids = [make_msgid(domain="example.org") for _ in range(count)]
+    for n, message_id in enumerate(ids):
+        append(box, mail(f"Frage Nummer {n}: gibt es die Pfanne in {20 + n} cm?", message_id=message_id))
+    other = office.settings.model_copy(update={"imap": office.settings.imap.model_copy(update={"host": "localhost"})})
+    fetchers = [office.services.fetcher,
+                Services(office.settings, llm=FakeLLM(), embedder=FakeEmbedder()).fetcher,
+                Services(other, llm=FakeLLM(), embedder=FakeEmbedder()).fetcher]
+
+    def race(pair: list[Fetcher]) -> list[FetchReport]:
+        start = threading.Barrier(len(pair))
+        reports: list[FetchReport] = []
+        errors: list[BaseException] = []
+
+        def run(fetcher: Fetcher) -> None:
+            start.wait()
+            try:
+                reports.append(fetcher.fetch_once())
+            except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=run, args=(f,)) for f in pair]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert errors == [] and len(reports) == len(pair)
+        return reports
+
+    same = race(fetchers[:2])
+    assert sum(r.outcomes.get("ticket", 0) for r in same) == count  # each counted once, by the one that read it
+    assert all(set(r.outcomes) <= {"ticket"} and not r.quarantined for r in same)
+
+    assert [b"\\Seen" in f for f in flags_of(box).values()] == [True] * count
+
+    reset(box)  # again, as new mail: now the claims differ (another mailbox label), both start on the same mail
+    for n in range(count):
+        append(box, mail(f"Zweite Runde {n}: gibt es Ersatzdeckel für {20 + n} cm?", message_id=f"<zwei-{n}@x.org>"))
+    both = race([fetchers[0], fetchers[2]])
+    assert sum(r.outcomes.get("ticket", 0) for r in both) == count
+    assert sum(r.outcomes.get("duplicate", 0) for r in both) == count  # the other one's reading of each mail
+    assert all(set(r.outcomes) <= {"ticket", "duplicate"} and not r.quarantined for r in both)
+
+    rows = tickets(office)
+    assert len(rows) == 2 * count and len({t.message_id for t in rows}) == 2 * count
+    assert {t.message_id for t in rows} >= set(ids)
+    for fetcher in fetchers:
+        status = fetcher.status()
+        assert status.last_error is None and not status.failing and status.failures == 0
+    assert [b"\\Seen" in f for f in flags_of(box).values()] == [True] * count
+    with office.services.database.session() as session:
+        assert session.scalar(select(func.count()).select_from(MailImport).where(~MailImport.done)) == 0
+
+
 def test_the_done_folder_takes_imported_mails(tmp_path: Path, knowledge: Path, box: ImapServer) -> None:
     office = Kontor(tmp_path, knowledge, **settings_for(box, imap_done_folder="Kontor/Erledigt"))
     append(box, mail("Haben Sie die Pfanne in 32 cm?"))
@@ -297,6 +395,125 @@ def test_an_unreachable_server_is_a_clear_error_and_loses_nothing(tmp_path: Path
     health = down.call("GET", "/api/health", role="").json()
     assert health["mailbox"]["last_error"] == status.last_error
     assert [retry_after(n, 60) for n in (1, 2, 3, 6, 20)] == [30, 60, 120, 600, 600]  # backoff, capped
+
+
+class Outage:
+    """An opener for a mailbox that is down until ``back()``: until then every connection goes to a closed port
+    (refused, as when Dovecot is stopped), afterwards to the real server. Records when it was tried."""
+
+    def __init__(self, server: ImapServer, settings: ImapSettings) -> None:
+        self.up = settings.model_copy(update={"port": server.port})
+        self.target = settings.model_copy(update={"port": free_port()})
+        self.tries: list[float] = []
+
+    def back(self) -> None:
+        self.target = self.up
+
+    @contextmanager
+    def __call__(self, settings: ImapSettings) -> Iterator[Mailbox]:
+        self.tries.append(time.monotonic())
+        with connect(self.target) as mailbox:
+            yield mailbox
+
+
+def test_the_watcher_retries_with_backoff_and_imports_the_waiting_mail_once_the_server_is_back(
+        tmp_path: Path, knowledge: Path, box: ImapServer) -> None:
+    down = Kontor(tmp_path, knowledge, **settings_for(box, imap_port=free_port(), imap_timeout_s=3))
+    append(box, mail("Wartet im Postfach: gibt es die Pfanne auch in Rot?"))
+    outage = Outage(box, down.settings.imap)
+    fetcher = Fetcher(down.services.database, down.services.intake, down.settings.imap, opener=outage)
+    first = 0.2
+    poller = Poller(fetcher, interval=first, first_retry=first)  # backoff 0.2 s, 0.4 s, 0.8 s … at most 2 s
+    poller.start()
+    try:
+        assert wait_until(lambda: len(outage.tries) >= 4)
+        status = fetcher.status()
+        assert status.failing and status.failures >= 3 and "nicht erreichbar" in (status.last_error or "")
+        health = down.call("GET", "/api/health", role="").json()["mailbox"]
+        assert health["failing"] and health["last_error"] == status.last_error
+        gaps = [later - earlier for earlier, later in pairwise(outage.tries)][:3]
+        expected = [retry_after(n, first, first) for n in (1, 2, 3)]
+        assert expected == [0.2, 0.4, 0.8]
+        assert all(gap >= want * 0.9 for gap, want in zip(gaps, expected, strict=True)), gaps  # waits longer …
+        assert gaps[2] > gaps[0] * 2  # … each time
+        assert tickets(down) == [] and len(flags_of(box)) == 1  # nothing read, nothing lost
+
+        outage.back()  # the server is reachable again
+
+        assert wait_until(lambda: len(tickets(down)) == 1, 10), "the waiting mail was not imported"
+        assert wait_until(lambda: not fetcher.status().failing, 5)
+    finally:
+        poller.stop()
+    status = fetcher.status()
+    assert status.failures == 0 and status.imported == 1 and poller.failures == 0
+    assert status.last_success_at is not None and status.last_error_at is not None
+    assert status.last_success_at > status.last_error_at  # the error is history: no longer shown as current
+    assert not down.call("GET", "/api/health", role="").json()["mailbox"]["failing"]
+    assert [b"\\Seen" in f for f in flags_of(box).values()] == [True]
+    assert tickets(down)[0].body.startswith("Wartet im Postfach")
+
+
+def test_the_password_can_come_from_a_file(tmp_path: Path, knowledge: Path, box: ImapServer,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = tmp_path / "imap-passwort"
+    secret.write_text(f"{box.password}\n", encoding="utf-8")
+    secret.chmod(0o600)
+    monkeypatch.setenv("KONTOR_IMAP_PASSWORD_FILE", str(secret))
+    settings = {k: v for k, v in settings_for(box).items() if k != "imap_password"}
+    office = Kontor(tmp_path, knowledge, **settings)
+    assert office.settings.imap.password == "" and office.settings.imap.password_file == secret
+    append(box, mail("Mit dem Passwort aus der Datei: gibt es Ersatzgriffe?"))
+
+    assert office.services.fetcher.fetch_once().outcomes == {"ticket": 1}
+
+    secret.write_text("falsch\n", encoding="utf-8")
+    with pytest.raises(MailboxError, match="IMAP-Anmeldung fehlgeschlagen"):
+        office.services.fetcher.fetch_once()
+    secret.unlink()
+    with pytest.raises(MailboxError, match="IMAP-Passwortdatei nicht lesbar"):
+        office.services.fetcher.fetch_once()
+    assert "Passwortdatei" in (office.services.fetcher.status().last_error or "")
+
+
+def uidvalidity(server: ImapServer, folder: str) -> int:
+    client = imap_login(server)
+    try:
+        return int(client.select_folder(folder, readonly=True)[b"UIDVALIDITY"])
+    finally:
+        client.logout()
+
+
+def test_mails_seen_again_under_a_new_uidvalidity_are_not_imported_twice(tmp_path: Path, knowledge: Path,
+                                                                         box: ImapServer) -> None:
+    """A folder rebuilt on the server (restored from a backup, the server migrated) numbers its mails anew and says
+    so with a new UIDVALIDITY: every mail looks new by its UID, and the Message-ID keeps it from a second ticket."""
+    office = Kontor(tmp_path, knowledge, **settings_for(box, imap_folder="Kunden"))
+    old = [mail("Erste: gibt es Ersatzdeckel?"), mail("Zweite: gibt es Ersatzgriffe?")]
+
+    def fill(raws: list[bytes]) -> int:
+        client = imap_login(box)
+        try:
+            if client.folder_exists("Kunden"):
+                client.delete_folder("Kunden")
+            client.create_folder("Kunden")
+        finally:
+            client.logout()
+        for raw in raws:
+            append(box, raw, folder="Kunden")
+        return uidvalidity(box, "Kunden")
+
+    before = fill(old)
+    assert office.services.fetcher.fetch_once().outcomes == {"ticket": 2}
+    after = fill([*old, mail("Neu nach dem Umzug: liefern Sie nach Wien?")])
+    assert after != before  # the server numbered the folder anew
+
+    assert office.services.fetcher.fetch_once().outcomes == {"duplicate": 2, "ticket": 1}
+
+    assert [t.body.split(":")[0] for t in tickets(office)] == ["Erste", "Zweite", "Neu nach dem Umzug"]
+    with office.services.database.session() as session:
+        seen = session.execute(select(MailImport.uidvalidity, func.count()).group_by(MailImport.uidvalidity)).all()
+    assert sorted(seen) == sorted([(before, 2), (after, 3)])
+    assert office.services.fetcher.fetch_once().outcomes == {}
 
 
 def test_security_none_is_refused_off_loopback(tmp_path: Path, knowledge: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import dataclass, replace
 
 from assistant.answer.letter import Paragraph, compose_letter
 from assistant.answer.question import Answered, AnswerPolicy, QuestionAnswerer, TokenSink, countries
@@ -14,9 +15,10 @@ from assistant.embeddings import Embedder
 from assistant.errors import InputError
 from assistant.knowledge.catalogue import Catalogue
 from assistant.knowledge.retrieval import Retriever
+from assistant.knowledge.text import content_terms
 from assistant.llm import LLM
 from assistant.prompts import PromptVersion
-from assistant.reading import ReadMail, read_mail
+from assistant.reading import Question, ReadMail, read_mail
 
 _CONCERNS = {
     "legal_threat": "Rechtliche Schritte angekündigt – bitte persönlich antworten (keine Zusagen im Entwurf).",
@@ -24,6 +26,19 @@ _CONCERNS = {
     "money_demand": "Geld, Rabatt oder Gutschein gefordert – das entscheidet eine Person (keine Zusagen im Entwurf).",
     "third_party_data": "Es werden Daten einer anderen Person erfragt – nicht herausgeben, bitte persönlich antworten.",
 }
+
+_EARLIER_CHARS = 600  # of the customer's earlier messages: the context of a short follow-up question
+_SHORT_TERMS = 4  # a question with fewer topic words leans on its context (as retrieval's query does)
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """The thread before the customer's newest message (assistant/tickets/threads.py): context, never a question.
+    ``customer``: their earlier messages, oldest first — what a short follow-up ("Und was kostet das?") is about;
+    ``told``: the answers they got from us, oldest first — not said again, like a quoted history."""
+
+    customer: tuple[str, ...] = ()
+    told: tuple[str, ...] = ()
 
 
 class Answerer:
@@ -44,8 +59,9 @@ class Answerer:
 
     def reply(
         self, subject: str, body: str, customer: str | None = None, agent: str | None = None,
-        on_token: TokenSink | None = None,
+        on_token: TokenSink | None = None, conversation: Conversation | None = None,
     ) -> Draft:
+        """``body``: the message to answer, the only source of questions; ``conversation``: what came before it."""
         started = time.perf_counter()
         if not (subject.strip() or body.strip()):
             raise InputError("Die Nachricht ist leer.")
@@ -53,9 +69,14 @@ class Answerer:
         timings: dict[str, float] = {}
         usage: dict[str, int] = {}
         own = "\n".join(line for line in body.splitlines() if not line.lstrip().startswith(">"))
+        earlier = _earlier(subject, conversation.customer) if conversation else ""
+        told = "\n\n".join(t for t in (mail.quoted, *(conversation.told if conversation else ())) if t.strip())
         # a customer who names no country writes from the company's own (its documents' "innerhalb Deutschlands")
-        places = countries(f"{subject}\n{own}") or frozenset({self.company.get("country", "Deutschland")})
-        answers = self._answers(mail, subject, on_token, timings, usage, places)
+        places = countries(f"{subject}\n{own}") or countries(earlier) or frozenset(
+            {self.company.get("country", "Deutschland")})
+        if earlier:
+            mail = replace(mail, questions=[_with_earlier(q, earlier) for q in mail.questions])
+        answers = self._answers(mail, subject, on_token, timings, usage, places, told)
         whole_handover = mail.concern is not None or mail.language != "de" or not answers or all(
             a.handover for a in answers)
         draft = self._letter(mail, subject, answers, whole_handover, agent)
@@ -72,16 +93,17 @@ class Answerer:
 
     def _answers(
         self, mail: ReadMail, subject: str, on_token: TokenSink | None, timings: dict[str, float],
-        usage: dict[str, int], places: frozenset[str],
+        usage: dict[str, int], places: frozenset[str], told: str,
     ) -> list[Answered]:
-        """``places``: the countries subject and mail name, signature included ("6020 Innsbruck | Österreich")."""
+        """``places``: the countries subject and mail name, signature included ("6020 Innsbruck | Österreich");
+        ``told``: the quoted history and the answers we sent before."""
         if mail.concern is not None or mail.language != "de" or mail.only_thanks:
             return []
         single, used = len(mail.questions) == 1, set[str]()
         answers = []
         for question in mail.questions:
             answer = self.questions.answer(question, subject, mail.body, on_token, timings, usage, single, used,
-                                           places, told=mail.quoted)
+                                           places, told=told)
             used.update(sentence for _, sentence in answer.quotes)
             used.update(citation.quote for citation in answer.proven)  # a proven paragraph says its sources too
             answers.append(answer)
@@ -102,6 +124,23 @@ class Answerer:
             prompt_version=self.prompt.ref, model=self.llm.name, model_sha256=self.llm.sha256,
             sources=list({h.chunk_id: h for h in hits}.values()),
         )
+
+
+def _earlier(subject: str, messages: tuple[str, ...]) -> str:
+    """The customer's own words in their earlier messages (no quotes, greetings or signatures), the newest
+    ``_EARLIER_CHARS`` of them."""
+    text = " ".join(" ".join(read_mail(subject, message).body.split()) for message in messages).strip()
+    if len(text) <= _EARLIER_CHARS:
+        return text
+    return text[-_EARLIER_CHARS:].split(" ", 1)[-1]  # from a whole word on
+
+
+def _with_earlier(question: Question, earlier: str) -> Question:
+    """A short question ("Und was kostet das?") with the earlier messages before its own context: they say what it
+    is about. A question that names its topic stays as it is."""
+    if len(content_terms(question.text)) >= _SHORT_TERMS:
+        return question
+    return Question(question.text, f"{earlier} {question.context}".strip())
 
 
 def replace_handover(section: DraftSection) -> DraftSection:

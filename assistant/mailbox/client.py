@@ -133,6 +133,11 @@ class Mailbox:
 def connect(settings: ImapSettings, select: bool = True) -> Iterator[Mailbox]:
     """Log in, select the folder, log out at the end; every failure is a ``MailboxError``."""
     check(settings)
+    try:
+        password = settings.secret()
+    except (OSError, UnicodeDecodeError) as exc:  # not "server unreachable": the file is what is wrong
+        raise MailboxError(f"IMAP-Passwortdatei nicht lesbar ({settings.password_file}): "
+                           f"{getattr(exc, 'strerror', None) or exc}") from exc
     client: IMAPClient | None = None
     try:
         context = ssl.create_default_context(cafile=str(settings.ca_file) if settings.ca_file else None)
@@ -140,7 +145,7 @@ def connect(settings: ImapSettings, select: bool = True) -> Iterator[Mailbox]:
                             ssl_context=context if settings.security == "ssl" else None, timeout=settings.timeout_s)
         if settings.security == "starttls":
             client.starttls(context)
-        client.login(settings.user, settings.secret())
+        client.login(settings.user, password)
         uidvalidity = uidnext = 0
         if select:
             info = client.select_folder(settings.folder)

@@ -4,7 +4,15 @@ A mail is known by (mailbox, UIDVALIDITY, UID) in ``mail_imports``. Its row is w
 into a ticket and marked done only after the server flagged or moved it; a crash in between leaves a row that is
 not done, and the next fetch finishes it (reading it again finds the ticket by its Message-ID — a mail without one
 gets a Message-ID made of the mailbox's UIDVALIDITY and UID, so even that one is not imported twice). A mail that
-cannot be read is moved to the quarantine folder and reported; it never blocks the mails after it.
+cannot be read — whatever the parser or the intake raised — is moved to the quarantine folder and reported; it
+never blocks the mails after it.
+
+Several fetchers may read the same mailbox at once (the web process and workers). Writing the row is the claim: a
+fetcher that finds a mail claimed by another one skips it quietly, and the other one imports, flags and counts it.
+A claim that was let go (the connection broke while reading) is taken over by the next fetch at once; one whose
+fetcher died is taken over after ``CLAIM_S``. Should two fetchers still read the same mail into tickets at the
+same moment (two Kontor installations on one mailbox, different ``KONTOR_IMAP_HOST`` spellings), the unique
+Message-ID refuses the second ticket and that mail is recorded as a duplicate.
 
 The last success and the last error are stored in ``mailbox_state`` for the Übersicht and /api/health.
 """
@@ -12,13 +20,14 @@ The last success and the last error are stored in ``mailbox_state`` for the Übe
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError, SQLAlchemyError
 
 from assistant import audit
 from assistant.config import ImapSettings
@@ -30,6 +39,8 @@ from assistant.tickets.intake import MAX_EML_BYTES, Imported, Intake, Outcome, p
 
 log = logging.getLogger("kontor.mailbox")
 PENDING = "pending"  # a row written before the mail was read into a ticket
+CLAIM_S = 600  # a pending row's claim younger than this belongs to a fetcher at work (far longer than one import)
+_CLAIM = "Abruf "  # the ``detail`` of a pending row: the claiming fetcher's token
 
 
 @dataclass
@@ -82,8 +93,8 @@ class Fetcher:
         try:
             with self.opener(self.settings) as box:
                 report = self._fetch(box, progress)
-        except MailboxError as exc:
-            self._failed(str(exc))
+        except Exception as exc:  # shown on the Übersicht whatever it was; the caller retries
+            self._failed(str(exc) if isinstance(exc, MailboxError) else _unexpected(exc))
             raise
         self._succeeded(report)
         return report
@@ -118,10 +129,20 @@ class Fetcher:
         return report
 
     def _one(self, box: Mailbox, uid: int, size: int, report: FetchReport) -> None:
-        row_id, outcome = self._claim(box.uidvalidity, uid)
+        claim = self._claim(box.uidvalidity, uid)
+        if claim is None:
+            return  # another fetcher has this mail: it imports, flags and counts it
+        row_id, outcome, token = claim
         known = outcome != PENDING  # read before a crash: only the flag (or move) is left to do
         if not known:
-            outcome = self._import(box, uid, size, row_id, report)
+            try:
+                imported = self._import(box, uid, size, row_id, token, report)
+            except BaseException:
+                self._release(row_id, token)  # the next fetch (this one's or another's) takes it at once
+                raise
+            if imported is None:
+                return  # the claim was taken over meanwhile: the other fetcher finishes the mail
+            outcome = imported
         if outcome == Outcome.QUARANTINED:
             box.quarantine(uid)
         else:
@@ -130,8 +151,12 @@ class Fetcher:
         if not known:
             report.add(outcome)
 
-    def _import(self, box: Mailbox, uid: int, size: int, row_id: int, report: FetchReport) -> str:
+    def _import(self, box: Mailbox, uid: int, size: int, row_id: int, token: str,
+                report: FetchReport) -> str | None:
+        """The mail read into a ticket (or set aside); its outcome, stored on its row — None when the row was no
+        longer this fetcher's to write."""
         name = f"{self.mailbox} UID {uid}"
+        why = ""
         try:
             if size > MAX_EML_BYTES:
                 raise KontorError(f"größer als {MAX_EML_BYTES // 1024 // 1024} MB")
@@ -141,20 +166,27 @@ class Fetcher:
             message = parse_mail(data)
             if not message.get("Message-ID"):
                 message["Message-ID"] = f"<imap-{box.uidvalidity}-{uid}@{self.settings.host or 'kontor'}>"
-            done: Imported | None = self.intake.import_message(message, name, actor="mailbox")
-        except MailboxError:
-            raise  # the connection, not the mail: tried again with the next fetch
+            try:
+                done: Imported | None = self.intake.import_message(message, name, actor="mailbox")
+            except IntegrityError:  # read into a ticket by another fetcher this very moment: now a duplicate
+                log.info("mailbox: %s was imported by another fetcher at the same time", name)
+                done = self.intake.import_message(message, name, actor="mailbox")
+        except (MailboxError, OperationalError, InterfaceError):
+            raise  # the connection or the database, not the mail: tried again with the next fetch
         except (KontorError, ValueError, LookupError) as exc:  # InputError and TooLargeError are KontorErrors
-            done = None
-            why = " ".join(str(exc).split())[:300]
+            done, why = None, " ".join(str(exc).split())[:300]
             log.warning("mailbox: %s quarantined: %s", name, why)
-            report.quarantined.append(f"UID {uid}: {why}")
+        except Exception as exc:  # noqa: BLE001 - whatever one mail makes the parser or intake raise, it is set aside
+            done, why = None, _unexpected(exc)
+            log.exception("mailbox: %s quarantined: %s", name, why)
         with self.database.session() as session:
             row = session.get(MailImport, row_id)
-            assert row is not None
+            if row is None or row.outcome != PENDING or row.detail != _CLAIM + token:
+                return None
             if done is None:
                 row.outcome, row.detail = Outcome.QUARANTINED.value, why
                 audit.record(session, "mailbox", "mail_quarantined", uid=uid, reason=why)
+                report.quarantined.append(f"UID {uid}: {why}")
             else:
                 row.outcome, row.ticket_id, row.message_id = done.outcome.value, done.ticket_id, done.message_id
                 row.detail = done.detail[:500] or None
@@ -165,16 +197,45 @@ class Fetcher:
 
     # --- bookkeeping ----------------------------------------------------------------------------------------
 
-    def _claim(self, uidvalidity: int, uid: int) -> tuple[int, str]:
-        """The mail's row (written now if new) and its outcome so far (``pending``: still to read)."""
-        with self.database.session() as session:
-            row = session.scalar(select(MailImport).where(
-                MailImport.mailbox == self.mailbox, MailImport.uidvalidity == uidvalidity, MailImport.uid == uid))
-            if row is None:
-                row = MailImport(mailbox=self.mailbox, uidvalidity=uidvalidity, uid=uid, outcome=PENDING, done=False)
-                session.add(row)
-                session.flush()
-            return row.id, row.outcome
+    def _claim(self, uidvalidity: int, uid: int) -> tuple[int, str, str] | None:
+        """(the mail's row, its outcome so far — ``pending``: still to read —, this fetcher's claim token); None when
+        another fetcher has claimed the mail or finished it."""
+        token, now = uuid.uuid4().hex, datetime.now(UTC)
+        try:
+            with self.database.session() as session:
+                row = session.scalar(select(MailImport).where(
+                    MailImport.mailbox == self.mailbox, MailImport.uidvalidity == uidvalidity,
+                    MailImport.uid == uid))
+                if row is None:
+                    row = MailImport(mailbox=self.mailbox, uidvalidity=uidvalidity, uid=uid, outcome=PENDING,
+                                     done=False, detail=_CLAIM + token, imported_at=now)
+                    session.add(row)
+                    session.flush()  # a row written by another fetcher meanwhile: IntegrityError
+                    return row.id, PENDING, token
+                if row.done:
+                    return None
+                if row.outcome != PENDING:
+                    return row.id, row.outcome, ""
+                claimed = (row.detail or "").startswith(_CLAIM)
+                if claimed and row.imported_at > now - timedelta(seconds=CLAIM_S):
+                    return None  # another fetcher is reading it now
+                taken = session.execute(update(MailImport).where(  # taken over only if nobody else did meanwhile
+                    MailImport.id == row.id, MailImport.outcome == PENDING,
+                    MailImport.detail == row.detail if row.detail is not None else MailImport.detail.is_(None),
+                ).values(detail=_CLAIM + token, imported_at=now).execution_options(synchronize_session=False))
+                return (row.id, PENDING, token) if taken.rowcount == 1 else None  # type: ignore[attr-defined]
+        except IntegrityError:
+            return None  # another fetcher wrote the row first: the mail is its
+
+    def _release(self, row_id: int, token: str) -> None:
+        """Let go of a claim (reading the mail failed): the row stays pending, for the next fetch to take at once."""
+        try:
+            with self.database.session() as session:
+                session.execute(update(MailImport).where(
+                    MailImport.id == row_id, MailImport.outcome == PENDING, MailImport.detail == _CLAIM + token,
+                ).values(detail=None).execution_options(synchronize_session=False))
+        except SQLAlchemyError:  # the database is gone as well: the claim runs out after CLAIM_S
+            log.warning("mailbox: claim on row %s not released", row_id, exc_info=True)
 
     def _unfinished(self, uidvalidity: int) -> list[int]:
         with self.database.session() as session:
@@ -193,25 +254,29 @@ class Fetcher:
                 MailImport.mailbox == self.mailbox, MailImport.uidvalidity == uidvalidity))
             return int(last or 0)
 
-    def _state(self, session: Session) -> MailboxState:
-        state = session.get(MailboxState, self.mailbox)
-        if state is None:
-            state = MailboxState(mailbox=self.mailbox, failures=0, imported=0)
-            session.add(state)
-        return state
-
     def _succeeded(self, report: FetchReport) -> None:
-        with self.database.session() as session:
-            state = self._state(session)
-            state.last_success_at, state.failures = datetime.now(UTC), 0
-            state.imported = (state.imported or 0) + report.imported
+        self._store(last_success_at=datetime.now(UTC), failures=0,
+                    imported=func.coalesce(MailboxState.imported, 0) + report.imported)
 
     def _failed(self, why: str) -> None:
         log.warning("mailbox %s: %s", self.mailbox, why)
+        try:
+            self._store(last_error=why[:500], last_error_at=datetime.now(UTC),
+                        failures=func.coalesce(MailboxState.failures, 0) + 1)
+        except SQLAlchemyError:  # the database is what failed: the log keeps the error
+            log.warning("mailbox %s: error not stored", self.mailbox, exc_info=True)
+
+    def _store(self, **values: object) -> None:
+        """Change the mailbox's state row in the database (counters counted there: several fetchers may write)."""
+        try:
+            with self.database.session() as session:
+                if session.get(MailboxState, self.mailbox) is None:
+                    session.add(MailboxState(mailbox=self.mailbox, failures=0, imported=0))
+        except IntegrityError:
+            pass  # another fetcher wrote it a moment ago
         with self.database.session() as session:
-            state = self._state(session)
-            state.last_error, state.last_error_at = why[:500], datetime.now(UTC)
-            state.failures = (state.failures or 0) + 1
+            session.execute(update(MailboxState).where(MailboxState.mailbox == self.mailbox).values(**values)
+                            .execution_options(synchronize_session=False))
 
     def status(self) -> Status:
         return read_status(self.database, self.mailbox)
@@ -230,6 +295,11 @@ def mailbox_json(status: Status) -> dict[str, object]:
     """For /api/health and the Übersicht: times and the error, not the mailbox's user or host."""
     return {"last_success_at": _iso(status.last_success_at), "last_error": status.last_error,
             "last_error_at": _iso(status.last_error_at), "failing": status.failing}
+
+
+def _unexpected(exc: BaseException) -> str:
+    """One line for an error nobody foresaw: its kind and its message."""
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:300]
 
 
 def _iso(moment: datetime | None) -> str | None:

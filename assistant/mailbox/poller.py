@@ -13,14 +13,19 @@ from assistant.mailbox.fetch import Fetcher
 log = logging.getLogger("kontor.mailbox")
 
 
-def retry_after(failures: int, interval: float) -> float:
-    return max(30.0, min(float(interval) * 10, 30.0 * 2 ** max(0, failures - 1)))
+FIRST_RETRY_S = 30.0
+
+
+def retry_after(failures: int, interval: float, first: float = FIRST_RETRY_S) -> float:
+    """``first`` after one failure, doubled with each further one, at most ten intervals (never below ``first``)."""
+    return min(max(first, float(interval) * 10), first * 2 ** max(0, failures - 1))
 
 
 class Poller:
-    def __init__(self, fetcher: Fetcher, interval: float) -> None:
+    def __init__(self, fetcher: Fetcher, interval: float, first_retry: float = FIRST_RETRY_S) -> None:
         self.fetcher = fetcher
         self.interval = interval
+        self.first_retry = first_retry
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.failures = 0
@@ -45,14 +50,14 @@ class Poller:
                     log.info("mailbox: %s", report.summary())
             except MailboxError:
                 self.failures += 1  # stored and logged by the fetcher
-            except Exception:  # noqa: BLE001 - the watcher must outlive one bad pass; logged with traceback
+            except Exception:  # noqa: BLE001 - the watcher must outlive one bad pass; stored by the fetcher
                 self.failures += 1
                 log.exception("mailbox: fetch failed")
             self._wait()
 
     def _wait(self) -> None:
         if self.failures:
-            self._stop.wait(retry_after(self.failures, self.interval))
+            self._stop.wait(retry_after(self.failures, self.interval, self.first_retry))
             return
         try:
             announced = self.fetcher.wait_for_mail(self.interval, self._stop.is_set)

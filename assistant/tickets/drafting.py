@@ -5,18 +5,21 @@ categoriser, the answerer, the live stream — not the container that builds the
 A mail longer than ``max_ticket_chars`` (intake keeps it whole) is drafted and categorised from its beginning,
 and the draft says so; attachments left out at intake are named in the draft's notes. Attachments themselves are
 never read here: the model sees the mail's text only. A follow-up mail (assistant/tickets/threads.py) is drafted
-from the customer's newest message; categorisation keeps reading the ticket's first one."""
+from the customer's newest message — the questions come from it alone —, with the conversation before it as context:
+the customer's earlier messages say what a short follow-up refers to, and the answers we sent are not repeated (both
+bounded, the newest kept). Categorisation keeps reading the ticket's first message."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from email.utils import parseaddr
 
 from sqlalchemy.orm import Session
 
 from assistant import audit
 from assistant.answer import Answerer
+from assistant.answer.drafter import Conversation
 from assistant.categorise.categoriser import Categoriser
 from assistant.domain import Draft, DraftFlag
 from assistant.errors import InputError
@@ -28,10 +31,11 @@ from assistant.tickets.attachments import left_out_note, of_tickets
 from assistant.tickets.queries import get_ticket, latest_draft, refuse_while_sending, ticket_text
 from assistant.tickets.records import sha256
 from assistant.tickets.state import TicketStatus, check_transition, move
-from assistant.tickets.threads import latest_customer_text
+from assistant.tickets.threads import before_latest, latest_customer_text
 
 log = logging.getLogger("kontor.drafting")
 Category = tuple[str, float, str]  # (category id, confidence, method)
+CONVERSATION_CHARS = 8_000  # of the earlier customer messages, and of our earlier answers, each: the newest kept
 
 
 class Drafting:
@@ -65,6 +69,7 @@ class Drafting:
             text = ticket_text(ticket)[: len(subject) + 2 + self.max_ticket_chars]
             customer = parseaddr(ticket.customer)[0] or None
             notes = self._intake_notes(session, ticket)
+            conversation = earlier_conversation(session, ticket) if follow_up else None
             if follow_up:
                 notes.append("Der Entwurf beantwortet die neueste Nachricht des Kunden; den Verlauf zeigt das "
                              "Ticket.")
@@ -76,7 +81,8 @@ class Drafting:
         self.live.start(ticket_id)
         try:
             draft = self.answerer().reply(subject, body, customer,
-                                          on_token=lambda piece: self.live.append(ticket_id, piece))
+                                          on_token=lambda piece: self.live.append(ticket_id, piece),
+                                          conversation=conversation)
             draft.notes = [*notes, *draft.notes]
             self.save_draft(ticket_id, draft, category)
         finally:
@@ -151,6 +157,26 @@ class Drafting:
             move(ticket, TicketStatus.NEEDS_HUMAN)
             session.flush()
             audit.record(session, "system", "draft_failed", ticket_id=ticket.id, draft_id=row.id, reason=reason)
+
+
+def earlier_conversation(session: Session, ticket: Ticket) -> Conversation:
+    """The conversation before the customer's newest message, as the drafter takes it: their earlier messages and
+    the answers we sent, oldest first, each side at most ``CONVERSATION_CHARS`` (notes never)."""
+    entries = before_latest(session, ticket)
+    return Conversation(customer=_newest(e.body for e in entries if e.kind == "customer"),
+                        told=_newest(e.body for e in entries if e.kind == "answer"))
+
+
+def _newest(texts: Iterable[str], limit: int = CONVERSATION_CHARS) -> tuple[str, ...]:
+    """The newest texts that fit into ``limit`` characters, oldest first; the oldest one that fits in part is cut
+    at its end (a message's own words come first, its quoted history last)."""
+    kept: list[str] = []
+    for text in reversed(list(texts)):
+        if limit <= 0:
+            break
+        kept.append(text[:limit])
+        limit -= len(text)
+    return tuple(reversed(kept))
 
 
 def _already_done(session: Session, job: Job) -> bool:

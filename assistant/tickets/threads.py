@@ -105,12 +105,16 @@ def add_note(database: Database, ticket_id: int, user: Principal, text: str) -> 
 def latest_from_customer(session: Session, ticket: Ticket) -> tuple[str, datetime, str, bool]:
     """(author, time, text, whether it is a follow-up) of the customer's newest message: what a new draft answers
     and what an answer quotes."""
-    newest = session.scalar(select(TicketMessage).where(
-        TicketMessage.ticket_id == ticket.id, TicketMessage.kind == MessageKind.CUSTOMER)
-        .order_by(TicketMessage.created_at.desc(), TicketMessage.id.desc()).limit(1))
+    newest = _newest_follow_up(session, ticket)
     if newest is not None:
         return newest.author, newest.created_at, newest.body, True
     return ticket.customer, ticket.received_at, ticket.body, False
+
+
+def _newest_follow_up(session: Session, ticket: Ticket) -> TicketMessage | None:
+    return session.scalar(select(TicketMessage).where(
+        TicketMessage.ticket_id == ticket.id, TicketMessage.kind == MessageKind.CUSTOMER)
+        .order_by(TicketMessage.created_at.desc(), TicketMessage.id.desc()).limit(1))
 
 
 def latest_customer_text(session: Session, ticket: Ticket) -> tuple[str, bool]:
@@ -137,5 +141,23 @@ def conversation(session: Session, ticket: Ticket) -> list[Entry]:
     for sent in session.scalars(select(OutboxMessage).where(
             OutboxMessage.ticket_id == ticket.id,
             OutboxMessage.status.in_((OutboxStatus.DELIVERED, OutboxStatus.BOUNCED)))):
+        entries.append(Entry("answer", sent.to_address, sent.delivered_at or sent.created_at, sent.body))
+    return sorted(entries, key=lambda e: (not e.first, e.at))
+
+
+def before_latest(session: Session, ticket: Ticket) -> list[Entry]:
+    """What a new draft reads as context, oldest first: the customer's messages before their newest one and the
+    answers that reached them (a bounced one did not). Never the notes, and never the newest message: that one is
+    what the draft answers. Empty for a ticket without follow-ups."""
+    newest = _newest_follow_up(session, ticket)
+    if newest is None:
+        return []
+    entries = [Entry("customer", ticket.customer, ticket.received_at, ticket.body, first=True)]
+    for message in session.scalars(select(TicketMessage).where(
+            TicketMessage.ticket_id == ticket.id, TicketMessage.kind == MessageKind.CUSTOMER,
+            TicketMessage.id != newest.id)):
+        entries.append(Entry("customer", message.author, message.created_at, message.body))
+    for sent in session.scalars(select(OutboxMessage).where(
+            OutboxMessage.ticket_id == ticket.id, OutboxMessage.status == OutboxStatus.DELIVERED)):
         entries.append(Entry("answer", sent.to_address, sent.delivered_at or sent.created_at, sent.body))
     return sorted(entries, key=lambda e: (not e.first, e.at))
