@@ -15,6 +15,7 @@ import hashlib
 import secrets
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -103,22 +104,59 @@ class Users:
         if len(password) < self.min_password_chars:
             raise InputError(f"Das Passwort braucht mindestens {self.min_password_chars} Zeichen")
 
-    def add(self, name: str, role: str, password: str, team: str | None = None) -> Principal:
-        """``team``: one of the category list's routing teams (the caller checks it against that list)."""
+    def add(self, name: str, role: str, password: str, team: str | None = None, teams: Sequence[str] | None = None,
+            actor: Principal | None = None) -> Principal:
+        """``team``: one of the category list's routing teams; checked against ``teams`` when given (else the
+        caller checks it)."""
         name = name.strip()
         if not name or len(name) > 100 or any(c.isspace() for c in name):
-            raise ValueError("Benutzername: 1–100 Zeichen ohne Leerzeichen")
-        if role not in ROLES:
-            raise ValueError(f"Unbekannte Rolle '{role}'. Erlaubt: {', '.join(ROLES)}")
+            raise InputError("Benutzername: 1–100 Zeichen ohne Leerzeichen")
+        _check_role(role)
+        team = _check_team(team, teams)
         self._check_password(password)
         with self.database.session() as session:
             if session.scalar(select(User).where(User.name == name)) is not None:
-                raise ValueError(f"Benutzer '{name}' gibt es schon")
-            user = User(name=name, role=role, team=(team or "").strip() or None,
-                        password_hash=_HASHER.hash(password), active=True)
+                raise ConflictError(f"Benutzer '{name}' gibt es schon")
+            user = User(name=name, role=role, team=team, password_hash=_HASHER.hash(password), active=True)
             session.add(user)
             session.flush()
-            return Principal(user.id, user.name, role)
+            audit.record(session, _actor(actor), "user_added", user=user.name, user_id=user.id, role=role,
+                         team=team)
+            return Principal(user.id, user.name, role)  # type: ignore[arg-type]
+
+    def set_role(self, ref: int | str, role: str, actor: Principal | None = None) -> None:
+        """A new role. Nobody changes their own role (an admin cannot lock themselves out), and the last active
+        admin stays an admin."""
+        _check_role(role)
+        with self.database.session() as session:
+            user = _find(session, ref)
+            if actor is not None and actor.id == user.id:
+                raise ConflictError("Sie können Ihre eigene Rolle nicht ändern")
+            if user.role == role:
+                return
+            if role != "admin":
+                _keep_an_admin(session, user)
+            before, user.role = user.role, role
+            audit.record(session, _actor(actor), "role_changed", user=user.name, user_id=user.id, before=before,
+                         after=role)
+
+    def set_team(self, ref: int | str, team: str | None, teams: Sequence[str] | None = None,
+                 actor: Principal | None = None) -> None:
+        """A routing team (the inbox's "Mein Team"), or none; checked against ``teams`` when given."""
+        team = _check_team(team, teams)
+        with self.database.session() as session:
+            user = _find(session, ref)
+            if user.team == team:
+                return
+            before, user.team = user.team, team
+            audit.record(session, _actor(actor), "team_changed", user=user.name, user_id=user.id, before=before,
+                         after=team)
+
+    def user(self, ref: int | str) -> UserInfo:
+        """One user as listed."""
+        with self.database.session() as session:
+            user_id = _find(session, ref).id
+        return next(u for u in self.users() if u.id == user_id)
 
     def get(self, name: str) -> Principal | None:
         with self.database.session() as session:
@@ -143,6 +181,11 @@ class Users:
     def create_token(self, name: str, label: str = "cli", days: int | None = None,
                      actor: Principal | None = None) -> str:
         """A new personal API token, valid ``days`` (default ``token_days``); shown once, stored as its hash."""
+        return self.issue_token(name, label, days, actor)[0]
+
+    def issue_token(self, ref: int | str, label: str = "cli", days: int | None = None,
+                    actor: Principal | None = None) -> tuple[str, TokenInfo]:
+        """``create_token`` for a user by id (web) or name (command line): the token and how it is listed."""
         label, days = label.strip(), days or self.token_days
         if not label or len(label) > 100:
             raise InputError("Bezeichnung des Tokens: 1–100 Zeichen")
@@ -150,16 +193,16 @@ class Users:
             raise InputError("Gültigkeit eines Tokens: 1 bis 3650 Tage")
         token = "kt_" + secrets.token_urlsafe(32)
         with self.database.session() as session:
-            user = session.scalar(select(User).where(User.name == name, User.active.is_(True)))
-            if user is None:
-                raise ValueError(f"Benutzer '{name}' gibt es nicht")
+            user = _find(session, ref)
+            if not user.active:
+                raise ConflictError(f"Benutzer '{user.name}' ist deaktiviert")
             expires = datetime.now(UTC) + timedelta(days=days)
             row = ApiToken(user_id=user.id, name=label, token_hash=_digest(token), expires_at=expires)
             session.add(row)
             session.flush()
             audit.record(session, _actor(actor), "token_created", token_id=row.id, user=user.name, label=label,
                          expires_at=expires.isoformat())
-        return token
+            return token, self._token_info(row, user.name)
 
     def by_token(self, token: str) -> Principal:
         with self.database.session() as session:
@@ -223,6 +266,8 @@ class Users:
                 raise ConflictError("Sie können sich nicht selbst deaktivieren")
             if user.active == active:
                 return
+            if not active:
+                _keep_an_admin(session, user)
             user.active = active
             ended = _end_access(session, user.id) if not active else {}
             audit.record(session, _actor(actor), "user_enabled" if active else "user_disabled", user=user.name,
@@ -295,6 +340,30 @@ def _find(session: Session, ref: int | str) -> User:
     if user is None:
         raise NotFoundError(f"Benutzer '{ref}' gibt es nicht")
     return user
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise InputError(f"Unbekannte Rolle '{role}'. Erlaubt: {', '.join(ROLES)}")
+
+
+def _check_team(team: str | None, teams: Sequence[str] | None) -> str | None:
+    """The team, stripped (None for none); one of ``teams`` when they are given."""
+    team = (team or "").strip() or None
+    if team is not None and teams is not None and team not in teams:
+        raise InputError(f"Das Team '{team}' gibt es nicht. Teams: {', '.join(teams)}")
+    return team
+
+
+def _keep_an_admin(session: Session, user: User) -> None:
+    """Refuse to take the admin role from the last active admin (by a new role or by disabling)."""
+    if user.role != "admin" or not user.active:
+        return
+    others = session.scalar(select(func.count(User.id)).where(User.role == "admin", User.active.is_(True),
+                                                             User.id != user.id))
+    if not others:
+        raise ConflictError(f"'{user.name}' ist die letzte aktive Administration – "
+                            "bitte zuerst einen anderen Benutzer zur Administration machen")
 
 
 def _end_access(session: Session, user_id: int, keep_session: int | None = None) -> dict[str, Any]:

@@ -78,6 +78,11 @@ def test_the_page_filters_with_labelled_fields_a_bookmark_keeps_and_pages(lite: 
     assert "1 Eintrag" in html.select_one("#audit-count").text  # type: ignore[union-attr]
     export = html.select_one("#audit-export")["href"]  # type: ignore[index]
     assert export == f"/api/audit.csv?action=approved&actor=anna&ticket_id={first}"  # only the chosen filters
+    typed = BeautifulSoup(admin.get(f"/verwaltung/protokoll?ticket_id=%23{first}").text, "html.parser")
+    assert typed.select_one("#audit-ticket")["value"] == f"#{first}"  # type: ignore[index]  # as typed, and …
+    export = typed.select_one("#audit-export")["href"]  # type: ignore[index]
+    assert export == f"/api/audit.csv?ticket_id={first}"  # … as the export reads it (it refused "#42" with a 422)
+    assert admin.get(export).status_code == 200
 
     everything = BeautifulSoup(admin.get("/verwaltung/protokoll").text, "html.parser")
     assert len(everything.select("#audit-entries tbody tr")) == 50

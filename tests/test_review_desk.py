@@ -14,7 +14,9 @@ from sqlalchemy import update
 
 from assistant.config import PROJECT_ROOT
 from assistant.store.tables import DraftRow
+from assistant.tickets.intake import MAX_MAIL_CHARS
 from tests.harness import QUESTION, Kontor, html_page
+from tests.test_attachments import Recording
 
 
 def _examples(kontor: Kontor) -> int:
@@ -215,6 +217,79 @@ def test_the_ticket_page_shows_the_customers_earlier_tickets(lite: Kontor) -> No
     assert status == 200 and "Frühere Anfragen dieses Kunden (1)" in page
     assert f'href="/tickets/{earlier["id"]}"' in page and "Fremde Anfrage" not in page
     assert f'href="/tickets/{other["id"]}"' not in page
+
+
+def test_the_customers_earlier_answers_are_beside_the_ticket_collapsed_and_as_text(lite: Kontor) -> None:
+    """Issue 13, customer history: "earlier tickets and replies of the same address beside the ticket" – the page
+    listed the earlier tickets only; now each shows the answers delivered on it, collapsed, as text."""
+    earlier = lite.drafted_ticket({**QUESTION, "subject": "Frühere Frage zur Lieferung"})
+    draft_id = earlier["draft"]["id"]
+    reply = "Guten Tag,\n\n<b>Ihre</b> Pfanne kommt am Montag.\n\nMit freundlichen Grüßen\nAnna"
+    assert lite.call("PUT", f"/api/drafts/{draft_id}", json={"text": reply}).status_code == 200
+    assert lite.call("POST", f"/api/drafts/{draft_id}/approve").status_code == 200
+    assert lite.call("POST", f"/api/drafts/{draft_id}/send", json={"confirm": []}).json()["status"] == "delivered"
+    unanswered = lite.drafted_ticket({**QUESTION, "subject": "Noch offen"})
+    lite.drafted_ticket({"customer": "Otto <otto@example.net>", "subject": "Fremde Anfrage",
+                         "body": "Was kostet der Versand nach Österreich?"})
+    current = lite.drafted_ticket({**QUESTION, "customer": "Erika Muster <ERIKA@example.org>"})
+
+    found = lite.call("GET", f"/api/tickets/{current['id']}/history")
+    assert found.status_code == 200, found.text
+    got = found.json()
+    assert [(t["id"], t["status"]) for t in got] == [(unanswered["id"], "drafted"), (earlier["id"], "sent")]
+    assert got[0]["replies"] == [] and got[1]["subject"] == "Frühere Frage zur Lieferung"
+    [sent] = got[1]["replies"]
+    assert sent["to"] == "erika@example.org" and sent["body"].replace("\r\n", "\n").strip() == reply
+    assert lite.call("GET", "/api/tickets/999/history").status_code == 404
+    assert lite.call("GET", f"/api/tickets/{current['id']}/history", role="").status_code == 401
+
+    status, page = html_page(lite, f"/tickets/{current['id']}")
+    assert status == 200 and "Frühere Anfragen dieses Kunden (2)" in page
+    shown = page[page.index('id="customer-history"'):page.index('class="recipient"')]
+    assert page.count('<details class="earlier-reply">') == 1
+    assert '<summary>Unsere Antwort an erika@example.org · <time datetime="' in shown
+    assert "&lt;b&gt;Ihre&lt;/b&gt; Pfanne kommt am Montag." in shown and "<b>Ihre</b>" not in page
+    status, page = html_page(lite, f"/tickets/{earlier['id']}")  # from the earlier ticket: the later ones
+    assert "Frühere Anfragen dieses Kunden (2)" in page and "earlier-reply" not in page
+
+
+# --- a long text typed in or posted: kept whole and drafted from its beginning, like a long mail -------------------
+
+def test_a_long_text_typed_in_is_kept_whole_and_drafted_from_its_beginning(lite: Kontor) -> None:
+    """Issue 13, item 4: a text over the drafting limit was refused with 413 – a mail is kept, so is this."""
+    body = "Was kostet der Versand nach Österreich? " + "Bla bla. " * 3_400 + "Das Ende des Textes."
+    created = lite.call("POST", "/api/tickets", json={"customer": "Erika Muster <erika@example.org>",
+                                                       "subject": "Anruf: Versand", "body": body, "channel": "phone"})
+    assert created.status_code == 201, created.text
+    answerer = Recording()
+    lite.services.answerer = lambda *_: answerer  # type: ignore[method-assign,assignment]
+    assert lite.services.jobs.run_until_idle() == 1
+    view = lite.call("GET", f"/api/tickets/{created.json()['id']}").json()
+    assert view["body"] == body and len(body) > 30_000
+    limit = lite.settings.web.max_ticket_chars
+    assert answerer.bodies == [body[:limit]] and "Das Ende des Textes" not in answerer.bodies[0]
+    note = "Die Nachricht ist sehr lang – der Entwurf beruht auf den ersten 20.000 Zeichen."
+    assert note in view["draft"]["notes"]
+    status, page = html_page(lite, f"/tickets/{view['id']}")
+    assert status == 200 and note in page and "Das Ende des Textes." in page  # the whole text on the page
+    assert f"Sehr lange Nachricht: {len(body) // 1000}.{len(body) % 1000:03d} Zeichen, vollständig gespeichert" in page
+    _, inbox = html_page(lite, "/posteingang")
+    assert 'id="new-body"' in inbox and 'maxlength="20000"' not in inbox
+    assert 'data-max-chars="1000000"' in inbox and "Ein Text über 20.000 Zeichen wird ganz gespeichert" in inbox
+
+
+def test_a_text_up_to_the_hard_cap_is_kept_and_one_over_it_is_refused_in_german(lite: Kontor, tmp_path: Path,
+                                                                               knowledge: Path) -> None:
+    ticket = {"customer": "erika@example.org", "subject": "Brief", "channel": "letter"}
+    kept = lite.call("POST", "/api/tickets", json={**ticket, "body": "Brief. " * 141_000})  # 987,000 characters
+    assert kept.status_code == 201 and len(kept.json()["body"]) == len(("Brief. " * 141_000).strip())
+    over = lite.call("POST", "/api/tickets", json={**ticket, "body": "x" * (MAX_MAIL_CHARS + 1)})
+    assert over.status_code == 413 and over.headers["content-type"] == "application/json"
+    assert over.json()["detail"] == "Anfrage zu groß (höchstens 1000000 Bytes)"
+    roomy = Kontor(tmp_path / "roomy", knowledge, max_request_bytes=3_000_000)  # the text's own cap answers
+    over = roomy.call("POST", "/api/tickets", json={**ticket, "body": "x" * (MAX_MAIL_CHARS + 1)})
+    assert over.status_code == 422 and "„body“ im Inhalt" in over.json()["detail"], over.json()["detail"]
+    assert "1000000 Zeichen" in over.json()["detail"]
 
 
 def test_the_next_ticket_to_review_is_one_click_away(lite: Kontor) -> None:

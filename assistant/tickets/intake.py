@@ -1,9 +1,10 @@
 """Tickets coming in (JSON API, web form, .eml files). Every new ticket is stored with its drafting job in one
 transaction, so a crash can never keep one without the other.
 
-The API and the form refuse a text over ``max_ticket_chars``; a mail is never refused for its length: it is kept
-whole up to ``MAX_MAIL_CHARS`` (the rest is cut, and the text says so), and drafting reads its beginning
-(assistant/tickets/drafting.py). Its attachments are kept beside it (assistant/tickets/attachments.py)."""
+A text over ``max_ticket_chars`` is kept whole up to ``MAX_MAIL_CHARS`` and drafting reads its beginning
+(assistant/tickets/drafting.py): a mail over that hard cap is cut (the text says so), a text typed in or posted to
+the API is refused (the API passes ``long_text``). A mail's attachments are kept beside it
+(assistant/tickets/attachments.py)."""
 
 from __future__ import annotations
 

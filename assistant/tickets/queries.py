@@ -135,14 +135,42 @@ def next_to_review(database: Database, after: int) -> int | None:
     return next((t.id for t in found.tickets if t.id != after), None)
 
 
-def history(database: Database, address: str | None, ticket_id: int, limit: int = 20) -> list[Ticket]:
-    """The customer's other tickets (same e-mail address), newest first: what an agent looks at beside a ticket."""
+@dataclass(frozen=True)
+class Reply:
+    """An answer that reached the customer: when, to which address, the text sent."""
+
+    at: datetime
+    to: str
+    body: str
+
+
+@dataclass(frozen=True)
+class EarlierTicket:
+    """One of the customer's other tickets, with the answers delivered on it (oldest first)."""
+
+    id: int
+    subject: str
+    received_at: datetime
+    status: str
+    replies: list[Reply]
+
+
+def history(database: Database, address: str | None, ticket_id: int, limit: int = 20) -> list[EarlierTicket]:
+    """The customer's other tickets (same e-mail address), newest first, each with the answers delivered on it:
+    what an agent looks at beside a ticket."""
     if not address:
         return []
     with database.session() as session:
-        return list(session.scalars(
+        tickets = list(session.scalars(
             select(Ticket).where(func.lower(Ticket.customer_email) == address.lower(), Ticket.id != ticket_id)
             .order_by(Ticket.received_at.desc(), Ticket.id.desc()).limit(limit)))
+        replies: dict[int, list[Reply]] = {}
+        for sent in [] if not tickets else session.scalars(select(OutboxMessage).where(
+                OutboxMessage.ticket_id.in_([t.id for t in tickets]),
+                OutboxMessage.status == OutboxStatus.DELIVERED).order_by(OutboxMessage.id)):
+            replies.setdefault(sent.ticket_id, []).append(
+                Reply(sent.delivered_at or sent.created_at, sent.to_address, sent.body))
+        return [EarlierTicket(t.id, t.subject, t.received_at, t.status, replies.get(t.id, [])) for t in tickets]
 
 
 def _matching(text: str) -> ColumnElement[bool]:

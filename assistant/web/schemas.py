@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from assistant.auth import Role, TokenInfo
 from assistant.domain import AnswerMethod, Citation, DraftFlag, DraftSection
 from assistant.prompts import Task
 from assistant.tickets.state import OutboxStatus, TicketStatus
@@ -111,6 +112,39 @@ class Ended(Out):
     ended: int
 
 
+class UserIn(BaseModel):
+    """A new user (the rules of ``kontor users add``: a name without blanks, a known role and team)."""
+
+    name: str = Field(min_length=1, max_length=100)
+    role: Role
+    password: str = Field(min_length=1, max_length=1000)
+    team: str | None = Field(None, max_length=100, description="a routing team of the category list, or none")
+
+
+class RoleIn(BaseModel):
+    role: Role
+
+
+class TeamIn(BaseModel):
+    team: str | None = Field(max_length=100, description="a routing team of the category list; null: none")
+
+
+class TokenIn(BaseModel):
+    label: str = Field(min_length=1, max_length=100, description="what the token is for")
+    days: int | None = Field(None, ge=1, le=3650, description="valid this many days (default: token_days)")
+
+
+class NewToken(Out):
+    """A token just created: ``token`` is shown this once (only its hash is stored)."""
+
+    token: str
+    info: TokenInfo
+
+
+class Teams(Out):
+    teams: list[str] = Field(description="the routing teams of the category list, in its order")
+
+
 # --- tickets, drafts, outbox (``assistant.tickets.queries``) ---------------------------------------------------
 
 class Ticket(Out):
@@ -205,6 +239,24 @@ class ConversationEntry(Out):
     author: str = Field(description="the customer as given, the answer's recipient, or the note's writer")
     at: str
     body: str
+
+
+class SentReply(Out):
+    """An answer delivered to the customer on an earlier ticket."""
+
+    at: str = Field(description="when it was delivered")
+    to: str = Field(description="the address it went to")
+    body: str = Field(description="the text sent")
+
+
+class EarlierTicket(Out):
+    """One of the customer's other tickets (same e-mail address; ``assistant.tickets.queries.history``)."""
+
+    id: int
+    subject: str
+    received_at: str
+    status: str
+    replies: list[SentReply] = Field(description="the answers delivered on it, oldest first")
 
 
 class AssignIn(BaseModel):

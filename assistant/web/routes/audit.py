@@ -138,7 +138,8 @@ def audit_page(request: Request, user: AdminPage, services: Svc,
                                 (seite - 1) * PAGE_SIZE)
     pages_count = max(1, -(-total // PAGE_SIZE))
     chosen = {"action": action, "actor": actor, "ticket_id": ticket_id.strip(), "since": since, "until": until}
-    query = urlencode({k: v for k, v in chosen.items() if v})
+    # the filters for the pager and the CSV export: the ticket number as the API reads it ("#42" → 42)
+    query = urlencode({k: v for k, v in {**chosen, "ticket_id": ticket or ""}.items() if v})
     actions, actors = audit.known(services.database)
     return render(request, "audit.html", user, entries=found, total=total, page=min(seite, pages_count),
                   pages=pages_count, chosen=chosen, query=query, actions=actions, actors=actors,

@@ -14,6 +14,7 @@ from assistant.answer.promises import FLAG_NAMES
 from assistant.dashboard import dashboard_plots, learning_loop, volume_plots
 from assistant.tickets.assignment import team_of_user
 from assistant.tickets.figures import team_figures
+from assistant.tickets.intake import MAX_MAIL_CHARS
 from assistant.tickets.queries import TicketFilter, find_tickets, history, inbox_views, next_to_review, ticket_view
 from assistant.tickets.state import TicketStatus
 from assistant.tickets.threads import MAX_NOTE_CHARS
@@ -58,7 +59,9 @@ def inbox(request: Request, user: AgentPage, services: Svc, status: str = "", ca
                   pages=pages, view=view, views=views, q=q, status=status, category=category,
                   assignees=found.assignees,
                   categories=categories, category_names={c.id: c.name for c in categories},
-                  statuses=[s.value for s in TicketStatus])
+                  statuses=[s.value for s in TicketStatus], max_chars=MAX_MAIL_CHARS,
+                  max_bytes=services.settings.web.max_request_bytes,
+                  drafted_chars=services.settings.web.max_ticket_chars)
 
 
 @router.get("/tickets/{ticket_id}", response_class=HTMLResponse)
@@ -71,7 +74,8 @@ def ticket(request: Request, ticket_id: Id, user: AgentPage, services: Svc) -> H
                   conversation=conversation_of(services.database, ticket_id), max_note=MAX_NOTE_CHARS,
                   next_id=next_to_review(services.database, ticket_id),
                   desk=services.assignment.card(ticket_id), present=services.presence.others(ticket_id, user.id),
-                  text_modules=offered(services, view["category"], view["customer"], user.name))
+                  text_modules=offered(services, view["category"], view["customer"], user.name),
+                  drafted_chars=services.settings.web.max_ticket_chars)
 
 
 @router.get("/uebersicht", response_class=HTMLResponse)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 
 from assistant.store.db import Database
 from assistant.tickets.intake import TicketIn
-from assistant.tickets.queries import get_ticket, list_tickets, ticket_json, ticket_view
+from assistant.tickets.queries import get_ticket, history, list_tickets, ticket_json, ticket_view
 from assistant.tickets.state import TicketStatus
 from assistant.tickets.threads import Entry, add_note, conversation
 from assistant.web.deps import AgentUser, Id, ModelReady, Svc
@@ -21,12 +21,14 @@ from assistant.web.schemas import (
     CategoryIn,
     ConversationEntry,
     DraftQueued,
+    EarlierTicket,
     Note,
     NoteIn,
     Presence,
     PresenceIn,
     Present,
     RecipientIn,
+    SentReply,
     Ticket,
     TicketView,
 )
@@ -34,9 +36,12 @@ from assistant.web.schemas import (
 router = APIRouter(prefix="/api", tags=["tickets"], responses=AUTHENTICATED)
 
 
-@router.post("/tickets", status_code=201)
+@router.post("/tickets", status_code=201, responses=errors((413, "the request is over `max_request_bytes` or the "
+                                                             "text over the hard cap (1,000,000 characters)")))
 def create_ticket(body: TicketIn, user: AgentUser, services: Svc) -> Ticket:
-    ticket, _ = services.intake.create(body, user.name)
+    """A ticket typed in (a phone call, a letter) or sent by a program. A text over ``max_ticket_chars`` is kept
+    whole, like a long mail, and drafted from its beginning (the draft says so)."""
+    ticket, _ = services.intake.create(body, user.name, long_text=True)
     return Ticket.model_validate(ticket_json(ticket))
 
 
@@ -64,6 +69,16 @@ def ticket_conversation(ticket_id: Id, user: AgentUser, services: Svc) -> list[C
     """The customer's first message and follow-ups, the answers delivered and the internal notes, oldest first."""
     return [ConversationEntry(kind=e.kind, author=e.author, at=e.at.isoformat(), body=e.body)
             for e in conversation_of(services.database, ticket_id)]
+
+
+@router.get("/tickets/{ticket_id}/history", responses=errors(404))
+def customer_history(ticket_id: Id, user: AgentUser, services: Svc) -> list[EarlierTicket]:
+    """The customer's other tickets (same e-mail address), newest first, each with the answers delivered on it."""
+    with services.database.session() as session:
+        address = get_ticket(session, ticket_id).customer_email
+    return [EarlierTicket(id=t.id, subject=t.subject, received_at=t.received_at.isoformat(), status=t.status,
+                          replies=[SentReply(at=r.at.isoformat(), to=r.to, body=r.body) for r in t.replies])
+            for t in history(services.database, address, ticket_id)]
 
 
 @router.post("/tickets/{ticket_id}/notes", status_code=201, responses=errors(404))

@@ -192,8 +192,19 @@ const forms = {
     const name = (data.get("name") || "").trim(), email = (data.get("email") || "").trim();
     if (!name && !email) throw new Error("Bitte den Namen oder die E-Mail-Adresse des Kunden angeben.");
     const customer = name && email ? `${name} <${email}>` : (name || email);
-    const created = await api("POST", "/api/tickets", {
-      customer, subject: data.get("subject"), body: data.get("body"), channel: data.get("channel") });
+    // a long text is kept whole and drafted from its beginning; over the hard cap it is refused here, with why
+    const body = data.get("body") || "", most = Number(form.dataset.maxChars), bytes = Number(form.dataset.maxBytes);
+    const ticket = { customer, subject: data.get("subject"), body, channel: data.get("channel") };
+    const thousands = (n) => String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ".");
+    if (body.length > most) {
+      throw new Error(`Der Text ist zu lang für ein Ticket: ${thousands(body.length)} Zeichen, höchstens ${thousands(most)}. `
+        + "Bitte kürzen Sie ihn auf das Anliegen des Kunden.");
+    }
+    if (new Blob([JSON.stringify(ticket)]).size > bytes) {
+      throw new Error(`Der Text ist zu groß für ein Ticket (mehr als ${thousands(Math.floor(bytes / 1000))} KB). `
+        + "Bitte kürzen Sie ihn auf das Anliegen des Kunden.");
+    }
+    const created = await api("POST", "/api/tickets", ticket);
     location.href = `/tickets/${created.id}`;
   },
   rate: async (form) => {
@@ -389,4 +400,82 @@ forms["text-module"] = async (form) => {
   const saved = await api(id ? "PUT" : "POST", id ? `/api/text-modules/${id}` : "/api/text-modules", module);
   say(`Textbaustein „${saved.title}“ gespeichert.`);
   setTimeout(() => location.reload(), 800);
+};
+
+// The admin page: add a user, change a user's role or team, create a token (its secret is shown once, here only).
+// The team lists come from the category list's routing teams; a user's current team stays selected.
+const teamSelects = document.querySelectorAll("select[data-teams]");
+if (teamSelects.length) {
+  attempt(async () => {
+    const { teams } = await api("GET", "/api/teams");
+    for (const select of teamSelects) {
+      for (const team of teams) {
+        if ([...select.options].some(o => o.value === team)) continue;
+        const option = document.createElement("option");
+        option.value = team; option.textContent = team;
+        select.append(option);
+      }
+      select.value = select.dataset.current || "";
+    }
+  });
+}
+
+const roleNames = { agent: "Kundendienst", expert: "Fachbereich", admin: "Administration" };
+
+forms["add-user"] = async (form) => {
+  const data = new FormData(form);
+  newPassword(data);
+  const added = await api("POST", "/api/users", {
+    name: (data.get("name") || "").trim(), role: data.get("role"), team: data.get("team") || null,
+    password: data.get("password") });
+  form.reset();
+  say(`Benutzer ${added.name} (${roleNames[added.role] || added.role}${added.team ? `, Team ${added.team}` : ""}) angelegt.`);
+  setTimeout(() => location.reload(), 1200);
+};
+
+actions["set-role"] = async (button) => {
+  const role = document.getElementById(`role-${button.dataset.user}`).value;
+  const changed = await api("PUT", `/api/users/${button.dataset.user}/role`, { role });
+  say(`Rolle von ${changed.name}: ${roleNames[changed.role] || changed.role}.`);
+};
+
+actions["set-team"] = async (button) => {
+  const select = document.getElementById(`team-${button.dataset.user}`);
+  const changed = await api("PUT", `/api/users/${button.dataset.user}/team`, { team: select.value || null });
+  select.dataset.current = changed.team || "";
+  say(changed.team ? `Team von ${changed.name}: ${changed.team}.` : `${changed.name} gehört keinem Team mehr an.`);
+};
+
+forms["create-token"] = async (form) => {
+  const data = new FormData(form), days = (data.get("days") || "").trim();
+  const created = await api("POST", `/api/users/${data.get("user")}/tokens`, {
+    label: (data.get("label") || "").trim(), days: days ? Number(days) : null });
+  const box = document.getElementById("new-token"), secret = document.getElementById("new-token-secret");
+  document.getElementById("new-token-user").textContent = created.info.user;
+  secret.value = created.token;
+  box.hidden = false;
+  secret.focus(); secret.select();
+  form.elements.label.value = ""; form.elements.days.value = "";
+  const day = (iso) => new Intl.DateTimeFormat("de-DE", { timeZone: "Europe/Berlin", day: "2-digit", month: "2-digit",
+    year: "numeric" }).format(new Date(iso));
+  const rows = document.querySelector("#tokens tbody");
+  if (!rows.querySelector("tr[data-token]")) rows.replaceChildren();  // "Keine Tokens."
+  const row = document.createElement("tr");
+  row.dataset.token = created.info.id;
+  for (const text of [created.info.id, created.info.name, created.info.user, day(created.info.created_at),
+    day(created.info.expires_at), "gültig"]) {
+    const cell = document.createElement("td"); cell.textContent = text; row.append(cell);
+  }
+  const revoke = document.createElement("button");
+  revoke.type = "button"; revoke.className = "danger"; revoke.textContent = "Widerrufen";
+  revoke.dataset.action = "revoke-token"; revoke.dataset.token = created.info.id; revoke.dataset.name = created.info.name;
+  const last = document.createElement("td"); last.append(revoke); row.append(last);
+  rows.append(row);
+};
+
+actions["copy-token"] = async () => {
+  const secret = document.getElementById("new-token-secret");
+  secret.select();
+  try { await navigator.clipboard.writeText(secret.value); say("Token kopiert."); }
+  catch (_) { say("Bitte das markierte Token mit Strg+C kopieren."); }
 };
