@@ -19,19 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright import sync_api as playwright_api
 
 from assistant.config import PROJECT_ROOT
+from tests.browser import needs_browser
 from tests.servers import free_port, start_kontor
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic", "--disable-dev-shm-usage"]
 PASSWORDS = {"anna": "anna-passwort-123", "eva": "eva-passwort-123", "adam": "adam-passwort-123",
              "otto": "otto-passwort-123"}
-# CI installs chromium (.ci/run) and sets KONTOR_REQUIRE_BROWSER=1: there a missing browser fails instead of skipping
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists() and os.environ.get("KONTOR_REQUIRE_BROWSER") != "1",
-                                reason="Debian chromium fehlt (apt-get install chromium)")
+pytestmark = needs_browser
 
 
 def _kontor(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
@@ -70,19 +65,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
         process.wait(timeout=60)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with playwright_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = Path(os.environ.get("KONTOR_SCREENSHOTS") or tmp_path_factory.mktemp("shots"))
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def _login(browser: object, base: str, name: str, on_dialog: Any = None) -> object:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
 import threading
 import time
@@ -34,16 +33,12 @@ from assistant.evaluate.evaluation import accept, evaluate
 from assistant.llm import LLM, GenerationParams, Message
 from assistant.prompts import parse_prompt_file
 from assistant.store.tables import Ticket, User
+from tests.browser import needs_browser
 from tests.fakes import CitingLLM
 from tests.harness import ExpertKontor
 from tests.servers import free_port
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic", "--disable-dev-shm-usage"]
-# CI installs chromium (.ci/run) and sets KONTOR_REQUIRE_BROWSER=1: there a missing browser fails instead of skipping
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists() and os.environ.get("KONTOR_REQUIRE_BROWSER") != "1",
-                                reason="Debian chromium fehlt (apt-get install chromium)")
+pytestmark = needs_browser
 
 Page = playwright_api.Page
 PDF = b"%PDF-1.4\n1 0 obj\n<<>>\nendobj\n%%EOF\n"
@@ -87,19 +82,6 @@ def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
         thread.join(10)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[playwright_api.Browser]:
-    with playwright_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = Path(os.environ.get("KONTOR_SCREENSHOTS") or tmp_path_factory.mktemp("shots"))
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def _login(browser: playwright_api.Browser, base: str, name: str) -> Page:

@@ -11,25 +11,21 @@ import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
-from playwright import sync_api as playwright_api
 from sqlalchemy import select
 
 from assistant.config import Settings
 from assistant.services import Services
 from assistant.store.tables import User
 from tests import desk_history
+from tests.browser import needs_browser
 from tests.fakes import FakeEmbedder, FakeLLM
 from tests.servers import free_port, start_kontor
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic", "--disable-dev-shm-usage"]
 USERS = {"anna": "agent", "eva": "expert", "adam": "admin"}
-# CI installs chromium (.ci/run) and sets KONTOR_REQUIRE_BROWSER=1: there a missing browser fails instead of skipping
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists() and os.environ.get("KONTOR_REQUIRE_BROWSER") != "1",
-                                reason="Debian chromium fehlt (apt-get install chromium)")
+pytestmark = needs_browser
 
 
 @pytest.fixture(scope="module")
@@ -52,46 +48,34 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         process.wait(timeout=60)
 
 
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = Path(os.environ.get("KONTOR_SCREENSHOTS") or tmp_path_factory.mktemp("shots"))
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+def test_the_team_lead_reads_the_figures_and_enlarges_a_plot(server: str, browser: Any, shots: Path) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 860})
+    page.goto(f"{server}/uebersicht")
+    assert "/login" in page.url
+    page.fill("#name", "adam")
+    page.fill("#password", "adam-passwort-123")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/uebersicht")
+    page.wait_for_selector("h1:has-text('Übersicht')")
 
+    assert page.inner_text("#open-tickets") == "3"
+    assert page.inner_text("#first-response-p50") == "5,5 Std."
+    assert page.inner_text("#first-response-p90") == "9,1 Std."
+    handovers = page.locator("#handover-rates tbody tr", has=page.locator("th:text-is('Lieferverzug')"))
+    assert handovers.locator("td").last.inner_text() == "33,3 %"
+    anna = page.locator("#unedited-by-agent tbody tr", has=page.locator("th:text-is('anna')"))
+    assert anna.locator("td").last.inner_text() == "50,0 %"
+    page.screenshot(path=str(shots / "uebersicht-team.png"), full_page=True)
 
-def test_the_team_lead_reads_the_figures_and_enlarges_a_plot(server: str, shots: Path) -> None:
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 860})
-            page.goto(f"{server}/uebersicht")
-            assert "/login" in page.url
-            page.fill("#name", "adam")
-            page.fill("#password", "adam-passwort-123")
-            page.click("button[type=submit]")
-            page.wait_for_url("**/uebersicht")
-            page.wait_for_selector("h1:has-text('Übersicht')")
-
-            assert page.inner_text("#open-tickets") == "3"
-            assert page.inner_text("#first-response-p50") == "5,5 Std."
-            assert page.inner_text("#first-response-p90") == "9,1 Std."
-            handovers = page.locator("#handover-rates tbody tr", has=page.locator("th:text-is('Lieferverzug')"))
-            assert handovers.locator("td").last.inner_text() == "33,3 %"
-            anna = page.locator("#unedited-by-agent tbody tr", has=page.locator("th:text-is('anna')"))
-            assert anna.locator("td").last.inner_text() == "50,0 %"
-            page.screenshot(path=str(shots / "uebersicht-team.png"), full_page=True)
-
-            plot = page.locator("figure.plot").first
-            small = plot.locator("img").bounding_box()
-            assert small is not None and plot.locator(".plot-close").is_hidden()
-            plot.locator("a.plot-open").click()
-            page.wait_for_selector("figure.plot:target")
-            large = plot.locator("img").bounding_box()
-            assert large is not None and large["width"] > 1.5 * small["width"], (small, large)
-            assert plot.locator(".plot-close").is_visible()
-            page.screenshot(path=str(shots / "uebersicht-diagramm.png"))
-            plot.locator(".plot-close").click()
-            page.wait_for_function("!document.querySelector('figure.plot:target')")
-            assert plot.locator(".plot-close").is_hidden()
-        finally:
-            browser.close()
+    plot = page.locator("figure.plot").first
+    small = plot.locator("img").bounding_box()
+    assert small is not None and plot.locator(".plot-close").is_hidden()
+    plot.locator("a.plot-open").click()
+    page.wait_for_selector("figure.plot:target")
+    large = plot.locator("img").bounding_box()
+    assert large is not None and large["width"] > 1.5 * small["width"], (small, large)
+    assert plot.locator(".plot-close").is_visible()
+    page.screenshot(path=str(shots / "uebersicht-diagramm.png"))
+    plot.locator(".plot-close").click()
+    page.wait_for_function("!document.querySelector('figure.plot:target')")
+    assert plot.locator(".plot-close").is_hidden()
