@@ -116,6 +116,10 @@ class QuestionAnswerer:
         # a generic subject ("Mehrere Fragen") must not lower the support of a clear question
         idf = self.retriever.idf
         lexical = max(support(words_query, passages, idf), support(question.query, passages, idf))
+        if 2 <= len(content_terms(question.text)) < _TOPIC_TERMS and question.context:
+            # a short question searched with its context ("Geht Express?" after "ich brauche ein Geburtstagsgeschenk
+            # bis morgen"): words of the context the documents never use must not hand over what it clearly asks
+            lexical = max(lexical, support(question.text, passages, idf))
         asks = _asks(query, question.context)
         ask_vectors = [vector]
         if len(asks) > 1:  # each ask brings its own best passages ("Mengenrabatt" and "auf Rechnung")
