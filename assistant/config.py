@@ -183,6 +183,9 @@ class WebSettings(_Group):
                          "delivery then run in `kontor worker` processes)")
     run_worker: bool = Field(True, description="draft and deliver in a background thread of the web app, and "
                              "purge by the retention periods once a day")
+    mail_watch: bool = Field(True, description="this process watches the shared mailbox (when KONTOR_IMAP_HOST is "
+                             "set): `kontor serve` and `kontor worker` (whose --mail/--no-mail overrides it); exactly "
+                             "one process of an installation should (docs/deployment.md)")
 
 
 class RetentionSettings(_Group):

@@ -46,6 +46,8 @@ class Priority:
 
 MAX_ATTEMPTS = 3
 LEASE = timedelta(minutes=2)  # renewed every LEASE/4 while the job runs; a dead worker's job is free after it
+STOP_GRACE_S = 8.0  # SIGTERM: running jobs finish or go back to the queue within this; the process ends within 10 s
+BETWEEN_JOBS_S = 10.0  # a worker that finished a job this recently is taken to be about to claim the next one
 Handler = Callable[[Job], None]
 Periodic = Callable[[], object]
 
@@ -65,11 +67,18 @@ def waiting_or_running(session: Session, kind: JobKind, ticket_id: int) -> bool:
 
 def queue_position(session: Session, kind: JobKind, ticket_id: int) -> int | None:
     """The place of the ticket's waiting job in the queue (1: next, or being worked on now); None when no job of
-    this kind waits or runs for it. Jobs are claimed oldest first, a running job counts as ahead."""
-    mine = session.scalar(select(func.min(Job.id)).where(*_open_for(kind, ticket_id)))
+    this kind waits or runs for it. Counted as the workers claim (by priority, then oldest first): a running job
+    counts as ahead, and so does a new ticket that arrived after a waiting "Neu entwerfen" but goes before it."""
+    mine = session.execute(select(Job.id, Job.priority, Job.status).where(*_open_for(kind, ticket_id))
+                           .order_by(Job.status != JobStatus.RUNNING, Job.priority, Job.id).limit(1)).first()
     if mine is None:
         return None
-    ahead = session.scalar(select(func.count(Job.id)).where(Job.id < mine, Job.status.in_(OPEN)))
+    job_id, priority, status = mine
+    if status == JobStatus.RUNNING:
+        return 1
+    before = or_(Job.status == JobStatus.RUNNING, Job.priority < priority,
+                 and_(Job.priority == priority, Job.id < job_id))
+    ahead = session.scalar(select(func.count(Job.id)).where(Job.status.in_(OPEN), before))
     return int(ahead or 0) + 1
 
 
@@ -89,6 +98,7 @@ class JobQueue:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._halted_at: float | None = None  # when this process stopped claiming (SIGTERM)
         self.current: set[int] = set()  # the jobs this process's workers run now
 
     def resume(self) -> int:
@@ -173,9 +183,25 @@ class JobQueue:
             return int(session.scalar(select(func.count(Job.id)).where(waiting)) or 0)
 
     def busy(self) -> bool:
-        """Whether this process's worker threads run and tickets wait or are being drafted (evaluation runs then
-        give way: assistant/evaluate/runner.py)."""
-        return any(t.is_alive() for t in self._threads) and self.pending() > 0
+        """Whether tickets are being drafted or wait for a live worker — in any process on this database (the web
+        process's threads or `kontor worker` elsewhere). Evaluation runs give way then (assistant/evaluate/runner.py).
+
+        A running draft job whose lease is live means a worker drafts now. Waiting jobs count only while some worker
+        looks alive (this process's threads, or a job finished in the last ``BETWEEN_JOBS_S``: a worker between two
+        jobs): with no worker anywhere (`kontor eval` on a PC whose server is stopped) nobody would take them, and
+        an evaluation that waited for them would only wait in vain."""
+        now = datetime.now(UTC)
+        drafts = and_(Job.kind == JobKind.DRAFT, Job.status.in_(OPEN))
+        with self.database.session() as session:
+            running = and_(Job.status == JobStatus.RUNNING, Job.lease_until >= now)
+            if session.scalar(select(Job.id).where(drafts, running).limit(1)) is not None:
+                return True
+            if session.scalar(select(Job.id).where(drafts).limit(1)) is None:
+                return False
+            if any(t.is_alive() for t in self._threads):
+                return True
+            recent = now - timedelta(seconds=BETWEEN_JOBS_S)
+            return session.scalar(select(Job.id).where(Job.finished_at >= recent).limit(1)) is not None
 
     def run_periodic(self) -> None:
         """Each periodic job once; one that fails is logged and does not stop the others or the worker."""
@@ -190,6 +216,7 @@ class JobQueue:
     def start(self, poll_s: float = 1.0, threads: int = 1) -> None:
         self.resume()
         self._stop.clear()
+        self._halted_at = None
         self._threads = [threading.Thread(target=self._loop, args=(poll_s,), name=f"kontor-jobs-{n}", daemon=True)
                          for n in range(threads)]
         for thread in self._threads:
@@ -198,12 +225,19 @@ class JobQueue:
     def wake(self) -> None:
         self._wake.set()
 
-    def stop(self, grace_s: float = 10.0) -> list[int]:
-        """Stop taking jobs; wait up to ``grace_s`` for the running ones, then give those back to the queue (another
-        worker, or this one after a restart, runs them again). Returns the ids given back."""
+    def halt(self) -> None:
+        """Stop claiming jobs at once (SIGTERM); the running ones go on. ``stop``'s grace counts from here."""
+        if self._halted_at is None:
+            self._halted_at = time.monotonic()
         self._stop.set()
         self._wake.set()
-        deadline = time.monotonic() + grace_s
+
+    def stop(self, grace_s: float = STOP_GRACE_S) -> list[int]:
+        """Stop taking jobs; wait up to ``grace_s`` (from ``halt``, if that came first) for the running ones, then
+        give those back to the queue (another worker, or this one after a restart, runs them again). Returns the ids
+        given back."""
+        self.halt()
+        deadline = (self._halted_at or time.monotonic()) + grace_s
         for thread in self._threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
         given_back = sorted(self.current)
@@ -219,10 +253,34 @@ class JobQueue:
             except Exception:  # noqa: BLE001 - the worker must survive a broken database moment
                 log.exception("job worker error")
                 worked = False
+            if self._stop.is_set():  # stopping: no delivery round (an SMTP server may take its time)
+                break
             self.run_periodic()
             if not worked:
                 self._wake.wait(poll_s)
                 self._wake.clear()
+
+
+def stop_together(queue: JobQueue | None, others: dict[str, Callable[[], object]],
+                  grace_s: float = STOP_GRACE_S) -> list[int]:
+    """A process's shutdown: the queue stops claiming at once, and its running jobs (up to ``grace_s``), the
+    mailbox watcher and the rest (``others``, by name) stop side by side, not one after the other. Whatever has not
+    stopped when the grace is over is left behind (daemon threads end with the process). Returns the job ids given
+    back to the queue."""
+    begun = time.monotonic()
+    if queue is not None:
+        queue.halt()
+        begun = queue._halted_at or begun  # the grace counts from the signal, as the jobs' does
+    stopping = [threading.Thread(target=work, name=f"kontor-stop-{name}", daemon=True)
+                for name, work in others.items()]
+    for thread in stopping:
+        thread.start()
+    given_back = queue.stop(grace_s) if queue is not None else []
+    for thread in stopping:
+        thread.join(timeout=max(0.0, begun + grace_s - time.monotonic()))
+        if thread.is_alive():
+            log.warning("%s did not stop within %.0f s", thread.name.removeprefix("kontor-stop-"), grace_s)
+    return given_back
 
 
 def _lease_over(now: datetime | None = None) -> ColumnElement[bool]:

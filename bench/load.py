@@ -1,27 +1,35 @@
 """A team's load: 20 agents work the review desk while the embedded model drafts new tickets.
 
-Starts the real `kontor serve` (SQLite, the embedded model, one worker thread) on the demo company and measures:
-1. Reference: one agent works drafted tickets (inbox, open, edit, approve, send) while nothing is drafted.
-2. Load: 20 agents do the same for LOAD_S seconds while 60 new tickets arrive and are drafted.
-   p50/p95/p99 of each non-model API call (ratio of p99 against the reference), drafts per minute, errors, and
-   whether anything was lost (every posted ticket stored, every accepted send delivered exactly once).
+Starts the real `kontor serve` (SQLite, the embedded model, one worker thread, maildir outbox) on the demo company.
+Before it starts, SEED tickets are stored with a draft each, as drafting stores one (a letter of two knowledge
+passages with their citations and sections; written without the model, so seeding takes seconds, not hours).
+Every agent loops: inbox, open a drafted ticket, edit, approve, send — pausing THINK seconds between calls (a
+person reads and types; far less than a real person, so this is a stress test). Measured:
+1. Reference: one agent for REFERENCE_S while nothing is drafted.
+2. Load: 20 agents for --seconds while NEW new tickets arrive and the model drafts them. p50/p95/p99 per call
+   type (target p99 < 200 ms for non-model calls on 2 cores), drafts per minute, errors, and whether anything was
+   lost (every posted ticket stored, every accepted send delivered exactly once).
 3. 45 parallel `/api/ask` from one person: how many run, how many are refused (429/503 with Retry-After), and
    the latency of `/api/me` and of a login of somebody else meanwhile.
 
-Usage: .venv/bin/python bench/load.py [--seconds 90]
+Usage: .venv/bin/python bench/load.py [--seconds 60] [--write]   (--write: replace the "Team load" section of
+bench/RESULTS.md with the figures)
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import platform
 import random
+import re
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -29,12 +37,20 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from assistant.config import PROJECT_ROOT, Settings  # noqa: E402
+from assistant.domain import Citation, Draft, DraftSection  # noqa: E402
 from assistant.services import Services  # noqa: E402
-from bench.common import append_results, table  # noqa: E402
+from assistant.tickets.intake import TicketIn  # noqa: E402
+from bench.common import RESULTS, table  # noqa: E402
 from bench.ticket_flow import KONTOR, demo_mails, free_port, kontor, percentile, wait_until_up  # noqa: E402
 
 AGENTS = 20
+SEED = 600  # drafted tickets waiting on the desk: more than 20 agents finish in the run
+NEW = 60  # new tickets posted when the load starts, drafted by the model meanwhile
+REFERENCE_S = 15
+THINK = (0.2, 0.8)  # seconds an agent pauses after each call
 PASSWORD = "bench-passwort-123"
+CALLS = ["GET /api/tickets (inbox)", "GET /api/tickets/{id} (open)", "PUT /api/drafts/{id} (edit)",
+         "POST /api/drafts/{id}/approve", "POST /api/drafts/{id}/send"]
 
 
 class Recorder:
@@ -44,20 +60,25 @@ class Recorder:
         self.sent: list[int] = []
         self.lock = threading.Lock()
 
-    def call(self, http: httpx.Client, name: str, method: str, path: str, ok: tuple[int, ...] = (200, 201),
-             **kwargs: object) -> httpx.Response:
+    def call(self, http: httpx.Client, name: str, method: str, path: str, **kwargs: object) -> httpx.Response | None:
         started = time.perf_counter()
-        response = http.request(method, path, **kwargs)  # type: ignore[arg-type]
+        try:
+            response = http.request(method, path, **kwargs)  # type: ignore[arg-type]
+        except httpx.HTTPError as exc:
+            with self.lock:
+                self.errors[f"{name} {type(exc).__name__}"] += 1
+            return None
         took = (time.perf_counter() - started) * 1000
         with self.lock:
             self.latency[name].append(took)
-            if response.status_code not in ok:
+            if response.status_code not in (200, 201):
                 self.errors[f"{name} {response.status_code}"] += 1
-        return response
+        time.sleep(random.uniform(*THINK))
+        return response if response.status_code in (200, 201) else None
 
 
 class Desk:
-    """Hands each drafted ticket to one agent (as a team would split the inbox)."""
+    """Hands each drafted ticket to one agent (as a team splits the inbox)."""
 
     def __init__(self) -> None:
         self.taken: set[int] = set()
@@ -67,7 +88,7 @@ class Desk:
         with self.lock:
             for row in rows:
                 ticket_id = int(row["id"])  # type: ignore[call-overload]
-                if row["status"] in ("drafted", "needs_human") and ticket_id not in self.taken:
+                if row["status"] == "drafted" and ticket_id not in self.taken:
                     self.taken.add(ticket_id)
                     return ticket_id
         return None
@@ -75,35 +96,65 @@ class Desk:
 
 def agent(base: str, token: str, seconds: float, desk: Desk, rec: Recorder) -> None:
     deadline = time.monotonic() + seconds
+    time.sleep(random.uniform(*THINK))  # people do not start in the same millisecond
     with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60) as http:
         while time.monotonic() < deadline:
-            rows = rec.call(http, "GET /api/tickets (inbox)", "GET", "/api/tickets?status=drafted&limit=50").json()
-            ticket_id = desk.take(rows)
+            inbox = rec.call(http, CALLS[0], "GET", "/api/tickets?status=drafted&limit=50")
+            ticket_id = desk.take(inbox.json()) if inbox is not None else None
             if ticket_id is None:
-                time.sleep(0.5 + random.random() * 0.5)
                 continue
-            view = rec.call(http, "GET /api/tickets/{id}", "GET", f"/api/tickets/{ticket_id}").json()
-            draft = view["draft"]
-            if draft is None:  # drafted again meanwhile: the next one
+            view = rec.call(http, CALLS[1], "GET", f"/api/tickets/{ticket_id}")
+            draft = view.json()["draft"] if view is not None else None
+            if draft is None:
                 continue
-            text = (draft["text"] or "Guten Tag,\n\nvielen Dank für Ihre Nachricht.") + "\n\nViele Grüße"
-            rec.call(http, "PUT /api/drafts/{id} (edit)", "PUT", f"/api/drafts/{draft['id']}", json={"text": text})
-            rec.call(http, "POST approve", "POST", f"/api/drafts/{draft['id']}/approve")
-            kinds = sorted({f["kind"] for f in http.get(f"/api/tickets/{ticket_id}").json()["draft"]["flags"]})
-            sent = rec.call(http, "POST send", "POST", f"/api/drafts/{draft['id']}/send", json={"confirm": kinds})
-            if sent.status_code == 200:
+            text = draft["text"].replace("Mit freundlichen Grüßen", "Viele Grüße")
+            edited = rec.call(http, CALLS[2], "PUT", f"/api/drafts/{draft['id']}", json={"text": text})
+            if edited is None or rec.call(http, CALLS[3], "POST", f"/api/drafts/{draft['id']}/approve") is None:
+                continue
+            kinds = sorted({flag["kind"] for flag in edited.json().get("flags", [])})
+            sent = rec.call(http, CALLS[4], "POST", f"/api/drafts/{draft['id']}/send", json={"confirm": kinds})
+            if sent is not None:
                 with rec.lock:
                     rec.sent.append(ticket_id)
 
 
-def run_agents(base: str, tokens: list[str], seconds: float) -> Recorder:
-    rec, desk = Recorder(), Desk()
+def run_agents(base: str, tokens: list[str], seconds: float, desk: Desk) -> Recorder:
+    rec = Recorder()
     threads = [threading.Thread(target=agent, args=(base, t, seconds, desk, rec)) for t in tokens]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     return rec
+
+
+def seed_drafted(services: Services, count: int) -> list[int]:
+    """``count`` tickets from the demo mails, each with a stored draft as drafting stores it (no model)."""
+    from sqlalchemy import update
+
+    from assistant.store.tables import Job
+
+    chunks = services.catalogue.all_chunks(include_internal=False)
+    mails = demo_mails()
+    ids = []
+    for n in range(count):
+        mail = mails[n % len(mails)]
+        ticket, _ = services.intake.create(TicketIn(customer=mail["customer"], subject=f"{mail['subject']} ({n})",
+                                                    body=mail["body"]), "bench")
+        passages = [chunks[(2 * n + k) % len(chunks)] for k in range(2)]
+        quotes = [re.split(r"(?<=[.!?])\s", c.text.strip())[0][:300] for c in passages]
+        sections = [DraftSection(question=mail["subject"], text=quote, citations=[k + 1])
+                    for k, quote in enumerate(quotes)]
+        letter = "Guten Tag,\n\nvielen Dank für Ihre Nachricht.\n\n" + "\n\n".join(quotes) + \
+                 "\n\nMit freundlichen Grüßen\nIhr Kundenservice"
+        draft = Draft(answer=letter, sections=sections, prompt_version="answer@v1", model="bench-seed",
+                      citations=[Citation(n=k + 1, source=c.source, chunk_id=c.chunk_id, quote=q)
+                                 for k, (c, q) in enumerate(zip(passages, quotes, strict=True))])
+        services.drafting.save_draft(ticket.id, draft, None)
+        ids.append(ticket.id)
+    with services.database.session() as session:  # drafted: their jobs are done
+        session.execute(update(Job).where(Job.ticket_id.in_(ids)).values(status="done"))
+    return ids
 
 
 def post_tickets(base: str, token: str, count: int, offset: int) -> list[int]:
@@ -115,17 +166,6 @@ def post_tickets(base: str, token: str, count: int, offset: int) -> list[int]:
             mail["subject"] = f"{mail['subject']} ({offset + n})"
             ids.append(http.post("/api/tickets", json=mail).raise_for_status().json()["id"])
     return ids
-
-
-def drafted(base: str, token: str) -> int:
-    rows = httpx.get(f"{base}/api/tickets?limit=500", headers={"Authorization": f"Bearer {token}"}).json()
-    return sum(1 for r in rows if r["status"] != "new")
-
-
-def wait_all_drafted(base: str, token: str, total: int, limit_s: float = 1800) -> None:
-    deadline = time.monotonic() + limit_s
-    while drafted(base, token) < total and time.monotonic() < deadline:
-        time.sleep(1)
 
 
 def ask_storm(base: str, tokens: list[str]) -> list[list[str]]:
@@ -164,75 +204,115 @@ def ask_storm(base: str, tokens: list[str]) -> list[list[str]]:
     ]
 
 
+def count_drafted(services: Services, ids: list[int]) -> int:
+    from sqlalchemy import func, select
+
+    from assistant.store.tables import Ticket
+
+    with services.database.session() as session:
+        return int(session.scalar(select(func.count()).where(Ticket.id.in_(ids), Ticket.status != "new")) or 0)
+
+
+def write_section(title: str, command: str, body: str) -> None:
+    """Replace this engine's "Team load" section of RESULTS.md (or one written before sections named their engine),
+    or add it after the other Team load section."""
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    section = f"## {title} ({stamp}, {platform.machine()}, {platform.python_version()})\n\nCommand: `{command}`\n\n" \
+              f"{body}\n\n"
+    text = RESULTS.read_text(encoding="utf-8")
+    sections = list(re.finditer(r"^## Team load.*?(?=^## |\Z)", text, flags=re.M | re.S))
+    mine = [m for m in sections if m.group().startswith(f"## {title} (")] or \
+           [m for m in sections if not re.match(r"## Team load[^\n]*\((SQLite|PostgreSQL)\)", m.group())]
+    if mine:
+        text = text[:mine[0].start()] + section + text[mine[0].end():]
+    elif sections:
+        text = text[:sections[-1].end()] + section + text[sections[-1].end():]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    RESULTS.write_text(text, encoding="utf-8")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=90)
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--database-url", default="", help="e.g. PostgreSQL (the server layout); default: SQLite")
+    parser.add_argument("--write", action="store_true", help="replace the Team load section of bench/RESULTS.md")
     args = parser.parse_args()
+    begun = time.monotonic()
     home = Path(tempfile.mkdtemp(prefix="kontor-bench-load-"))
     kontor(home, "ingest")
-    services = Services(Settings(home=home, run_worker=False))
+    services = Services(Settings(home=home, run_worker=False, database_url=args.database_url))
     tokens = []
     for n in range(AGENTS + 1):
         services.users.add(f"agent{n}", "agent", PASSWORD)
         tokens.append(services.users.create_token(f"agent{n}"))
+    seeded = seed_drafted(services, SEED)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "KONTOR_HOME": str(home), "HF_HUB_OFFLINE": "1", "KONTOR_WORKERS": "1"}
+    env = {**os.environ, "KONTOR_HOME": str(home), "HF_HUB_OFFLINE": "1", "KONTOR_WORKERS": "1",
+           "KONTOR_DATABASE_URL": args.database_url}
     server = subprocess.Popen([*KONTOR, "serve", "--port", str(port)], env=env, cwd=PROJECT_ROOT,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    desk = Desk()
     try:
         wait_until_up(base)
-        seeded = post_tickets(base, tokens[0], 30, 0)
-        wait_all_drafted(base, tokens[0], len(seeded))
-        reference = run_agents(base, tokens[:1], 20)
-        before = drafted(base, tokens[0])
-        new = post_tickets(base, tokens[0], 60, 1000)
-        started = time.monotonic()
-        loaded = run_agents(base, tokens[1:AGENTS + 1], args.seconds)
-        minutes = (time.monotonic() - started) / 60
-        drafts_per_minute = (drafted(base, tokens[0]) - before) / minutes
+        reference = run_agents(base, tokens[:1], REFERENCE_S, desk)
+        new = post_tickets(base, tokens[0], NEW, 1000)
+        started, load_before = time.monotonic(), os.getloadavg()[0]
+        loaded = run_agents(base, tokens[1:AGENTS + 1], args.seconds, desk)
+        minutes, load_after = (time.monotonic() - started) / 60, os.getloadavg()[0]
+        drafts_per_minute = count_drafted(services, new) / minutes
         storm = ask_storm(base, tokens[1:])
-        rows = httpx.get(f"{base}/api/tickets?limit=500", headers={"Authorization": f"Bearer {tokens[0]}"}).json()
     finally:
         server.terminate()
         server.wait(timeout=60)
 
-    stored = {r["id"] for r in rows}
-    sent = [*reference.sent, *loaded.sent]
+    from sqlalchemy import func, select
+
+    from assistant.store.tables import OutboxMessage, Ticket
+
     with services.database.session() as session:
-        from sqlalchemy import func, select
-
-        from assistant.store.tables import OutboxMessage
-
-        outbox = dict(session.execute(select(OutboxMessage.ticket_id, func.count()).group_by(OutboxMessage.ticket_id)
-                                      ).all())
+        stored = set(session.scalars(select(Ticket.id)))
+        delivered = dict(session.execute(select(OutboxMessage.ticket_id, func.count()).where(
+            OutboxMessage.status == "delivered").group_by(OutboxMessage.ticket_id)).all())
+    sent = [*reference.sent, *loaded.sent]
     lost = [t for t in [*seeded, *new] if t not in stored]
-    not_once = [t for t in sent if outbox.get(t) != 1]
+    not_once = [t for t in sent if delivered.get(t) != 1]
     calls = []
-    for name in sorted(loaded.latency):
-        ref, now = reference.latency.get(name, []), loaded.latency[name]
-        ratio = f"{percentile(now, 99) / percentile(ref, 99):.2f}" if len(ref) > 1 else "–"
+    for name in CALLS:
+        ref, now = reference.latency.get(name, []), loaded.latency.get(name, [])
+        if not now:
+            continue
         calls.append([name, str(len(now)), f"{percentile(now, 50):.0f}", f"{percentile(now, 95):.0f}",
-                      f"{percentile(now, 99):.0f}", f"{percentile(ref, 99):.0f}" if len(ref) > 1 else "–", ratio])
+                      f"{percentile(now, 99):.0f}", f"{percentile(ref, 99):.0f}" if len(ref) > 1 else "–"])
     every = [x for values in loaded.latency.values() for x in values]
-    summary = table([f"20 agents for {args.seconds:.0f} s while drafting", "value"], [
-        ["API calls (non-model)", str(len(every))],
+    errors = sum(loaded.errors.values())
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    engine = "PostgreSQL" if args.database_url.startswith("postgresql") else "SQLite"
+    summary = table([f"20 agents for {args.seconds:.0f} s while drafting ({engine})", "value"], [
+        ["cores (`nproc`); load average before / after the load phase", f"{cores}; {load_before:.1f} / "
+                                                                         f"{load_after:.1f}"],
+        ["agents' pause after each call", f"{THINK[0]}–{THINK[1]} s"],
+        ["API calls (non-model)", f"{len(every)} ({len(every) / (minutes * 60):.0f}/s)"],
         ["p50 / p95 / p99 over all calls", f"{percentile(every, 50):.0f} / {percentile(every, 95):.0f} / "
                                            f"{percentile(every, 99):.0f} ms (target p99 < 200 ms)"],
         ["tickets answered and sent", str(len(loaded.sent))],
-        ["drafts per minute meanwhile (embedded model, 1 worker)", f"{drafts_per_minute:.1f}"],
-        ["errors (unexpected status codes)", str(sum(loaded.errors.values())) +
-         (f" ({dict(loaded.errors)})" if loaded.errors else "")],
+        ["drafts per minute meanwhile (embedded model, 1 worker thread)", f"{drafts_per_minute:.1f}"],
+        ["errors (unexpected status codes, failed requests)", str(errors) +
+         (f" ({dict(loaded.errors)})" if errors else "")],
         ["lost tickets / sends not delivered exactly once", f"{len(lost)} / {len(not_once)}"],
     ])
     body = "\n\n".join([
         summary,
-        table(["call", "n", "p50 ms", "p95 ms", "p99 ms", "p99 ref (1 agent, no drafting)", "p99 ratio"], calls),
+        table(["call", "n", "p50 ms", "p95 ms", "p99 ms", "p99 ms, 1 agent, no drafting"], calls),
         table(["while one person asks 45 questions at once", "answers", "time"], storm),
     ])
     print(body)
-    append_results("Team load: 20 agents while drafting, a question storm",
-                   f"python bench/load.py --seconds {args.seconds:.0f}", body)
+    print(f"\nwhole run: {time.monotonic() - begun:.0f} s")
+    if args.write:
+        url = " --database-url postgresql+psycopg://…" if engine == "PostgreSQL" else ""
+        write_section(f"Team load: 20 agents while drafting, a question storm ({engine})",
+                      f"python bench/load.py --seconds {args.seconds:.0f}{url} --write", body)
 
 
 if __name__ == "__main__":

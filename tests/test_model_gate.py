@@ -120,3 +120,39 @@ def test_a_question_whose_client_went_away_stops_generating(served: tuple[Kontor
     assert llm.produced == stopped_at < WORDS  # … because generation stopped, long before its end
     again = httpx.post(f"{base}/api/ask", headers=headers, json=QUESTION, timeout=30)
     assert again.status_code == 200  # the person is not locked out
+
+
+def test_a_full_gate_answers_429_and_503_with_retry_after_over_http(served: tuple[Kontor, SlowLLM, str]) -> None:
+    """Over a real socket: Anna's second question while her first runs is 429, and a third person's while Anna's
+    and Eva's fill both slots (KONTOR_MODEL_REQUESTS=2) is 503 — each with ``Retry-After``; then all is free again."""
+    kontor, _, base = served
+    gate = kontor.services.model_gate
+
+    def headers(role: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {kontor.tokens[role]}"}
+
+    def ask(role: str) -> httpx.Response:
+        return httpx.post(f"{base}/api/ask", headers=headers(role), json=QUESTION, timeout=60)
+
+    def running(count: int) -> bool:
+        deadline = time.monotonic() + 10
+        while gate.running() != count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return gate.running() == count
+
+    answers: dict[str, httpx.Response] = {}
+    first = threading.Thread(target=lambda: answers.__setitem__("agent", ask("agent")))
+    first.start()
+    assert running(1)
+    mine = ask("agent")
+    assert mine.status_code == 429 and mine.headers["Retry-After"] == "5", mine.text
+    second = threading.Thread(target=lambda: answers.__setitem__("expert", ask("expert")))
+    second.start()
+    assert running(2)
+    everybody = ask("admin")
+    assert everybody.status_code == 503 and int(everybody.headers["Retry-After"]) > 0, everybody.text
+    assert everybody.json()["detail"]
+    first.join(30)
+    second.join(30)
+    assert answers["agent"].status_code == answers["expert"].status_code == 200
+    assert gate.running() == 0 and ask("admin").status_code == 200

@@ -1,6 +1,8 @@
 """Several workers on one queue (SQLite and a real PostgreSQL): no job is run twice, a dead worker's job is taken
 over when its lease runs out (and not before: a live worker renews it), new tickets go before re-drafts, a
-stopping worker gives its running job back; and `kontor worker` beside `kontor serve` with KONTOR_WORKERS=0."""
+stopping worker gives its running job back; `kontor worker` beside `kontor serve` with KONTOR_WORKERS=0;
+evaluation runs give way to drafts in any process; and only a process told to (KONTOR_MAIL_WATCH) watches the
+mailbox."""
 
 from __future__ import annotations
 
@@ -188,31 +190,68 @@ def test_kontor_worker_drafts_for_a_web_process_without_workers_and_stops_on_sig
         server.wait(timeout=30)
 
 
-def test_evaluation_runs_give_way_to_ticket_drafting(lite: Kontor, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Customers first: a case of an evaluation waits while this process's workers draft tickets — and not for
-    ever (at most ``YIELD_S`` per case)."""
+def test_evaluation_runs_give_way_to_drafts_in_another_process(kontor: Kontor, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Customers first, across processes: the web process runs no workers (KONTOR_WORKERS=0) and a `kontor worker`
+    — here a second queue on the same database — drafts. An evaluation case in the web process waits while drafts
+    wait or run there, and not for ever (at most ``YIELD_S`` per case); drafts that no live worker will take do
+    not hold it."""
     from dataclasses import replace
 
     from assistant.evaluate import runner
 
-    tickets(lite, 1)
-    release = threading.Event()
-    queue = JobQueue(lite.services.database, {JobKind.DRAFT: lambda job: release.wait(5)})
-    assert queue.busy() is False  # no worker threads: nothing to give way to (`kontor eval`, the tests)
-    queue.start(poll_s=0.05)
+    web = kontor.services.jobs  # never started: KONTOR_WORKERS=0
+    parts = kontor.services.eval_parts()
+    tickets(kontor, 2)
+    assert web.busy() is False  # drafts wait, but no worker lives anywhere (a server that is stopped)
+
+    started, release = threading.Event(), threading.Event()
+
+    def slow(job: Job) -> None:
+        started.set()
+        release.wait(10)
+
+    worker = JobQueue(kontor.services.database, {JobKind.DRAFT: slow})  # the other process
+    worker.start(poll_s=0.05)
+    naps: list[float] = []
+    pause = time.sleep  # the real one: the test replaces it in the time module
+
+    def nap(seconds: float) -> None:
+        naps.append(seconds)
+        if len(naps) == 3:
+            release.set()  # the worker finishes both drafts; the evaluation goes on right after
+        pause(0.05)
+
+    monkeypatch.setattr(runner.time, "sleep", nap)
     try:
-        assert queue.busy() is True
+        assert started.wait(5) and web.busy() is True  # a draft is being written in the other process
+        runner.EvalRunner(parts)._after_tickets()
     finally:
         release.set()
-        queue.stop()
-    assert queue.busy() is False
+        worker.stop()
+    assert len(naps) >= 3 and statuses(kontor) == Counter({"done": 2})  # it waited until both drafts were done
+    assert web.busy() is False
 
-    naps: list[float] = []
-    monkeypatch.setattr(runner.time, "sleep", naps.append)
-    answers = iter([True, True, False])
-    parts = replace(lite.services.eval_parts(), tickets_first=lambda: next(answers))
-    runner.EvalRunner(parts)._after_tickets()
-    assert naps == [runner.YIELD_STEP_S] * 2
+    monkeypatch.setattr(jobs, "BETWEEN_JOBS_S", 0.3)
+    tickets(kontor, 1)  # a worker that just finished a job is about to take the next one …
+    assert web.busy() is True
+    pause(0.4)
+    assert web.busy() is False  # … but not one that has been idle since: nobody takes it
+
     naps.clear()
+    monkeypatch.setattr(runner.time, "sleep", naps.append)
     runner.EvalRunner(replace(parts, tickets_first=lambda: True))._after_tickets()
     assert len(naps) == int(runner.YIELD_S / runner.YIELD_STEP_S)  # a busy day delays it, never stops it
+
+
+def test_the_web_process_watches_the_mailbox_only_when_told(tmp_path: Path, knowledge: Path) -> None:
+    """KONTOR_MAIL_WATCH: `kontor serve` starts the mailbox watcher only with it (and an IMAP host)."""
+    from fastapi.testclient import TestClient
+
+    def watching(**settings: object) -> bool:
+        office = Kontor(tmp_path / str(len(settings)) / str(settings.get("mail_watch")), knowledge, run_worker=True,
+                        workers=0, imap_host="127.0.0.1", imap_port=free_port(), imap_security="none", **settings)
+        with TestClient(office.app):  # runs the lifespan: start, then stop
+            return any(t.name == "kontor-mailbox" and t.is_alive() for t in threading.enumerate())
+
+    assert watching() is True  # the default: one office PC, one process
+    assert watching(mail_watch=False) is False

@@ -32,14 +32,12 @@ def serve(
     port: Annotated[int, typer.Option(help="Port")] = 8000,
 ) -> None:
     """Die Weboberfläche starten."""
-    import uvicorn  # the web stack only for this command: `kontor` starts fast
-
-    from assistant.web.app import create_app
+    from assistant.web.app import create_app, run_server  # the web stack only here: `kontor` starts fast
 
     settings: Settings = load_settings()
     setup_logging(settings.log_dir)
     err.print(f"Kontor läuft auf http://{host}:{port}/  (Daten: {settings.home}, Protokoll: {settings.log_dir})")
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None)  # uvicorn's lines into our log
+    run_server(create_app(settings), host, port)
 
 
 def main() -> None:

@@ -54,7 +54,7 @@ class EvalParts:
     categoriser: Callable[[], Categoriser]  # production: its categories, company facts and policy are reused
     categories_file: Path
     eval_dir: Path  # cases/, baselines/, reports/
-    tickets_first: Callable[[], bool] = lambda: False  # True while this process's workers have tickets to draft
+    tickets_first: Callable[[], bool] = lambda: False  # True while tickets are drafted, in any process (JobQueue.busy)
 
 
 @dataclass(frozen=True)
@@ -114,8 +114,9 @@ class EvalRunner:
         return records
 
     def _after_tickets(self) -> None:
-        """Customers go first: while the workers of this process draft tickets, the next case waits (at most
-        ``YIELD_S``, so a busy day delays an evaluation but never stops it)."""
+        """Customers go first: while ticket drafts wait or run in any process on the database (the web process's
+        threads, `kontor worker` elsewhere), the next case waits — at most ``YIELD_S``, so a busy day delays an
+        evaluation but never stops it."""
         waited = 0.0
         while waited < YIELD_S and self.parts.tickets_first():
             time.sleep(YIELD_STEP_S)
