@@ -149,7 +149,7 @@ def test_the_pages_show_what_they_were_meant_to(office: tuple[ExpertKontor, dict
     assert 'alt="foto.png"' in sent and "Rechnung.pdf" in sent and "Rückruf am Montag" in sent
     assert "Danke! Und wann kommt das Paket?" in sent
     drafted = agent.get(f"/tickets/{tickets['drafted']}").text
-    assert 'id="text-module"' in drafted and 'name="score"' in drafted and "Frühere Anfragen" in drafted
+    assert 'id="text-module"' in drafted and 'name="score"' in drafted and "Weitere Anfragen" in drafted
     assert 'id="live-progress"' in agent.get(f"/tickets/{tickets['waiting']}").text
     assert 'data-action-submit="new-ticket"' in agent.get("/posteingang").text
     assert "Bericht öffnen" in expert.get("/auswertung").text

@@ -358,7 +358,7 @@ def test_the_customers_earlier_answer_is_beside_the_ticket_collapsed_and_as_text
     page = _login(browser, base, "anna")
     page.goto(f"{base}/tickets/{current['id']}")
     history = page.locator("#customer-history")
-    assert history.locator("summary").first.inner_text() == "Frühere Anfragen dieses Kunden (1)"
+    assert history.locator("summary").first.inner_text() == "Weitere Anfragen dieses Kunden (1)"
     history.locator("summary").first.click()
     item = history.locator(f"li.earlier[data-ticket='{earlier['id']}']")
     assert f"#{earlier['id']} Versandkosten" in item.inner_text() and "Gesendet" in item.inner_text()

@@ -214,7 +214,7 @@ def test_the_ticket_page_shows_the_customers_earlier_tickets(lite: Kontor) -> No
                                  "body": "Was kostet der Versand nach Österreich?"})
     current = lite.drafted_ticket({**QUESTION, "customer": "Erika Muster <ERIKA@example.org>"})
     status, page = html_page(lite, f"/tickets/{current['id']}")
-    assert status == 200 and "Frühere Anfragen dieses Kunden (1)" in page
+    assert status == 200 and "Weitere Anfragen dieses Kunden (1)" in page
     assert f'href="/tickets/{earlier["id"]}"' in page and "Fremde Anfrage" not in page
     assert f'href="/tickets/{other["id"]}"' not in page
 
@@ -244,13 +244,13 @@ def test_the_customers_earlier_answers_are_beside_the_ticket_collapsed_and_as_te
     assert lite.call("GET", f"/api/tickets/{current['id']}/history", role="").status_code == 401
 
     status, page = html_page(lite, f"/tickets/{current['id']}")
-    assert status == 200 and "Frühere Anfragen dieses Kunden (2)" in page
+    assert status == 200 and "Weitere Anfragen dieses Kunden (2)" in page
     shown = page[page.index('id="customer-history"'):page.index('class="recipient"')]
     assert page.count('<details class="earlier-reply">') == 1
     assert '<summary>Unsere Antwort an erika@example.org · <time datetime="' in shown
     assert "&lt;b&gt;Ihre&lt;/b&gt; Pfanne kommt am Montag." in shown and "<b>Ihre</b>" not in page
     status, page = html_page(lite, f"/tickets/{earlier['id']}")  # from the earlier ticket: the later ones
-    assert "Frühere Anfragen dieses Kunden (2)" in page and "earlier-reply" not in page
+    assert "Weitere Anfragen dieses Kunden (2)" in page and "earlier-reply" not in page
 
 
 # --- a long text typed in or posted: kept whole and drafted from its beginning, like a long mail -------------------
