@@ -396,6 +396,18 @@ def test_a_new_prompt_version_starts_from_production(desk: Desk, browser: playwr
     assert created.meta.version == 3 and created.meta.note == "Freundlicher Ton"
     assert created.system.strip() == production.system.strip() + "\nSchreibe freundlich."
     assert created.user.strip() == production.user.strip() and "Antworte kurz." not in created.system
+
+    # the department compares production with the new version: the prompt's text side by side, no file noise
+    page.goto(f"{base}/prompts")
+    page.select_option("#compare-a-answer", "1")
+    page.select_option("#compare-b-answer", "3")
+    page.locator("#aufgabe-answer").get_by_role("button", name="Unterschiede zeigen").click()
+    page.wait_for_url("**/prompts/answer/vergleich?a=1&b=3")
+    text = page.inner_text("main")
+    assert "Systemteil" in text and "Schreibe freundlich." in text
+    assert page.locator("tr:not(.same)", has_text="Schreibe freundlich.").count() == 1  # marked as new
+    for noise in ("---", "version:", "/tmp", "temperature"):
+        assert noise not in text, noise
     page.close()
 
 
