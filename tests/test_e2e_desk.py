@@ -539,3 +539,17 @@ def test_the_admin_filters_the_audit_log_and_downloads_it_as_csv(desk: Desk, bro
     page.click("a:text('Filter zurücksetzen')")
     assert int(page.inner_text("#audit-count").split()[0].replace(".", "")) > 2  # everything again
     page.close()
+
+
+def test_the_login_starts_in_the_name_field_and_the_keyboard_focus_is_visible(
+        desk: Desk, browser: playwright_api.Browser) -> None:
+    _, base = desk
+    page = browser.new_page(viewport={"width": 1280, "height": 860})
+    page.goto(f"{base}/login")
+    assert page.evaluate("document.activeElement.id") == "name"
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "password"
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle + ' ' + "
+                            "getComputedStyle(document.activeElement).outlineWidth")
+    assert outline.split()[0] != "none" and float(outline.split()[1].removesuffix("px")) >= 2, outline
+    page.close()
