@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -113,3 +114,16 @@ class CitingLLM:
     def complete_json(self, messages: list[Message], schema: dict[str, Any], params: GenerationParams) -> str:
         self.calls += 1
         return json.dumps({"category": schema["properties"]["category"]["enum"][0]})
+
+
+class GatedLLM(CitingLLM):
+    """The citing model that waits at every call until the test opens the gate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate, self.called = threading.Event(), threading.Event()
+
+    def stream(self, messages: list[Message], params: GenerationParams) -> Iterator[str]:
+        self.called.set()
+        assert self.gate.wait(60), "the test never opened the gate"
+        yield from super().stream(messages, params)

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import io
 import re
-import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
@@ -19,11 +17,11 @@ from markupsafe import escape
 from sqlalchemy import select
 
 from assistant.evaluate.evaluation import accept, evaluate
-from assistant.llm import LLM, GenerationParams, Message
+from assistant.llm import LLM
 from assistant.prompts import TASK_NAMES, TASKS
 from assistant.store.tables import AuditEntry
 from assistant.web.routes.evaluations import time_left, without_paths
-from tests.fakes import CitingLLM
+from tests.fakes import GatedLLM
 from tests.harness import ExpertKontor, html_page
 
 
@@ -148,17 +146,6 @@ def test_the_comparison_shows_the_texts_and_names_changed_settings_in_german(exp
 
 # --- evaluation ------------------------------------------------------------------------------------------------------
 
-class GatedLLM(CitingLLM):
-    """The citing model that waits at every call until the test opens the gate."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.gate, self.called = threading.Event(), threading.Event()
-
-    def stream(self, messages: list[Message], params: GenerationParams) -> Iterator[str]:
-        self.called.set()
-        assert self.gate.wait(60), "the test never opened the gate"
-        yield from super().stream(messages, params)
 
 
 def _accept_production(kontor: ExpertKontor) -> None:

@@ -30,11 +30,11 @@ from playwright import sync_api as playwright_api
 from sqlalchemy import select
 
 from assistant.evaluate.evaluation import accept, evaluate
-from assistant.llm import LLM, GenerationParams, Message
+from assistant.llm import LLM
 from assistant.prompts import parse_prompt_file
 from assistant.store.tables import Ticket, User
 from tests.browser import needs_browser
-from tests.fakes import CitingLLM
+from tests.fakes import CitingLLM, GatedLLM
 from tests.harness import ExpertKontor
 from tests.servers import free_port
 
@@ -411,17 +411,6 @@ def test_a_new_prompt_version_starts_from_production(desk: Desk, browser: playwr
     page.close()
 
 
-class GatedLLM(CitingLLM):
-    """The citing model that waits at every call until the test opens the gate."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.gate, self.called = threading.Event(), threading.Event()
-
-    def stream(self, messages: list[Message], params: GenerationParams) -> Iterator[str]:
-        self.called.set()
-        assert self.gate.wait(60), "the test never opened the gate"
-        yield from super().stream(messages, params)
 
 
 def test_a_running_evaluation_stays_visible_when_the_page_is_opened_again(
