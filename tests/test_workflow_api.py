@@ -220,7 +220,6 @@ def test_password_spraying_from_one_address_is_throttled(lite: Kontor) -> None:
         ("POST", "/api/tickets", {"customer": "x"}, 422),
         ("POST", "/api/tickets", {**QUESTION, "body": "   "}, 422),
         ("POST", "/api/tickets", {**QUESTION, "body": "\x00\x01\x02\x03" * 40}, 422),
-        ("POST", "/api/tickets", {**QUESTION, "body": "x" * 25_000}, 413),
         ("POST", "/api/tickets", {**QUESTION, "body": "x" * 2_000_000}, 413),
         ("GET", "/api/tickets?status=erfunden", None, 422),
     ],
