@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -22,9 +21,7 @@ from email.parser import BytesParser
 from pathlib import Path
 from typing import Any, NamedTuple, cast
 
-import httpx
 import pytest
-import uvicorn
 from PIL import Image
 from playwright import sync_api as playwright_api
 from sqlalchemy import select
@@ -36,7 +33,7 @@ from assistant.store.tables import Ticket, User
 from tests.browser import needs_browser
 from tests.fakes import CitingLLM, GatedLLM
 from tests.harness import ExpertKontor
-from tests.servers import free_port
+from tests.servers import serving
 
 pytestmark = needs_browser
 
@@ -63,23 +60,8 @@ def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
         "# Zahlung\n\nSie können per PayPal, Kreditkarte oder auf Rechnung bezahlen. Der Rechnungskauf ist bis "
         "1.500 € möglich.\n", encoding="utf-8")
     kontor = ExpertKontor(root, knowledge)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(kontor.app, host="127.0.0.1", port=port, log_config=None))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            if httpx.get(f"{base}/api/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    try:
+    with serving(kontor.app) as base:
         yield Desk(kontor, base)
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 

@@ -12,13 +12,12 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from assistant.gate import ModelBusyError, ModelGate, PersonBusyError
 from assistant.llm import GenerationParams, Message
 from tests.fakes import FakeLLM
 from tests.harness import Kontor
-from tests.servers import free_port
+from tests.servers import serving
 
 WORDS = 60
 
@@ -90,20 +89,8 @@ def served(tmp_path: Path, knowledge: Path) -> Iterator[tuple[Kontor, SlowLLM, s
     """The harness's app behind a real uvicorn on loopback (a closed connection is only seen over a socket)."""
     llm = SlowLLM(delay=0.1)
     kontor = Kontor(tmp_path, knowledge, llm=llm)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(kontor.app, host="127.0.0.1", port=port, log_config=None))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            httpx.get(f"{base}/api/health", timeout=1)
-            break
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    yield kontor, llm, base
-    server.should_exit = True
-    thread.join(10)
+    with serving(kontor.app) as base:
+        yield kontor, llm, base
 
 
 def test_a_question_whose_client_went_away_stops_generating(served: tuple[Kontor, SlowLLM, str]) -> None:
