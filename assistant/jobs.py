@@ -225,19 +225,20 @@ class JobQueue:
     def wake(self) -> None:
         self._wake.set()
 
-    def halt(self) -> None:
-        """Stop claiming jobs at once (SIGTERM); the running ones go on. ``stop``'s grace counts from here."""
+    def halt(self) -> float:
+        """Stop claiming jobs at once (SIGTERM); the running ones go on. ``stop``'s grace counts from here: the
+        moment (monotonic) of the first halt is returned."""
         if self._halted_at is None:
             self._halted_at = time.monotonic()
         self._stop.set()
         self._wake.set()
+        return self._halted_at
 
     def stop(self, grace_s: float = STOP_GRACE_S) -> list[int]:
         """Stop taking jobs; wait up to ``grace_s`` (from ``halt``, if that came first) for the running ones, then
         give those back to the queue (another worker, or this one after a restart, runs them again). Returns the ids
         given back."""
-        self.halt()
-        deadline = (self._halted_at or time.monotonic()) + grace_s
+        deadline = self.halt() + grace_s
         for thread in self._threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
         given_back = sorted(self.current)
@@ -267,10 +268,8 @@ def stop_together(queue: JobQueue | None, others: dict[str, Callable[[], object]
     mailbox watcher and the rest (``others``, by name) stop side by side, not one after the other. Whatever has not
     stopped when the grace is over is left behind (daemon threads end with the process). Returns the job ids given
     back to the queue."""
-    begun = time.monotonic()
-    if queue is not None:
-        queue.halt()
-        begun = queue._halted_at or begun  # the grace counts from the signal, as the jobs' does
+    # the grace counts from the signal, as the jobs' does
+    begun = queue.halt() if queue is not None else time.monotonic()
     stopping = [threading.Thread(target=work, name=f"kontor-stop-{name}", daemon=True)
                 for name, work in others.items()]
     for thread in stopping:
