@@ -156,7 +156,7 @@ class Users:
         """One user as listed."""
         with self.database.session() as session:
             user_id = _find(session, ref).id
-        return next(u for u in self.users() if u.id == user_id)
+        return self.users(user_id)[0]
 
     def get(self, name: str) -> Principal | None:
         with self.database.session() as session:
@@ -249,12 +249,14 @@ class Users:
 
     # --- users: list, disable, enable, password ---------------------------------------------------------------
 
-    def users(self) -> list[UserInfo]:
+    def users(self, user_id: int | None = None) -> list[UserInfo]:
+        """All users as listed (by name), or the one with ``user_id``."""
         now = datetime.now(UTC)
         live = (select(func.count(BrowserSession.id)).where(BrowserSession.user_id == User.id,
                                                            BrowserSession.expires_at > now).scalar_subquery())
+        query = select(User, live).order_by(User.name)
         with self.database.session() as session:
-            rows = session.execute(select(User, live).order_by(User.name)).all()
+            rows = session.execute(query if user_id is None else query.where(User.id == user_id)).all()
         return [UserInfo(id=u.id, name=u.name, role=u.role, team=u.team, active=u.active, created_at=u.created_at,
                          sessions=n) for u, n in rows]
 
