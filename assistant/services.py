@@ -165,7 +165,7 @@ class Services:
 
     @cached_property
     def intake(self) -> Intake:
-        return Intake(self.database, self.settings.web.max_ticket_chars, wake_jobs=lambda: self.jobs.wake(),
+        return Intake(self.database, wake_jobs=lambda: self.jobs.wake(),
                       attachments=self.attachments)
 
     @cached_property

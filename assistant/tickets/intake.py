@@ -1,9 +1,9 @@
 """Tickets coming in (JSON API, web form, .eml files). Every new ticket is stored with its drafting job in one
 transaction, so a crash can never keep one without the other.
 
-A text over ``max_ticket_chars`` is kept whole up to ``MAX_MAIL_CHARS`` and drafting reads its beginning
-(assistant/tickets/drafting.py): a mail over that hard cap is cut (the text says so), a text typed in or posted to
-the API is refused (the API passes ``long_text``). A mail's attachments are kept beside it
+A text over ``max_ticket_chars`` — a mail, a text typed in or posted to the API — is kept whole up to
+``MAX_MAIL_CHARS`` and drafting reads its beginning (assistant/tickets/drafting.py); above that hard cap it is
+refused (a mail is cut before, and the text says so). A mail's attachments are kept beside it
 (assistant/tickets/attachments.py)."""
 
 from __future__ import annotations
@@ -73,22 +73,18 @@ class Imported:
 
 
 class Intake:
-    def __init__(self, database: Database, max_chars: int, wake_jobs: Any = lambda: None,
+    def __init__(self, database: Database, wake_jobs: Any = lambda: None,
                  attachments: AttachmentStore | None = None) -> None:
         self.database = database
-        self.max_chars = max_chars
         self.wake_jobs = wake_jobs
         self.attachments = attachments  # None: attachments are not kept (a Kontor without a data directory)
 
     def create(self, ticket: TicketIn, actor: str, message_id: str | None = None,
-               received_at: datetime | None = None, files: list[Incoming] | None = None,
-               long_text: bool = False) -> tuple[Ticket, bool]:
-        """(ticket, created); a known e-mail Message-ID returns the stored ticket instead of a copy.
-        ``long_text``: a mail, kept up to ``MAX_MAIL_CHARS`` instead of refused over ``max_chars``."""
-        limit = MAX_MAIL_CHARS if long_text else self.max_chars
-        if len(ticket.body) > limit:
-            raise TooLargeError(f"Die Nachricht ist zu lang ({len(ticket.body)} Zeichen, höchstens {limit}).")
-        body = checked_text(ticket.body, limit, "Die Nachricht")
+               received_at: datetime | None = None, files: list[Incoming] | None = None) -> tuple[Ticket, bool]:
+        """(ticket, created); a known e-mail Message-ID returns the stored ticket instead of a copy."""
+        if len(ticket.body) > MAX_MAIL_CHARS:
+            raise TooLargeError(f"Die Nachricht ist zu lang ({len(ticket.body)} Zeichen, höchstens {MAX_MAIL_CHARS}).")
+        body = checked_text(ticket.body, MAX_MAIL_CHARS, "Die Nachricht")
         subject = " ".join(checked_text(ticket.subject, 500, "Der Betreff").split())
         customer = " ".join(checked_text(ticket.customer, 300, "Der Kunde").split())
         address = parseaddr(customer)[1]
@@ -147,7 +143,7 @@ class Intake:
             return self._follow_up(thread, customer or "unbekannt", body, message_id, files, actor)
         ticket, created = self.create(TicketIn(customer=customer or "unbekannt", subject=subject, body=body,
                                                channel="email"), actor, message_id=message_id,
-                                      received_at=received, files=files, long_text=True)
+                                      received_at=received, files=files)
         return Imported(Outcome.TICKET if created else Outcome.DUPLICATE, ticket.id, "", message_id)
 
     def _known(self, message_id: str) -> int | None:

@@ -41,7 +41,7 @@ router = APIRouter(prefix="/api", tags=["tickets"], responses=AUTHENTICATED)
 def create_ticket(body: TicketIn, user: AgentUser, services: Svc) -> Ticket:
     """A ticket typed in (a phone call, a letter) or sent by a program. A text over ``max_ticket_chars`` is kept
     whole, like a long mail, and drafted from its beginning (the draft says so)."""
-    ticket, _ = services.intake.create(body, user.name, long_text=True)
+    ticket, _ = services.intake.create(body, user.name)
     return Ticket.model_validate(ticket_json(ticket))
 
 
