@@ -44,7 +44,8 @@ def test_a_promise_from_a_document_needs_an_explicit_confirmation(poisoned: Kont
     assert sent.status_code == 200 and sent.json()["status"] == "delivered"
     confirmed = next(e for e in poisoned.audit(ticket["id"]) if e["action"] == "promises_confirmed")
     assert confirmed["actor"] == "anna" and set(confirmed["detail"]["kinds"]) == kinds
-    assert "500" not in str(confirmed)  # the audit log keeps kinds and hashes, not the customer's letter
+    # the audit log keeps kinds and hashes, not the letter's "500 €" (a bare "500" may sit inside a hash)
+    assert "€" not in str(confirmed)
 
 
 def test_a_promise_typed_by_the_agent_is_flagged_too(poisoned: Kontor) -> None:
