@@ -81,3 +81,31 @@ def test_a_short_question_leans_on_the_question_before_not_on_what_the_customer_
             "Schaffen Sie das per Express bis übermorgen nach Hamburg? Was kostet das?\n\nGruß Henrik")
     letter = _paragraphs(answerer, "Express", body)
     assert "9,90 €" in letter and "Gravur kostet" not in letter
+
+
+def test_a_price_list_answers_with_the_row_of_the_customers_size(answerer: Answerer) -> None:
+    """The customer's knives are 18 and 22 cm: the price "bis 26 cm" is theirs, "über 26 cm" is not (the row's key
+    was compared as text, so no size class ever answered)."""
+    letter = _paragraphs(answerer, "Schleifen", "Guten Tag, ich würde gern zwei Küchenmesser mit 18 und 22 cm Klinge "
+                                                "schleifen lassen. Was kostet mich das?\n\nGruß Kai")
+    assert "8,50 €" in letter and "11,00 €" not in letter
+
+
+def test_a_spare_part_is_found_by_its_name_not_its_article_number(answerer: Answerer) -> None:
+    letter = _paragraphs(answerer, "Ersatzteil", "Hallo, der Trichter meiner Getreidemühle M2 ist gesprungen. "
+                                                 "Kann ich einen neuen Trichter bestellen und was kostet der?")
+    assert "39,00 €" in letter and "15,50 €" not in letter
+
+
+def test_opening_hours_asked_as_a_whole_are_given_whole(answerer: Answerer) -> None:
+    """The hours are a table; no row's key was named, so no row answered ("Wann …?" got a pointer to a page)."""
+    letter = _paragraphs(answerer, "Werksverkauf", "Hallo, wann hat Ihr Werksverkauf geöffnet?\n\nDanke, Jo")
+    assert "Montag: geschlossen" in letter and "Dienstag bis Freitag: 10:00–18:00 Uhr" in letter
+    assert "Samstag: 10:00–14:00 Uhr" in letter
+    one_day = _paragraphs(answerer, "Werksverkauf", "Hat Ihr Werksverkauf am Donnerstag offen?")
+    assert "10:00–18:00 Uhr" in one_day and "14:00" not in one_day
+
+
+def test_the_first_reminder_keeps_its_number_and_its_fee(answerer: Answerer) -> None:
+    letter = _paragraphs(answerer, "Mahnung", "Guten Tag, ich habe eine Mahnung bekommen. Was kostet die?")
+    assert "1. Mahnung" in letter and "2,50 €" in letter

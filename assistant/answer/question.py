@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from assistant.answer import rows
 from assistant.answer.places import countries
 from assistant.answer.proven import ProvenIndex
 from assistant.domain import AnswerMethod, Citation, SearchHit
@@ -25,7 +26,14 @@ from assistant.embeddings import Embedder
 from assistant.grounding import overlap, sentences, strip_citations, support, trim_passage, verify_sentence
 from assistant.knowledge.catalogue import Catalogue, ProvenAnswer
 from assistant.knowledge.retrieval import Retriever
-from assistant.knowledge.sentences import LOADED_ROW, is_list, readable_list, readable_row
+from assistant.knowledge.sentences import (
+    LOADED_ROW,
+    ORDINAL_NOUN,
+    is_list,
+    readable_list,
+    readable_row,
+    readable_table,
+)
 from assistant.knowledge.text import content_terms, numbers, words
 from assistant.llm import LLM, count_tokens
 from assistant.prompts import PromptVersion
@@ -171,8 +179,9 @@ class QuestionAnswerer:
         said: list[tuple[SearchHit | None, str, float]] = [(None, u, 0.0) for u in used]  # earlier paragraphs
         candidates = [(rank, hit, s) for rank, hit in enumerate(passages) for s in _order(hit.text)
                       if _usable(s) and s not in used and not _echo(s, mail) and not _told(s, told)
-                      and not _other_country(s, places) and _row_about(s, f"{query} {context}", places)
+                      and not _other_country(s, places) and rows.about(s, f"{query} {context}", places, hit.text, mail)
                       and not _two_prices((hit, s, 0.0), said, mail)]
+        candidates += self._whole_tables(passages, f"{query} {context}", mail, used, places)
         if not candidates:
             return [], 0.0
         # a sentence that leans on the one before means what both say ("Die Lieferzeit beträgt dann 5–8 Werktage"
@@ -180,38 +189,53 @@ class QuestionAnswerer:
         matrix = self.embedder.embed_passages([f"{_antecedent(h, s)} {s}".strip() for _, h, s in candidates])
         # a number the customer asks about ("3–5 Tage?") counts, not one they state ("40 Pfannen", an order number)
         asked = numbers(focus[0] if focus is not None else query)
-        scored = self._scored(query, vector, candidates, matrix, focus, asked, places, context)
+        scored = self._scored(query, vector, candidates, matrix, focus, asked, places, context, mail)
         closest = float((matrix @ vector).max())
         if len(asks) < 2:
-            return _with_antecedents(self._best_sentences(scored, self._weights(query), query), used), closest
+            return _with_antecedents(self._best_sentences(scored, self._weights(query), query, mail), used), closest
         chosen: list[tuple[SearchHit, str, float]] = []
         owns = _ask_parts(focus[0], 1) if focus is not None else []
         own_vectors: list[np.ndarray] = list(self.embedder.embed_query(owns)) if len(owns) == len(asks) else []
         for number, (ask, ask_vector) in enumerate(asks):
             # the ask's own words lead ("auf Rechnung kaufen"), not the statements it carries ("40 Pfannen …")
             own = (owns[number], own_vectors[number]) if own_vectors else None
-            ranked = self._scored(ask, ask_vector, candidates, matrix, own, asked & numbers(ask), places, context)
+            ranked = self._scored(ask, ask_vector, candidates, matrix, own, asked & numbers(ask), places, context,
+                                  mail)
             if any(ranked[0][1] == c[1] for c in chosen):
                 # "kostet 5,90 € und dauert 3–5 Werktage" answers both asks: no second best for this one, unless
                 # the ask wants a kind of answer that sentence lacks ("Was kostet der und wie viele Leute …?")
-                other = self._typed_alternative(ask, ranked, chosen, query)
+                other = self._typed_alternative(ask, ranked, chosen, query, mail)
                 if other is not None:
                     chosen.append(other)
                 continue
-            best = next((c for c in ranked if _fits(c, chosen, query)), None)
+            best = next((c for c in ranked if _fits(c, chosen, query, mail)), None)
             if best is not None:
                 chosen.append(best)
         return _with_antecedents(chosen[: self.policy.sentences_per_question], used), closest
 
     @staticmethod
+    def _whole_tables(
+        passages: list[SearchHit], query: str, mail: str, used: set[str], places: frozenset[str]
+    ) -> list[tuple[int, SearchHit, str]]:
+        """A table the customer asks about as a whole ("Wann hat Ihr Werksverkauf geöffnet?"), given with all its
+        rows, when it gives the kind of answer the question wants (times for "wann"); not a table of countries when
+        the mail's country is known (its row alone answers)."""
+        wanted = [answer for question, answer in _ANSWER_TYPES if question.search(query)]
+        return [(rank, hit, table) for rank, hit in enumerate(passages) for table in rows.tables(hit.text)
+                if table not in used and rows.asks_whole(table, query, hit.section.split(" › ")[-1], mail)
+                and wanted and any(answer.search(table) for answer in wanted)
+                and not (places and countries(table, hints=False))]
+
+    @staticmethod
     def _typed_alternative(
-        ask: str, ranked: list[tuple[SearchHit, str, float]], chosen: list[tuple[SearchHit, str, float]], query: str
+        ask: str, ranked: list[tuple[SearchHit, str, float]], chosen: list[tuple[SearchHit, str, float]], query: str,
+        said: str = "",
     ) -> tuple[SearchHit, str, float] | None:
         wanted = [answer for question, answer in _ANSWER_TYPES if question.search(ask.split(" – ")[-1])]
         if not wanted or any(answer.search(ranked[0][1]) for answer in wanted):
             return None
         return next((c for c in ranked[1:] if c[2] >= _TYPED_RATIO * ranked[0][2]
-                     and any(answer.search(c[1]) for answer in wanted) and _fits(c, chosen, query)), None)
+                     and any(answer.search(c[1]) for answer in wanted) and _fits(c, chosen, query, said)), None)
 
     def _weights(self, text: str, focus: str | None = None) -> dict[str, float]:
         """idf weights of the words; with a focus, words only the context has weigh less than the question's."""
@@ -222,11 +246,12 @@ class QuestionAnswerer:
     def _scored(
         self, query: str, vector: np.ndarray, candidates: list[tuple[int, SearchHit, str]], matrix: np.ndarray,
         focus: tuple[str, np.ndarray] | None = None, asked: set[str] | None = None,
-        places: frozenset[str] = frozenset(), context: str = "",
+        places: frozenset[str] = frozenset(), context: str = "", mail: str = "",
     ) -> list[tuple[SearchHit, str, float]]:
         """Candidates by score: meaning (cosine, scaled within this question's candidates), the question's words
-        (rare ones weigh more, section titles count), a number the customer named, the passage's rank. With a
-        focus, meaning and words count half for the question itself and half for the query with its context."""
+        (rare ones weigh more, section titles count), a number the customer named, the passage's rank, the table row
+        the customer names (``mail``: where their amounts stand). With a focus, meaning and words count half for the
+        question itself and half for the query with its context."""
         dense = matrix @ vector
         if focus is not None and focus[0] != query:
             dense = _FOCUS_SHARE * (matrix @ focus[1]) + (1 - _FOCUS_SHARE) * dense
@@ -245,8 +270,10 @@ class QuestionAnswerer:
             lexical = _weighted_share(weights, f"{subject} {hit.section} {_antecedent(hit, sentence)} {sentence}")
             meaning = (float(cosine) - low) / (high - low) if high > low else 1.0
             bonus = 0.15 if asked_numbers & numbers(sentence) else 0.0
-            if row and (_named(row.group(1), own) or row.group(1) in places):
+            if "\n" not in sentence and row and (rows.named(sentence, own, hit.text, mail) or row.group(1) in places):
                 bonus += _ROW_BONUS  # the row of the thing or country the customer names ("Brotmesser …")
+            elif "\n" in sentence and row:
+                bonus += _ROW_BONUS  # a whole table, asked about as a whole (_whole_tables)
             # the kind of answer counts in proportion to the topic: a period alone is no answer to "wie lange"
             kind = 1.0 + (_TYPE_BONUS if any(answer.search(sentence) for answer in wanted) else 0.0)
             score = ((0.45 * lexical + 0.55 * meaning) * kind + bonus) * (1.0 - _RANK_PENALTY * rank)
@@ -255,7 +282,7 @@ class QuestionAnswerer:
         return scored
 
     def _best_sentences(
-        self, scored: list[tuple[SearchHit, str, float]], weights: dict[str, float], query: str
+        self, scored: list[tuple[SearchHit, str, float]], weights: dict[str, float], query: str, said: str = ""
     ) -> list[tuple[SearchHit, str, float]]:
         """The best sentence, then further ones: from the best sentence's own passage (the section that answers
         the question usually says the condition, price or period in the next sentence) when they score
@@ -274,7 +301,7 @@ class QuestionAnswerer:
             adds = sum(weights[t] for t in weights if t in terms and t not in covered) / total
             near = same and (adds >= _ADDS / 2 or _distance(best, item) <= _NEAR)  # the section's next sentences
             if item[2] >= ratio * best[2] and (near or adds >= _ADDS or item[2] >= 0.9 * best[2]) \
-                    and _fits(item, chosen, query):
+                    and _fits(item, chosen, query, said):
                 chosen.append(item)
                 covered |= terms
         return chosen
@@ -333,7 +360,7 @@ class QuestionAnswerer:
         quotes = [(hit, _best_quote(hit, text)) for text, hit in model_kept]
         for hit, sentence, _ in ordered:
             if not said or overlap(sentence, said) < 0.7:
-                parts.append(_finished(readable_list(readable_row(_standalone(sentence)))))
+                parts.append(_finished(_readable(sentence)))
                 quotes.append((hit, sentence))
         answered.text = _joined(parts)
         unique = {(hit.chunk_id, quote): (hit, quote) for hit, quote in quotes}
@@ -430,48 +457,16 @@ _SECOND_ASK = re.compile(
 )
 
 
-# A table row as the loaders write it: "Österreich – Versandkosten: 5,90 €; Lieferzeit: 3–5 Werktage."
-_ROW = re.compile(r"^([^–:;]{2,80}) – [^:;]{2,40}: ")
-
-
-def _fits(item: tuple[SearchHit, str, float], chosen: list[tuple[SearchHit, str, float]], query: str) -> bool:
+def _fits(
+    item: tuple[SearchHit, str, float], chosen: list[tuple[SearchHit, str, float]], query: str, said: str = ""
+) -> bool:
     """A further sentence neither repeats a chosen one nor is another row of a chosen row's table whose key the
     customer did not name (asked about Österreich, the Deutschland row is no answer)."""
     if any(overlap(item[1], c[1]) >= 0.7 for c in chosen) or _two_prices(item, chosen, query):
         return False
-    row = _ROW.match(item[1])
-    sibling = any(c[0].chunk_id == item[0].chunk_id and _ROW.match(c[1]) for c in chosen)
-    return not (row and sibling and not _named(row.group(1), query))
-
-
-def _row_about(sentence: str, query: str, places: frozenset[str]) -> bool:
-    """A table row answers only a mail that names something of its key or its country: the price of "Aufpreis für
-    das Ausschleifen" is no answer to "Was kostet der [Schnellkochtopf]?"; any other sentence passes."""
-    row = LOADED_ROW.match(sentence)
-    if row is None or row.group(1) in places:
-        return True
-    if not numbers(row.group(1)) <= numbers(query):
-        return False  # the 32-cm row is no answer about 36 cm
-    asked = set(content_terms(query))
-    return any(_mentions(t, asked) for t in content_terms(row.group(1)))
-
-
-def _named(key: str, query: str) -> bool:
-    """The customer names a table row's key: its words, at least half of them, also inside compounds
-    ("Trichter" names "Trichterinhalt", "schleifen" alone not "Aufpreis für das Ausschleifen von Ausbrüchen")."""
-    if key.lower() in query.lower():
-        return True
-    terms, asked = set(content_terms(key)), set(content_terms(query))
-    if not numbers(key) <= numbers(query):
-        return False  # "GD-28" is not named by "Pfanne 28 cm", "28 cm" is
-    words_ = {t for t in terms if not t.isdigit()}
-    found = sum(_mentions(t, asked) for t in words_)
-    return not words_ or found / len(words_) >= 0.5
-
-
-def _mentions(term: str, asked: set[str]) -> bool:
-    """The customer's words contain a key's word, also as part of a compound ("trichter" ~ "trichterinhalt")."""
-    return term in asked or (len(term) >= 4 and any(len(a) >= 4 and (a in term or term in a) for a in asked))
+    row = rows.key_of(item[1]) is not None
+    sibling = any(c[0].chunk_id == item[0].chunk_id and rows.key_of(c[1]) is not None for c in chosen)
+    return not (row and sibling and not rows.named(item[1], query, item[0].text, said))
 
 
 # Words every price sentence has; two prices conflict only when they name the same asked thing ("Gravur").
@@ -617,7 +612,7 @@ def _ask_parts(text: str, min_terms: int = 2) -> list[str]:
 def _asks(query: str, context: str = "") -> list[str]:
     """The asks of one question; a later ask keeps the first ask's topic ("… nach Österreich – wie lange dauert
     die Lieferung?")."""
-    parts = _ask_parts(query)
+    parts = _ask_parts(query, 1)
     if len(parts) < 2:
         return [query]
     if context and len(content_terms(parts[0])) < _TOPIC_TERMS:  # "Was kostet das für uns beide" after "Kochkurs …"
@@ -626,13 +621,18 @@ def _asks(query: str, context: str = "") -> list[str]:
 
 
 _ENUMERATOR = re.compile(r"^(?:\(\d{1,2}\)|\d{1,2}\.(?=\s)|[a-z]\)|[-•*–])\s*")
+_ORDINAL_START = re.compile(r"^\d{1,2}\.\s+")
 _WHOLE = re.compile(r"^[A-ZÄÖÜ0-9„\"(].{23,498}[.!?)“\"]$", re.S)
 _WHOLE_START = re.compile(r"^[A-ZÄÖÜ0-9„\"(]")
 
 
 def _clean(sentence: str) -> str:
     """Without a leading list or paragraph number ("(2) Bei Vorkasse …" → "Bei Vorkasse …")."""
-    return _ENUMERATOR.sub("", sentence.strip())
+    sentence = sentence.strip()
+    ordinal = _ORDINAL_START.match(sentence)
+    if ordinal and ORDINAL_NOUN.match(sentence[ordinal.end():]):
+        return sentence  # "1. Mahnung – Gebühr: 2,50 €": the ordinal belongs to the key
+    return _ENUMERATOR.sub("", sentence)
 
 
 # Sentences about the document itself ("Auf dieser Seite finden Sie …"): true, but never an answer.
@@ -650,8 +650,9 @@ def _usable(sentence: str) -> bool:
         items = readable_list(sentence).split("\n")[1:]
         return (bool(_WHOLE_START.match(sentence)) and len(sentence) <= 900 and not _SIGNPOST.match(sentence)
                 and all(_WHOLE_START.match(item[2:]) for item in items) and items[-1][-1:] not in ",;:")
-    if LOADED_ROW.match(sentence) and _WHOLE_START.match(sentence) and sentence.endswith("."):
-        return True  # a table row is a whole statement, however short ("Gewicht – Wert: 7,8 kg.")
+    if LOADED_ROW.match(sentence) and (_WHOLE_START.match(sentence) or rows.RANGE_START.match(sentence)) \
+            and sentence.endswith("."):
+        return True  # a table row is a whole statement, however short ("Gewicht – Wert: 7,8 kg.", "ab 500 € – …")
     if _ANSWER_WORD.match(sentence) and _SUBORDINATE.match(_ANSWER_WORD.sub("", sentence)):
         return False  # "Ja, solange Ihre Bestellung …": the yes belongs to the FAQ heading, the rest is no sentence
     if _LABELLED.match(sentence):
@@ -673,6 +674,12 @@ def _finished(sentence: str) -> str:
 _ANSWER_WORD = re.compile(r"^(?:Ja|Nein),\s+")
 _SUBORDINATE = re.compile(r"(?i)^(?:solange|sofern|soweit|wenn|falls|sobald|weil|da|dass|ob|bis|nachdem|bevor|"
                           r"aber nur|allerdings nur|nur)\b")
+
+
+def _readable(sentence: str) -> str:
+    """A document's sentence as the letter carries it: a table with its rows, a list, a row, a statement."""
+    table = readable_table(sentence)
+    return table if table != sentence else readable_list(readable_row(_standalone(sentence)))
 
 
 def _standalone(sentence: str) -> str:

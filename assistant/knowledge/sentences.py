@@ -14,7 +14,7 @@ _NO_END = re.compile(
 )
 # "bis zum 24. Dezember", "am 3. Werktag": an ordinal, not the end of a sentence ending in a number ("… 920 47.")
 _ORDINAL = re.compile(r"\b\d{1,2}\.\Z")
-_ORDINAL_NOUN = re.compile(
+ORDINAL_NOUN = re.compile(
     r"(?:Januar|Februar|März|April|Mai|Juni|Juli|August|September|Oktober|November|Dezember|Jan|Feb|Mär|Apr|Jun|"
     r"Jul|Aug|Sep|Okt|Nov|Dez|Tag|Werktag|Kalendertag|Woche|Monat|Jahr|Quartal|Mal|Stock|Etage|Kapitel|Absatz|"
     r"Mahnung|Lieferung|Bestellung)\b"
@@ -38,6 +38,7 @@ def sentences(text: str) -> list[str]:
 
 
 _ITEM = re.compile(r"^[ \t]*(?:[-•*–]|\d{1,2}[.)])[ \t]+\S")
+_ORDINAL_KEY = re.compile(r"^[ \t]*\d{1,2}\.[ \t]+[^–:;]{2,80} – [^:;]{2,40}: ")
 _MAX_LIST = 900  # characters; a longer list is read item by item
 
 
@@ -45,7 +46,8 @@ def _lists(block: str) -> list[tuple[str, bool]]:
     """The block cut into prose and lists (≥ 2 items, with the line before them when it ends with ":"); a list
     piece is the exact text of the block, so it can be quoted."""
     lines = block.split("\n")
-    items = [i for i, line in enumerate(lines) if _ITEM.match(line)]
+    # "1. Mahnung – Gebühr: 2,50 €." is a table row whose key is an ordinal, not a list item
+    items = [i for i, line in enumerate(lines) if _ITEM.match(line) and not _ORDINAL_KEY.match(line)]
     runs: list[list[int]] = []
     for i in items:  # items separated by blank lines only belong to one list
         if runs and all(not line.strip() for line in lines[runs[-1][-1] + 1 : i]):
@@ -96,7 +98,7 @@ def split_sentences(text: str) -> list[str]:
     for i, piece in enumerate(pieces):
         pending = f"{pending} {piece.strip()}".strip()
         following = pieces[i + 1].lstrip() if i + 1 < len(pieces) else ""
-        if not (_NO_END.search(pending) or (_ORDINAL.search(pending) and _ORDINAL_NOUN.match(following))):
+        if not (_NO_END.search(pending) or (_ORDINAL.search(pending) and ORDINAL_NOUN.match(following))):
             found.append(pending)
             pending = ""
     if pending:  # the text ended after an abbreviation
@@ -135,8 +137,28 @@ def table_row_sentence(header: list[str], cells: list[str]) -> str:
 LOADED_ROW = re.compile(r"^([^–:;]{2,80}) – ((?:[^:;]{2,40}: [^;]+;\s*)*[^:;]{2,40}: [^;]+?)\.?$")
 
 
+# A key that is only an identifier: "MW2-01", "GD-28", "A 1234" (no word a customer would write)
+ARTICLE_NUMBER = re.compile(r"^[A-Z0-9][A-Z0-9./ -]*\d[A-Z0-9./-]*$")
+# A key that is a statement of its own (a symptom in a troubleshooting table), not a thing: "Für … gilt" is wrong
+_CLAUSE = re.compile(r"^(?:Der|Die|Das|Es|Er|Sie|Ein|Eine|Kein|Keine|Ich|Man)\s+\S+\s+\S+")
+
+
 # The header of a two-column table's value column: it names no property of its own.
 _VALUE_HEADERS = frozenset(["wert", "werte", "angabe", "angaben", "beschreibung", "details", "inhalt", "value"])
+
+
+def readable_table(unit: str) -> str:
+    """Rows of one table given together: their shared property as the lead-in, one line per row ("Öffnungszeiten:"
+    / "- Montag: geschlossen" / "- Dienstag bis Freitag: 10:00–18:00 Uhr"); any other sentence unchanged."""
+    matches = [LOADED_ROW.match(line.strip()) for line in unit.split("\n") if line.strip()]
+    if len(matches) < 2 or any(m is None for m in matches):
+        return unit
+    rows = [m for m in matches if m is not None]
+    pairs = [[pair.split(": ", 1) for pair in m.group(2).split("; ")] for m in rows]
+    if all(len(p) == 1 for p in pairs):
+        lines = [f"- {m.group(1)}: {p[0][1]}" for m, p in zip(rows, pairs, strict=True)]
+        return f"{pairs[0][0][0]}:\n" + "\n".join(lines)
+    return "\n".join(f"- {readable_row(m.group(0))}" for m in rows)
 
 
 def readable_row(sentence: str) -> str:
@@ -150,4 +172,14 @@ def readable_row(sentence: str) -> str:
         return f"{match.group(1)}: {pairs[0][1]}."  # a data sheet's "Merkmal | Wert": "Motor: … 360 Watt."
     # "Versandkostenfrei ab: keine Versandkostenfreiheit" reads as "keine Versandkostenfreiheit"
     parts = [v if re.match(r"(?:kein|keine|nicht)\b", v, re.I) else f"{k} {v}" for k, v in pairs]
-    return f"Für {match.group(1)} gilt: " + ", ".join(p.strip() for p in parts) + "."
+    key = match.group(1)
+    if _CLAUSE.match(key):
+        return sentence  # "Die Maschine bleibt beim Kneten stehen – Mögliche Ursache: …" reads as written
+    if ARTICLE_NUMBER.match(key):  # "Ersatzteil Netzkabel (MW2-05): Preis 15,50 €."
+        thing = f"{' '.join(pairs[0])} ({key})"
+        return f"{thing}: {', '.join(' '.join(p) for p in pairs[1:])}." if len(pairs) > 1 else f"{thing}."
+    if re.match(r"\d{1,2}\.\s", key):  # "1. Mahnung: Zeitpunkt …, Gebühr 2,50 €." ("Für 1. Mahnung" is no German)
+        return f"{key}: {', '.join(' '.join(p) for p in pairs)}."
+    # "ab 1.500 € – Rabatt: 8 %" reads "Ab 1.500 € gilt: Rabatt 8 %.", not "Für ab 1.500 € gilt …"
+    lead = f"{key[:1].upper()}{key[1:]}" if re.match(r"(?:ab|bis|über|unter)\s", key) else f"Für {key}"
+    return f"{lead} gilt: " + ", ".join(p.strip() for p in parts) + "."
