@@ -109,3 +109,10 @@ def test_opening_hours_asked_as_a_whole_are_given_whole(answerer: Answerer) -> N
 def test_the_first_reminder_keeps_its_number_and_its_fee(answerer: Answerer) -> None:
     letter = _paragraphs(answerer, "Mahnung", "Guten Tag, ich habe eine Mahnung bekommen. Was kostet die?")
     assert "1. Mahnung" in letter and "2,50 €" in letter
+
+
+def test_a_data_sheet_answers_by_the_kind_of_value_asked_for(answerer: Answerer) -> None:
+    """"Wie laut …?" names no row ("Geräuschentwicklung"), but its value is a loudness: the row answers, and a
+    second property row of the same sheet answers the second ask (rows of one table were kept apart)."""
+    letter = _paragraphs(answerer, "Rührwerk", "Hallo, wie laut ist das Rührwerk R5 und wie viel Watt hat es?")
+    assert "78 dB(A)" in letter and "1.200 Watt" in letter

@@ -177,10 +177,13 @@ class QuestionAnswerer:
         """The sentences that answer the question, and the closest meaning (cosine) any sentence had. A question
         with two asks ("Was kostet …, und wie lange dauert …?") gets the best sentence for each ask first."""
         said: list[tuple[SearchHit | None, str, float]] = [(None, u, 0.0) for u in used]  # earlier paragraphs
+        # a data sheet's row answers by the kind of value asked for: "Wie laut …?" is answered by "… 78 dB(A)"
+        wanted = [answer for question, answer in _ANSWER_TYPES if question.search(query)]
         candidates = [(rank, hit, s) for rank, hit in enumerate(passages) for s in _order(hit.text)
                       if _usable(s) and s not in used and not _echo(s, mail) and not _told(s, told)
-                      and not _other_country(s, places) and rows.about(s, f"{query} {context}", places, hit.text, mail)
-                      and not _two_prices((hit, s, 0.0), said, mail)]
+                      and not _other_country(s, places) and not _two_prices((hit, s, 0.0), said, mail)
+                      and (rows.about(s, f"{query} {context}", places, hit.text, mail)
+                           or (rows.is_property(s) and any(answer.search(s) for answer in wanted)))]
         candidates += self._whole_tables(passages, f"{query} {context}", mail, used, places)
         if not candidates:
             return [], 0.0
@@ -189,7 +192,8 @@ class QuestionAnswerer:
         matrix = self.embedder.embed_passages([f"{_antecedent(h, s)} {s}".strip() for _, h, s in candidates])
         # a number the customer asks about ("3–5 Tage?") counts, not one they state ("40 Pfannen", an order number)
         asked = numbers(focus[0] if focus is not None else query)
-        scored = self._scored(query, vector, candidates, matrix, focus, asked, places, context, mail)
+        scored = _typed_first(focus[0] if focus is not None else query,
+                              self._scored(query, vector, candidates, matrix, focus, asked, places, context, mail))
         closest = float((matrix @ vector).max())
         if len(asks) < 2:
             return _with_antecedents(self._best_sentences(scored, self._weights(query), query, mail), used), closest
@@ -199,8 +203,8 @@ class QuestionAnswerer:
         for number, (ask, ask_vector) in enumerate(asks):
             # the ask's own words lead ("auf Rechnung kaufen"), not the statements it carries ("40 Pfannen …")
             own = (owns[number], own_vectors[number]) if own_vectors else None
-            ranked = self._scored(ask, ask_vector, candidates, matrix, own, asked & numbers(ask), places, context,
-                                  mail)
+            ranked = _typed_first(ask.split(" – ")[-1], self._scored(
+                ask, ask_vector, candidates, matrix, own, asked & numbers(ask), places, context, mail))
             if any(ranked[0][1] == c[1] for c in chosen):
                 # "kostet 5,90 € und dauert 3–5 Werktage" answers both asks: no second best for this one, unless
                 # the ask wants a kind of answer that sentence lacks ("Was kostet der und wie viele Leute …?")
@@ -447,7 +451,7 @@ _TYPE_BONUS = 0.2
 _ROW_BONUS = 0.15
 _SIBLINGS_OF = 2  # the best hits whose whole section is read (a table split over chunks)
 _NEAR = 2  # a sentence of the best sentence's passage that adds no word of the question must stand this close to it
-_TYPED_RATIO = 0.6  # a sentence of the wanted kind must score this share of the ask's best to answer it
+_TYPED_RATIO = 0.6  # a sentence of the wanted kind must score this share of the ask's best to answer it first
 
 # "…, und wie lange dauert das?": a second ask joined by "und"/"oder" and a question word.
 _SECOND_ASK = re.compile(
@@ -457,6 +461,19 @@ _SECOND_ASK = re.compile(
 )
 
 
+def _typed_first(ask: str, ranked: list[tuple[SearchHit, str, float]]) -> list[tuple[SearchHit, str, float]]:
+    """An ask for a measure ("Wie laut …?", "Wie schwer …?") is answered first by the best sentence that gives one,
+    if it scores near the best ("… max. 78 dB(A)" before "Das Rührwerk R5 ist eine kraftvolle Küchenmaschine")."""
+    wanted = [answer for question, answer in _ANSWER_TYPES if question.search(ask)]
+    if not wanted or not ranked or any(answer.search(ranked[0][1]) for answer in wanted):
+        return ranked
+    typed = next((c for c in ranked[1:] if c[2] >= _TYPED_RATIO * ranked[0][2]
+                  and any(answer.search(c[1]) for answer in wanted)), None)
+    if typed is None:
+        return ranked
+    return [(typed[0], typed[1], ranked[0][2])] + [c for c in ranked if c is not typed]
+
+
 def _fits(
     item: tuple[SearchHit, str, float], chosen: list[tuple[SearchHit, str, float]], query: str, said: str = ""
 ) -> bool:
@@ -464,7 +481,8 @@ def _fits(
     customer did not name (asked about Österreich, the Deutschland row is no answer)."""
     if any(overlap(item[1], c[1]) >= 0.7 for c in chosen) or _two_prices(item, chosen, query):
         return False
-    row = rows.key_of(item[1]) is not None
+    # a data sheet's property row got here by its name or by the kind of value asked for; any other row must be named
+    row = rows.key_of(item[1]) is not None and not rows.is_property(item[1])
     sibling = any(c[0].chunk_id == item[0].chunk_id and rows.key_of(c[1]) is not None for c in chosen)
     return not (row and sibling and not rows.named(item[1], query, item[0].text, said))
 

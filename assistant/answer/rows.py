@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from assistant.knowledge.sentences import ARTICLE_NUMBER, LOADED_ROW
+from assistant.knowledge.sentences import ARTICLE_NUMBER, LOADED_ROW, VALUE_HEADERS
 from assistant.knowledge.text import content_terms, numbers
 
 _NUMBER = r"\d{1,3}(?:\.\d{3})+(?:,\d+)?|\d+(?:,\d+)?"  # German: 1.500 / 8,50 / 26
@@ -38,6 +38,16 @@ _ROW_START = re.compile(r"^([^–:;]{2,80}) – [^:;]{2,40}: ")
 def key_of(row: str) -> str | None:
     match = LOADED_ROW.match(row.strip()) or _ROW_START.match(row.strip())
     return match.group(1).strip() if match else None
+
+
+def is_property(row: str) -> bool:
+    """A data sheet's row: a property and its value ("Leistung – Wert: 1.200 Watt."); it answers a question by
+    the kind of value asked for ("Wie viel Watt …?") as much as by its name."""
+    match = LOADED_ROW.match(row.strip())
+    if match is None:
+        return False
+    pairs = match.group(2).split("; ")
+    return len(pairs) == 1 and pairs[0].split(": ", 1)[0].lower() in VALUE_HEADERS
 
 
 def about(row: str, query: str, places: frozenset[str], passage: str = "", said: str = "") -> bool:

@@ -144,7 +144,7 @@ _CLAUSE = re.compile(r"^(?:Der|Die|Das|Es|Er|Sie|Ein|Eine|Kein|Keine|Ich|Man)\s+
 
 
 # The header of a two-column table's value column: it names no property of its own.
-_VALUE_HEADERS = frozenset(["wert", "werte", "angabe", "angaben", "beschreibung", "details", "inhalt", "value"])
+VALUE_HEADERS = frozenset(["wert", "werte", "angabe", "angaben", "beschreibung", "details", "inhalt", "value"])
 
 
 def readable_table(unit: str) -> str:
@@ -168,7 +168,7 @@ def readable_row(sentence: str) -> str:
     if match is None:
         return sentence
     pairs = [pair.split(": ", 1) for pair in match.group(2).split("; ")]
-    if len(pairs) == 1 and len(pairs[0]) == 2 and pairs[0][0].lower() in _VALUE_HEADERS:
+    if len(pairs) == 1 and len(pairs[0]) == 2 and pairs[0][0].lower() in VALUE_HEADERS:
         return f"{match.group(1)}: {pairs[0][1]}."  # a data sheet's "Merkmal | Wert": "Motor: … 360 Watt."
     # "Versandkostenfrei ab: keine Versandkostenfreiheit" reads as "keine Versandkostenfreiheit"
     parts = [v if re.match(r"(?:kein|keine|nicht)\b", v, re.I) else f"{k} {v}" for k, v in pairs]
