@@ -116,3 +116,10 @@ def test_a_data_sheet_answers_by_the_kind_of_value_asked_for(answerer: Answerer)
     second property row of the same sheet answers the second ask (rows of one table were kept apart)."""
     letter = _paragraphs(answerer, "Rührwerk", "Hallo, wie laut ist das Rührwerk R5 und wie viel Watt hat es?")
     assert "78 dB(A)" in letter and "1.200 Watt" in letter
+
+
+def test_a_how_to_question_is_answered_with_the_steps(answerer: Answerer) -> None:
+    """"Wie schicke ich …?" wants instructions: the steps of "So senden Sie uns Ihre Messer", not only what the
+    service is."""
+    letter = _paragraphs(answerer, "Messer", "Guten Tag, wie schicke ich Ihnen meine Messer zum Schleifen?")
+    assert "Auftragsformular" in letter and "Senden Sie das Paket an" in letter

@@ -443,6 +443,10 @@ _ANSWER_TYPES = [
     # "Wo ist …?": an address
     (re.compile(r"(?i)\bwo\b|\badresse\b|\banschrift\b|\banfahrt\b"),
      re.compile(r"\b\w+(?:straße|str\.|weg|platz|allee)\s\d+|\b\d{5}\s+[A-ZÄÖÜ]\w+")),
+    # "Was muss ich tun …?", "Wie melde ich …?": the steps, said as instructions ("Melden Sie …", "Senden Sie …")
+    (re.compile(r"(?i)\bwas (?:muss|soll|kann) ich (?:da )?tun\b|\bwie (?:gehe|melde|beantrage|schicke|sende|bestelle|"
+                r"storniere|kündige|ändere|lösche)\b|\bwie funktioniert\b|\bwie läuft\b|\bablauf\b|\bvorgehen\b"),
+     re.compile(r"(?m)^(?:Bitte )?[A-ZÄÖÜ][a-zäöüß]+en Sie\b|^- ")),
     (re.compile(r"(?i)\bwann\b|\böffnungszeit\w*|\bgeöffnet\b|\berreichbar\b"),
      re.compile(r"(?i)\d{1,2}[:.]\d{2}\s?(?:–\s?\d{1,2}[:.]\d{2}\s?)?Uhr|\b(?:Montag|Dienstag|Mittwoch|Donnerstag|"
                 r"Freitag|Samstag|Sonntag)\b")),
@@ -521,12 +525,13 @@ def _leans(sentence: str) -> bool:
 
 
 def _with_siblings(hits: list[SearchHit], retriever: Retriever, first: int) -> list[SearchHit]:
-    """The first hits followed each by the rest of its section, then the other hits."""
+    """The first hits followed each by the rest of its section, then the other hits; a data sheet's table is read
+    whole wherever it was found (its "Gewicht" row may stand in the chunk after the one retrieved)."""
     out: list[SearchHit] = []
     seen = {h.chunk_id for h in hits}
     for number, hit in enumerate(hits):
         out.append(hit)
-        if number < first:
+        if number < first or any(rows.is_property(s) for s in _order(hit.text)):
             added = [s for s in retriever.siblings(hit) if s.chunk_id not in seen]
             seen.update(s.chunk_id for s in added)
             out += added
