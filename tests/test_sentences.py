@@ -166,6 +166,19 @@ def test_a_sentence_that_leans_on_the_one_before_brings_it_along() -> None:
     assert _with_antecedents([(first, "Danach können Sie sich wieder anmelden.", 1.0)], set()) == []
 
 
+def test_what_a_sentence_introduces_is_brought_along_where_the_next_takes_it_up() -> None:
+    from assistant.answer.question import _with_antecedents
+    from assistant.domain import SearchHit
+
+    text = ("Wir berechnen eine Prüfpauschale von 29,00 €. Wenn Sie die Reparatur beauftragen, wird die "
+            "Prüfpauschale mit dem Reparaturpreis verrechnet. Die Reparaturdauer beträgt 7–10 Werktage.")
+    hit = SearchHit(chunk_id="a", source="a.md", title="A", text=text, score=1.0, rank=1)
+    chosen = _with_antecedents([(hit, "Wir berechnen eine Prüfpauschale von 29,00 €.", 1.0)], set())
+    assert "Wenn Sie die Reparatur beauftragen, wird die Prüfpauschale mit dem Reparaturpreis verrechnet." in [
+        c[1] for c in chosen]
+    assert "Die Reparaturdauer beträgt 7–10 Werktage." not in [c[1] for c in chosen]  # takes nothing up
+
+
 def test_a_city_names_its_country() -> None:
     from assistant.answer.places import countries
 

@@ -583,11 +583,18 @@ def _with_antecedents(
 # "Der Link ist 24 Stunden gültig." continues "Sie erhalten … eine E-Mail mit einem Link …": a definite article and a
 # noun the sentence before named.
 _DEFINITE = re.compile(r"^(?:Der|Die|Das|Diese[rs]?)\s+([A-ZÄÖÜ][\w-]{3,})\s")
+_INTRODUCED = re.compile(r"\bein(?:e[nmrs]?)?\s+([A-ZÄÖÜ][\w-]{7,})")
+_TAKEN_UP = re.compile(r"\b(?:der|die|das|den|dem|des|diese[nmrs]?)\s+([A-ZÄÖÜ][\w-]{7,})")
 
 
 def _continues(sentence: str, before: str) -> bool:
     match = _DEFINITE.match(sentence)
-    return match is not None and match.group(1).lower()[:-1] in before.lower()
+    if match is not None and match.group(1).lower()[:-1] in before.lower():
+        return True
+    # "… wird die Prüfpauschale … verrechnet" after "Dafür berechnen wir eine Prüfpauschale …": what the sentence
+    # before introduced ("eine …") is taken up again ("die …")
+    introduced = {m.lower() for m in _INTRODUCED.findall(before)}
+    return any(m.lower() in introduced for m in _TAKEN_UP.findall(sentence))
 
 
 def _with_continuations(
