@@ -123,3 +123,9 @@ def test_a_how_to_question_is_answered_with_the_steps(answerer: Answerer) -> Non
     service is."""
     letter = _paragraphs(answerer, "Messer", "Guten Tag, wie schicke ich Ihnen meine Messer zum Schleifen?")
     assert "Auftragsformular" in letter and "Senden Sie das Paket an" in letter
+
+
+def test_the_contact_person_is_named_with_phone_and_address(answerer: Answerer) -> None:
+    letter = _paragraphs(answerer, "Firmenkunden", "Guten Tag, wer ist bei Ihnen der Ansprechpartner für "
+                                                   "Firmenkunden? Wir sind ein Hotel in Fulda.")
+    assert "Markus Albers" in letter and "b2b@kochwerk-lindner.de" in letter and "0561 920 47-60" in letter

@@ -185,3 +185,20 @@ def test_a_city_names_its_country() -> None:
     assert countries("ich wohne in Zürich") == {"Schweiz"}
     assert countries("Lieferung nach Tirol, 6020 Innsbruck") == {"Österreich"}
     assert countries("Was kostet der Versand?") == frozenset()
+
+
+def test_a_contact_card_is_one_unit_and_reads_as_lines() -> None:
+    """Name, phone and e-mail on lines of their own (a DOCX contact block) have no full stop: split into lines they
+    were never usable, and the question "Wer ist Ihr Ansprechpartner?" got no name."""
+    from assistant.answer.question import _readable, _usable
+
+    text = ("Markus Albers, Vertrieb Firmenkunden\nTelefon: 0561 920 47-60\nE-Mail: b2b@kochwerk-lindner.de\n"
+            "Auf Anfragen antworten wir innerhalb von 2 Werktagen.")
+    card, sentence = sentences(text)
+    assert card == "Markus Albers, Vertrieb Firmenkunden\nTelefon: 0561 920 47-60\nE-Mail: b2b@kochwerk-lindner.de"
+    assert sentence == "Auf Anfragen antworten wir innerhalb von 2 Werktagen." and _usable(card)
+    assert _readable(card) == ("- Markus Albers, Vertrieb Firmenkunden\n- Telefon: 0561 920 47-60\n"
+                               "- E-Mail: b2b@kochwerk-lindner.de")
+    # headings without a phone or an address stay what they were
+    assert sentences("UEBER UNS\nUnser Sortiment\nWir sind ein Familienbetrieb.") == [
+        "UEBER UNS", "Unser Sortiment", "Wir sind ein Familienbetrieb."]

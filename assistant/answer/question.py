@@ -29,6 +29,7 @@ from assistant.knowledge.retrieval import Retriever
 from assistant.knowledge.sentences import (
     LOADED_ROW,
     ORDINAL_NOUN,
+    is_contact,
     is_list,
     readable_list,
     readable_row,
@@ -673,6 +674,8 @@ _SIGNPOST = re.compile(r"^(?:Auf dieser Seite|Diese Seite|Hier (?:erfahren|finde
 def _usable(sentence: str) -> bool:
     """A whole sentence a letter can carry: capitalised start (a lower-case start is the tail of a sentence cut
     by a page break), a real ending, not a heading, a list intro or a signpost of the document."""
+    if is_contact(sentence):
+        return True  # "Markus Albers, Vertrieb Firmenkunden" / "Telefon: …" / "E-Mail: …": whole as a card
     if is_list(sentence):  # a lead-in with its items, as the document lists them; each item a whole phrase
         lines = [line.strip() for line in sentence.split("\n") if line.strip()]
         if not lines[0].endswith(":") and any(line[-1:] not in ".!?" for line in lines):
@@ -708,6 +711,8 @@ _SUBORDINATE = re.compile(r"(?i)^(?:solange|sofern|soweit|wenn|falls|sobald|weil
 
 def _readable(sentence: str) -> str:
     """A document's sentence as the letter carries it: a table with its rows, a list, a row, a statement."""
+    if is_contact(sentence):
+        return "\n".join(f"- {line.strip()}" for line in sentence.split("\n") if line.strip())
     table = readable_table(sentence)
     return table if table != sentence else readable_list(readable_row(_standalone(sentence)))
 

@@ -33,7 +33,11 @@ def sentences(text: str) -> list[str]:
             found.append(block)
             continue
         for piece, is_list in _lists(block):
-            found.extend([piece] if is_list else split_sentences(piece))
+            if is_list:
+                found.append(piece)
+                continue
+            for part, card in _contacts(piece):
+                found.extend([part] if card else split_sentences(part))
     return [s.strip(" -•*\t") for s in found if len(s.strip(" -•*\t")) > 2]
 
 
@@ -69,6 +73,39 @@ def _lists(block: str) -> list[tuple[str, bool]]:
         start = run[-1] + 1
     pieces.append(("\n".join(lines[start:]), False))
     return [(p, is_list) for p, is_list in pieces if p.strip()]
+
+
+# A phone number or an e-mail address: what makes a few short lines a contact card.
+_REACH = re.compile(r"[\w.+-]+@[\w-]+\.[a-z]{2,}|\+?\d[\d /-]{6,}\d")
+
+
+def _card_line(line: str) -> bool:
+    line = line.strip()
+    return 0 < len(line) <= 90 and line[-1:] not in ".!?:;," and not _ITEM.match(line)
+
+
+def is_contact(unit: str) -> bool:
+    """A contact card as documents print it: 2–6 short lines without full stops, one of them a phone number or an
+    e-mail address ("Markus Albers, Vertrieb Firmenkunden" / "Telefon: 0561 920 47-60" / "E-Mail: b2b@…")."""
+    lines = [line for line in unit.split("\n") if line.strip()]
+    return 2 <= len(lines) <= 6 and all(_card_line(x) for x in lines) and any(_REACH.search(x) for x in lines)
+
+
+def _contacts(block: str) -> list[tuple[str, bool]]:
+    """The block cut into prose and contact cards (consecutive lines, no blank line between them)."""
+    lines = block.split("\n")
+    pieces: list[tuple[str, bool]] = []
+    start = at = 0
+    while at < len(lines):
+        end = at
+        while end < len(lines) and _card_line(lines[end]):
+            end += 1
+        if end > at and is_contact("\n".join(lines[at:end])):
+            pieces += [("\n".join(lines[start:at]), False), ("\n".join(lines[at:end]), True)]
+            start = end
+        at = max(end, at + 1)
+    pieces.append(("\n".join(lines[start:]), False))
+    return [(p, card) for p, card in pieces if p.strip()]
 
 
 def is_list(sentence: str) -> bool:
