@@ -129,3 +129,8 @@ def test_the_contact_person_is_named_with_phone_and_address(answerer: Answerer) 
     letter = _paragraphs(answerer, "Firmenkunden", "Guten Tag, wer ist bei Ihnen der Ansprechpartner für "
                                                    "Firmenkunden? Wir sind ein Hotel in Fulda.")
     assert "Markus Albers" in letter and "b2b@kochwerk-lindner.de" in letter and "0561 920 47-60" in letter
+
+
+def test_cancelling_an_order_is_answered_from_the_faq(answerer: Answerer) -> None:
+    letter = _paragraphs(answerer, "Stornieren", "Ich möchte meine Bestellung von heute stornieren. Geht das noch?")
+    assert "Sie können Ihre Bestellung nachträglich ändern oder stornieren, solange" in letter

@@ -202,3 +202,18 @@ def test_a_contact_card_is_one_unit_and_reads_as_lines() -> None:
     # headings without a phone or an address stay what they were
     assert sentences("UEBER UNS\nUnser Sortiment\nWir sind ein Familienbetrieb.") == [
         "UEBER UNS", "Unser Sortiment", "Wir sind ein Familienbetrieb."]
+
+
+def test_an_faq_yes_says_its_question_as_a_statement() -> None:
+    """"Ja, solange …" alone was dropped (its yes belongs to the FAQ heading the customer never sees): the cancelling
+    question got a hand-over although the FAQ answers it."""
+    from assistant.answer.question import _affirmed
+
+    section = "Bestellung und Einkauf › Kann ich meine Bestellung nachträglich ändern oder stornieren?"
+    assert _affirmed("Ja, solange Ihre Bestellung noch nicht an den Versand übergeben wurde.", section) == (
+        "Sie können Ihre Bestellung nachträglich ändern oder stornieren, solange Ihre Bestellung noch nicht an den "
+        "Versand übergeben wurde.")
+    assert _affirmed("Ja, wenn sie bei uns gekauft wurden.", "FAQ › Kann man Ihre Messer schleifen lassen?") == (
+        "Man kann unsere Messer schleifen lassen, wenn sie bei uns gekauft wurden.")
+    assert _affirmed("Ja, solange Vorrat reicht.", "FAQ › Wie lange dauert der Versand?") is None  # no yes/no question
+    assert _affirmed("Nein, solange nichts bezahlt ist.", section) is None

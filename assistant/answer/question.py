@@ -181,8 +181,9 @@ class QuestionAnswerer:
         # a data sheet's row answers by the kind of value asked for: "Wie laut …?" is answered by "… 78 dB(A)"
         wanted = [answer for question, answer in _ANSWER_TYPES if question.search(query)]
         candidates = [(rank, hit, s) for rank, hit in enumerate(passages) for s in _order(hit.text)
-                      if _usable(s) and s not in used and not _echo(s, mail) and not _told(s, told)
-                      and not _other_country(s, places) and not _two_prices((hit, s, 0.0), said, mail)
+                      if (_usable(s) or _affirmed(s, hit.section)) and s not in used and not _echo(s, mail)
+                      and not _told(s, told) and not _other_country(s, places)
+                      and not _two_prices((hit, s, 0.0), said, mail)
                       and (rows.about(s, f"{query} {context}", places, hit.text, mail)
                            or (rows.is_property(s) and any(answer.search(s) for answer in wanted)))]
         candidates += self._whole_tables(passages, f"{query} {context}", mail, used, places)
@@ -365,7 +366,7 @@ class QuestionAnswerer:
         quotes = [(hit, _best_quote(hit, text)) for text, hit in model_kept]
         for hit, sentence, _ in ordered:
             if not said or overlap(sentence, said) < 0.7:
-                parts.append(_finished(_readable(sentence)))
+                parts.append(_finished(_affirmed(sentence, hit.section) or _readable(sentence)))
                 quotes.append((hit, sentence))
         answered.text = _joined(parts)
         unique = {(hit.chunk_id, quote): (hit, quote) for hit, quote in quotes}
@@ -715,6 +716,29 @@ def _readable(sentence: str) -> str:
         return "\n".join(f"- {line.strip()}" for line in sentence.split("\n") if line.strip())
     table = readable_table(sentence)
     return table if table != sentence else readable_list(readable_row(_standalone(sentence)))
+
+
+# An FAQ's yes/no question: "Kann ich meine Bestellung nachträglich ändern oder stornieren?"
+_YES_NO = re.compile(r"^(Kann|Darf|Muss|Soll) (ich|man) (.{5,150})\?$")
+_MODALS = {"kann": "können", "darf": "dürfen", "muss": "müssen", "soll": "sollen"}
+# The customer's words in the heading become the letter's: "meine" → "Ihre", "Ihre Produkte" → "unsere Produkte"
+_PERSON = {"meine": "Ihre", "mein": "Ihr", "meinen": "Ihren", "meinem": "Ihrem", "meiner": "Ihrer", "meines": "Ihres",
+           "mich": "sich", "mir": "sich", "Ihre": "unsere", "Ihr": "unser", "Ihren": "unseren", "Ihrem": "unserem",
+           "Ihrer": "unserer", "Ihres": "unseres", "Ihnen": "uns", "Sie": "wir"}
+
+
+def _affirmed(sentence: str, section: str) -> str | None:
+    """ "Ja, solange …" under "Kann ich meine Bestellung … stornieren?" says, in a letter: "Sie können Ihre Bestellung
+    … stornieren, solange …" (alone, the yes belongs to a heading the customer never sees)."""
+    if not sentence.startswith("Ja, ") or not _SUBORDINATE.match(sentence[4:]):
+        return None
+    heading = _YES_NO.match(section.split(" › ")[-1].strip())
+    if heading is None:
+        return None
+    modal, who, rest = heading.groups()
+    rest = re.sub(r"\b\w+\b", lambda w: _PERSON.get(w.group(), w.group()), rest)
+    opening = f"Sie {_MODALS[modal.lower()]}" if who == "ich" else f"Man {modal.lower()}"
+    return f"{opening} {rest}, {sentence[4:].rstrip('.')}."
 
 
 def _standalone(sentence: str) -> str:
