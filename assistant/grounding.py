@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from assistant.domain import SearchHit
 from assistant.knowledge.sentences import sentences  # noqa: F401 - re-exported for the answer stage
+from assistant.knowledge.synonyms import same_as
 from assistant.knowledge.text import char_grams, content_terms, numbers, words
 
 CITATION = re.compile(r"\[(\d{1,2})\]")
@@ -46,7 +47,8 @@ def support(question: str, passages: list[SearchHit], idf: Callable[[str], float
     for hit in passages:
         present = set(content_terms(f"{hit.title} {hit.section} {hit.text}"))
         grams = set(char_grams(hit.text))
-        covered = sum(w for t, w in weights.items() if t in present or _compound_part(t, grams))
+        covered = sum(w for t, w in weights.items()
+                      if any(s in present or _compound_part(s, grams) for s in same_as(t)))
         best = max(best, covered / sum(weights.values()))
     return best
 

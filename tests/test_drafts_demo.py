@@ -134,3 +134,19 @@ def test_the_contact_person_is_named_with_phone_and_address(answerer: Answerer) 
 def test_cancelling_an_order_is_answered_from_the_faq(answerer: Answerer) -> None:
     letter = _paragraphs(answerer, "Stornieren", "Ich möchte meine Bestellung von heute stornieren. Geht das noch?")
     assert "Sie können Ihre Bestellung nachträglich ändern oder stornieren, solange" in letter
+
+
+def test_a_country_we_do_not_deliver_to_is_told_the_countries_we_do(answerer: Answerer) -> None:
+    """"Wir liefern nach Deutschland, Österreich und in die Schweiz" names other countries than Italy, but by its list
+    it answers "nach Italien?"; it was left out as another country's answer and the question handed over."""
+    letter = _paragraphs(answerer, "Italien", "Guten Tag, liefern Sie auch nach Italien?")
+    assert "Wir liefern nach Deutschland, Österreich und in die Schweiz." in letter
+    assert "Lieferungen in andere Länder sind derzeit leider nicht möglich." in letter
+
+
+def test_the_customers_everyday_words_count_as_the_documents_words(answerer: Answerer) -> None:
+    """"zurückschicken" is the documents' "Rücksendung": the question is answered, not handed over for want of
+    shared words."""
+    letter = _paragraphs(answerer, "Rücksendung", "Hallo, die Pfanne gefällt mir nicht. Wie kann ich sie "
+                                                  "zurückschicken?")
+    assert "Retourenportal" in letter

@@ -35,6 +35,7 @@ from assistant.knowledge.sentences import (
     readable_row,
     readable_table,
 )
+from assistant.knowledge.synonyms import same_as
 from assistant.knowledge.text import content_terms, numbers, words
 from assistant.llm import LLM, count_tokens
 from assistant.prompts import PromptVersion
@@ -446,7 +447,8 @@ _ANSWER_TYPES = [
     (re.compile(r"(?i)\bwo\b|\badresse\b|\banschrift\b|\banfahrt\b"),
      re.compile(r"\b\w+(?:straße|str\.|weg|platz|allee)\s\d+|\b\d{5}\s+[A-ZÄÖÜ]\w+")),
     # "Was muss ich tun …?", "Wie melde ich …?": the steps, said as instructions ("Melden Sie …", "Senden Sie …")
-    (re.compile(r"(?i)\bwas (?:muss|soll|kann) ich (?:da )?tun\b|\bwie (?:gehe|melde|beantrage|schicke|sende|bestelle|"
+    (re.compile(r"(?i)\bwas (?:muss|soll|kann) ich (?:da )?tun\b|\bwie (?:kann|muss|soll) (?:ich|man)\b|"
+                r"\bwie (?:gehe|melde|beantrage|schicke|sende|bestelle|"
                 r"storniere|kündige|ändere|lösche)\b|\bwie funktioniert\b|\bwie läuft\b|\bablauf\b|\bvorgehen\b"),
      re.compile(r"(?m)^(?:Bitte )?[A-ZÄÖÜ][a-zäöüß]+en Sie\b|^- ")),
     (re.compile(r"(?i)\bwann\b|\böffnungszeit\w*|\bgeöffnet\b|\berreichbar\b"),
@@ -634,7 +636,8 @@ def _told(sentence: str, told: str) -> bool:
 def _other_country(sentence: str, places: frozenset[str]) -> bool:
     """Asked from or about Austria, "innerhalb Deutschlands 95,00 €" is another country's answer."""
     named = countries(sentence, hints=False)
-    return bool(places and named and not named & places)
+    # "Wir liefern nach Deutschland, Österreich und in die Schweiz" answers "nach Italien?" too: by its list
+    return bool(places and named and not named & places) and len(named) < 3
 
 
 def _ask_parts(text: str, min_terms: int = 2) -> list[str]:
@@ -757,6 +760,10 @@ def _weighted_share(weights: dict[str, float], text: str) -> float:
 
 
 def _present(term: str, present: set[str]) -> bool:
+    return any(_found(t, present) for t in same_as(term))
+
+
+def _found(term: str, present: set[str]) -> bool:
     if term in present:
         return True
     if len(term) >= 4 and any(term in word for word in present if len(word) > len(term)):
