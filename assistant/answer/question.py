@@ -180,7 +180,7 @@ class QuestionAnswerer:
         with two asks ("Was kostet …, und wie lange dauert …?") gets the best sentence for each ask first."""
         said: list[tuple[SearchHit | None, str, float]] = [(None, u, 0.0) for u in used]  # earlier paragraphs
         # a data sheet's row answers by the kind of value asked for: "Wie laut …?" is answered by "… 78 dB(A)"
-        wanted = [answer for question, answer in _ANSWER_TYPES if question.search(query)]
+        wanted = _wanted(query)
         candidates = [(rank, hit, s) for rank, hit in enumerate(passages) for s in _order(hit.text)
                       if (_usable(s) or _affirmed(s, hit.section)) and s not in used and not _echo(s, mail)
                       and not _told(s, told) and not _other_country(s, places)
@@ -227,7 +227,7 @@ class QuestionAnswerer:
         """A table the customer asks about as a whole ("Wann hat Ihr Werksverkauf geöffnet?"), given with all its
         rows, when it gives the kind of answer the question wants (times for "wann"); not a table of countries when
         the mail's country is known (its row alone answers)."""
-        wanted = [answer for question, answer in _ANSWER_TYPES if question.search(query)]
+        wanted = _wanted(query)
         return [(rank, hit, table) for rank, hit in enumerate(passages) for table in rows.tables(hit.text)
                 if table not in used and rows.asks_whole(table, query, hit.section.split(" › ")[-1], mail)
                 and wanted and any(answer.search(table) for answer in wanted)
@@ -238,7 +238,7 @@ class QuestionAnswerer:
         ask: str, ranked: list[tuple[SearchHit, str, float]], chosen: list[tuple[SearchHit, str, float]], query: str,
         said: str = "",
     ) -> tuple[SearchHit, str, float] | None:
-        wanted = [answer for question, answer in _ANSWER_TYPES if question.search(ask.split(" – ")[-1])]
+        wanted = _wanted(ask.split(" – ")[-1])
         if not wanted or any(answer.search(ranked[0][1]) for answer in wanted):
             return None
         return next((c for c in ranked[1:] if c[2] >= _TYPED_RATIO * ranked[0][2]
@@ -267,7 +267,7 @@ class QuestionAnswerer:
         # a question that searched alone still has its context's words, weighing less ("keinen Drucker")
         weights = self._weights(f"{query} {context}", own_text or query) if context else self._weights(query, own_text)
         asked_numbers = numbers(query) if asked is None else asked
-        wanted = [answer for question, answer in _ANSWER_TYPES if question.search(query)]
+        wanted = _wanted(query)
         scored = []
         own = focus[0] if focus is not None else query
         for (rank, hit, sentence), cosine in zip(candidates, dense, strict=True):
@@ -469,10 +469,16 @@ _SECOND_ASK = re.compile(
 )
 
 
+def _wanted(ask: str) -> list[re.Pattern[str]]:
+    """The kinds of answer an ask wants (a price for "Was kostet …?", a period for "Wie lange …?")."""
+    return [answer for question, answer in _ANSWER_TYPES if question.search(ask)]
+
+
 def _typed_first(ask: str, ranked: list[tuple[SearchHit, str, float]]) -> list[tuple[SearchHit, str, float]]:
-    """An ask for a measure ("Wie laut …?", "Wie schwer …?") is answered first by the best sentence that gives one,
-    if it scores near the best ("… max. 78 dB(A)" before "Das Rührwerk R5 ist eine kraftvolle Küchenmaschine")."""
-    wanted = [answer for question, answer in _ANSWER_TYPES if question.search(ask)]
+    """An ask for a kind of answer (a measure, a price, a period, steps) is answered first by the best sentence that
+    gives one, if it scores near the best ("… max. 78 dB(A)" before "Das Rührwerk R5 ist eine kraftvolle
+    Küchenmaschine" for "Wie laut …?")."""
+    wanted = _wanted(ask)
     if not wanted or not ranked or any(answer.search(ranked[0][1]) for answer in wanted):
         return ranked
     typed = next((c for c in ranked[1:] if c[2] >= _TYPED_RATIO * ranked[0][2]

@@ -58,12 +58,9 @@ def about(row: str, query: str, places: frozenset[str], passage: str = "", said:
     key = key_of(row)
     if key is None or key in places:
         return True
-    if _days(key) and _days(f"{query} {said}"):
-        return bool(_days(key) & _days(f"{query} {said}"))  # "Dienstag bis Freitag" answers "am Mittwoch"
-    if _range(key) is not None:
-        return _in_range(key, query, passage, said)
-    if ARTICLE_NUMBER.match(key):
-        return _values_named(row, query)
+    by_form = _by_form(row, key, query, passage, said)
+    if by_form is not None:
+        return by_form
     if not _figures(key) <= numbers(query):
         return False  # the 32-cm row is no answer about 36 cm
     asked = set(content_terms(query))
@@ -79,18 +76,27 @@ def named(row: str, query: str, passage: str = "", said: str = "") -> bool:
         return False
     if key.lower() in query.lower():
         return True
-    if _days(key) and _days(f"{query} {said}"):
-        return bool(_days(key) & _days(f"{query} {said}"))
-    if _range(key) is not None:
-        return _in_range(key, query, passage, said)
-    if ARTICLE_NUMBER.match(key):
-        return _values_named(row, query)
+    by_form = _by_form(row, key, query, passage, said)
+    if by_form is not None:
+        return by_form
     terms, asked = set(content_terms(key)), set(content_terms(query))
     if not _figures(key) <= numbers(query):
         return False  # "GD-28" is not named by "Pfanne 28 cm", "28 cm" is
     words_ = {t for t in terms if not t.isdigit()}
     found = sum(mentions(t, asked) for t in words_)
     return not words_ or found / len(words_) >= 0.5
+
+
+def _by_form(row: str, key: str, query: str, passage: str, said: str) -> bool | None:
+    """The verdict for a key that is a span of days, a range or an article number; None for a key of words."""
+    days = _days(key)
+    if days and _days(f"{query} {said}"):
+        return bool(days & _days(f"{query} {said}"))  # "Dienstag bis Freitag" answers "am Mittwoch"
+    if _range(key) is not None:
+        return _in_range(key, query, passage, said)
+    if ARTICLE_NUMBER.match(key):
+        return _values_named(row, query)
+    return None
 
 
 def mentions(term: str, asked: set[str]) -> bool:
