@@ -150,3 +150,28 @@ def test_the_customers_everyday_words_count_as_the_documents_words(answerer: Ans
     letter = _paragraphs(answerer, "Rücksendung", "Hallo, die Pfanne gefällt mir nicht. Wie kann ich sie "
                                                   "zurückschicken?")
     assert "Retourenportal" in letter
+
+
+def test_each_sentence_of_a_question_is_an_ask_of_its_own(answerer: Answerer) -> None:
+    """"Reparieren Sie …? Und wenn ja, wie lange dauert das?" is read as one question (the second leans on the
+    first); both asks get their sentence (the period was never looked for)."""
+    letter = _paragraphs(answerer, "Reparatur", "Reparieren Sie auch das Rührwerk R5? Und wenn ja, wie lange dauert "
+                                                "das?")
+    assert "repariert das Mahlwerk M2 und das Rührwerk R5" in letter and "7–10 Werktage" in letter
+
+
+def test_a_temperature_is_a_kind_of_answer(answerer: Answerer) -> None:
+    letter = _paragraphs(answerer, "Pfanne", "Bei welcher Temperatur brenne ich die Gusspfanne im Backofen ein?")
+    assert "250 °C" in letter
+
+
+def test_the_whole_hours_when_a_day_stands_only_in_the_context(answerer: Answerer) -> None:
+    """The day in "Wir kommen am Samstag nach Kassel." is context; "Wann hat der Werksverkauf offen?" asks for the
+    hours as a whole (the named day alone left out that Monday is closed and the week is open)."""
+    letter = _paragraphs(answerer, "Besuch", "Wir kommen am Samstag nach Kassel. Wann hat der Werksverkauf offen?")
+    assert "Samstag: 10:00–14:00 Uhr" in letter and "Dienstag bis Freitag: 10:00–18:00 Uhr" in letter
+
+
+def test_a_bowls_size_is_its_volume(answerer: Answerer) -> None:
+    letter = _paragraphs(answerer, "Rührwerk", "Wie groß ist eigentlich die Rührschüssel beim Rührwerk R5?")
+    assert "5,5 Liter" in letter

@@ -187,7 +187,8 @@ class QuestionAnswerer:
                       and not _two_prices((hit, s, 0.0), said, mail)
                       and (rows.about(s, f"{query} {context}", places, hit.text, mail)
                            or (rows.is_property(s) and any(answer.search(s) for answer in wanted)))]
-        candidates += self._whole_tables(passages, f"{query} {context}", mail, used, places)
+        candidates += self._whole_tables(passages, f"{query} {context}", focus[0] if focus is not None else query,
+                                         mail, used, places)
         if not candidates:
             return [], 0.0
         # a sentence that leans on the one before means what both say ("Die Lieferzeit beträgt dann 5–8 Werktage"
@@ -222,14 +223,14 @@ class QuestionAnswerer:
 
     @staticmethod
     def _whole_tables(
-        passages: list[SearchHit], query: str, mail: str, used: set[str], places: frozenset[str]
+        passages: list[SearchHit], query: str, own: str, mail: str, used: set[str], places: frozenset[str]
     ) -> list[tuple[int, SearchHit, str]]:
         """A table the customer asks about as a whole ("Wann hat Ihr Werksverkauf geöffnet?"), given with all its
         rows, when it gives the kind of answer the question wants (times for "wann"); not a table of countries when
         the mail's country is known (its row alone answers)."""
         wanted = _wanted(query)
         return [(rank, hit, table) for rank, hit in enumerate(passages) for table in rows.tables(hit.text)
-                if table not in used and rows.asks_whole(table, query, hit.section.split(" › ")[-1], mail)
+                if table not in used and rows.asks_whole(table, query, hit.section.split(" › ")[-1], mail, own)
                 and wanted and any(answer.search(table) for answer in wanted)
                 and not (places and countries(table, hints=False))]
 
@@ -427,7 +428,7 @@ _ANSWER_TYPES = [
                 r"wie ?viel euro|versandkostenfrei)"),
      re.compile(r"(?i)\d\s?€|\bEuro\b|\bkosten(?:los|frei)\b|\bgratis\b|\bohne Aufpreis\b")),
     (re.compile(r"(?i)\bwie lange?\b|\bdauer\w*|\bbis wann\b|\bfrist\w*|\bgültig\w*"),
-     re.compile(r"(?i)\b(?:\d+|zwei|drei|vier|fünf|sechs|sieben|acht|zehn|vierzehn|dreißig)(?:\s?[–-]\s?\d+)?\s?"
+     re.compile(r"(?i)\b(?:\d+|eine[nr]?|zwei|drei|vier|fünf|sechs|sieben|acht|zehn|vierzehn|dreißig)(?:\s?[–-]\s?\d+)?\s?"
                 r"(?:Werktage?n?|Arbeitstage?n?|Tage?n?|Wochen?|Monate?n?|Jahre?n?|Stunden?|Minuten?)\b")),
     # "Wie viele Leute …?": a count; "Wie schwer …?", "Wie laut …?", "Wie viel Watt …?", "Wie groß …?": its measure
     (re.compile(r"(?i)\bwie viele\b|\bwieviele\b|\banzahl\b"),
@@ -436,7 +437,9 @@ _ANSWER_TYPES = [
     (re.compile(r"(?i)\bwie laut\b|\blautstärke\b|\bgeräusch\w*"), re.compile(r"\bdB\b|\bdB\(A\)")),
     (re.compile(r"(?i)\bwatt\b|\bleistung\b|\bwie stark\b"), re.compile(r"\b\d+\s?(?:Watt|W)\b")),
     (re.compile(r"(?i)\bwie (?:groß|breit|hoch|tief)\b|\bmaße\b|\bdurchmesser\b"),
-     re.compile(r"\b\d+(?:[,.]\d+)?\s?(?:cm|mm|m)\b")),
+     re.compile(r"\b\d+(?:[,.]\d+)?\s?(?:cm|mm|m|Liter|l)\b")),  # a bowl's size is its volume
+    # "Bei wie viel Grad …?", "Wie heiß …?": a temperature
+    (re.compile(r"(?i)\bgrad\b|\btemperatur\w*|\bwie heiß\b"), re.compile(r"\b\d+\s?°\s?C\b|\b\d+\s?Grad\b")),
     (re.compile(r"(?i)\bwie viel\b|\bfassungsvermögen\b|\bpasst\b|\bpassen\b"),
      re.compile(r"\b\d+(?:[,.]\d+)?\s?(?:kg|g|Liter|l|ml)\b")),
     # "Wer ist …?", "An wen …?", the contact person: a name with an address to write to
@@ -647,16 +650,24 @@ def _other_country(sentence: str, places: frozenset[str]) -> bool:
 
 
 def _ask_parts(text: str, min_terms: int = 2) -> list[str]:
-    return [p.strip(" ,") for p in _SECOND_ASK.split(text) if len(content_terms(p)) >= min_terms]
+    """The asks of a question: its sentences ("Muss ich sie einbrennen? Und wenn ja: bei wie viel Grad …?") and the
+    parts joined by "und" and a question word ("…, und wie lange dauert das?")."""
+    pieces = [p for sentence in re.split(r"(?<=\?)\s+", text) for p in _SECOND_ASK.split(sentence)]
+    return [p.strip(" ,") for p in pieces if len(content_terms(p)) >= min_terms]
 
 
 def _asks(query: str, context: str = "") -> list[str]:
     """The asks of one question; a later ask keeps the first ask's topic ("… nach Österreich – wie lange dauert
     die Lieferung?")."""
-    parts = _ask_parts(query, 1)
+    # the context a short question was searched with is no ask of its own: only the question is cut into asks
+    at = query.find(context) if context else -1
+    head, own = (query[: at + len(context)], query[at + len(context):]) if at >= 0 else ("", query)
+    parts = _ask_parts(own, 1)
     if len(parts) < 2:
         return [query]
-    if context and len(content_terms(parts[0])) < _TOPIC_TERMS:  # "Was kostet das für uns beide" after "Kochkurs …"
+    if head:
+        parts[0] = f"{head} {parts[0]}"
+    elif context and len(content_terms(parts[0])) < _TOPIC_TERMS:  # "Was kostet das für uns beide" after "Kochkurs"
         parts[0] = f"{context} {parts[0]}"
     return [parts[0]] + [f"{parts[0]} – {p}" for p in parts[1:]]
 

@@ -169,16 +169,19 @@ def tables(passage: str) -> list[str]:
     return found
 
 
-def asks_whole(table: str, query: str, title: str, said: str = "") -> bool:
-    """The customer asks about the table as a whole: names none of its rows, but its section ("Wann hat Ihr
-    Werksverkauf geöffnet?" → every row of "Werksverkauf Kassel"), and the table gives one property per key (the
-    opening hours per day, the discount per order value). A property alone ("Preis", "Geeignet für") is shared by
-    too many tables to say which one is meant."""
+def asks_whole(table: str, query: str, title: str, said: str = "", own: str = "") -> bool:
+    """The customer asks about the table as a whole: the question (``own``, else ``query``) names none of its rows,
+    nor does the mail's amount fall in one of its ranges, but the query names its section ("Wann hat Ihr
+    Werksverkauf geöffnet?" → every row of "Werksverkauf Kassel", also after "am liebsten am Montag"), and the table
+    gives one property per key (the opening hours per day, the discount per order value). A property alone
+    ("Preis", "Geeignet für") is shared by too many tables to say which one is meant."""
     lines = [line.strip() for line in table.split("\n") if line.strip()]
     first = LOADED_ROW.match(lines[0])
     if first is None or "; " in first.group(2):
         return False  # a table of several properties (sizes, weights, prices) is read row by row
-    if any(named(line, query, table, said) for line in lines):
+    question = own or query
+    if any(named(line, question, table) or (_range(key_of(line) or "") and named(line, question, table, said))
+           for line in lines):
         return False
     asked = set(content_terms(query))
     return any(mentions(t, asked) for t in content_terms(title) if len(t) >= 5)
