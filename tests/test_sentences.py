@@ -85,6 +85,7 @@ def test_list_items_in_a_letter_are_whole_but_a_cut_one_is_not() -> None:
 def test_the_first_word_of_a_question_is_no_topic() -> None:
     assert question_topic("Geht Express auch an eine Packstation?") == "Express und Packstation"
     assert question_topic("Versandkosten?") == "Versandkosten"
+    assert question_topic("Könnt ihr sowas extra anfertigen?") == ""  # a verb before its pronoun, no topic
 
 
 def test_wrapped_pdf_lines_become_the_sentences_they_print() -> None:

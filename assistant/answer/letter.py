@@ -53,12 +53,17 @@ def letter_topic(subject: str) -> str:
     return topic
 
 
+_PRONOUNS = frozenset(["ich", "du", "er", "sie", "es", "wir", "ihr", "man"])
+
+
 def question_topic(question: str) -> str:
     """The question's nouns ("Rechnungsadresse"), to name a handed-over question without repeating it."""
     # the first word is capitalised because it starts the sentence ("Geht …", "Wenn …"), not because it is a noun
     rest = question.split(None, 1)[1] if len(question.split(None, 1)) == 2 else question
     nouns = [w for w in _NOUN.findall(rest) if w.lower() not in _NOT_TOPIC and w.lower() not in GERMAN_STOPWORDS]
-    if not nouns:
+    words_ = question.split()
+    # "Gutschein noch gültig?" names its topic first; "Könnt ihr sowas anfertigen?" starts with a verb
+    if not nouns and not (len(words_) > 1 and words_[1].lower() in _PRONOUNS):
         nouns = [w for w in _NOUN.findall(question) if w.lower() not in _NOT_TOPIC | GERMAN_STOPWORDS]
     unique = list(dict.fromkeys(nouns))[:3]
     if not unique:
