@@ -140,3 +140,15 @@ def test_only_the_administration_reads_the_log(lite: Kontor, role: str) -> None:
     page = logged_in(lite, name).get("/verwaltung/protokoll", headers={"Accept": "text/html"})
     assert page.status_code == 403 and "der Administration vorbehalten" in page.text
     assert lite.call("GET", "/api/audit.csv", "").status_code == 401
+
+
+def test_a_day_is_only_taken_as_the_spec_writes_it(lite: Kontor) -> None:
+    """pydantic's lax mode read "1.17e-38" as a Unix time (1970-01-01) although the spec says a day: the fuzzer
+    found it by chance (a CI run failed on it). Now a clear 422; a real day still filters."""
+    for bad in ["1.1754943508222875e-38", "0", "05.12.2026", "2026-1-5"]:
+        refused = lite.call("GET", f"/api/audit?until={bad}", "admin")
+        assert refused.status_code == 422, bad
+        assert lite.call("GET", f"/api/audit.csv?since={bad}", "admin").status_code == 422
+    assert lite.call("GET", f"/api/audit?since={today().isoformat()}", "admin").status_code == 200
+    assert lite.call("GET", "/api/dashboard?plots=0", "expert").status_code == 422  # "0" is no boolean in the spec
+    assert lite.call("GET", "/api/dashboard?plots=true", "expert").status_code == 200

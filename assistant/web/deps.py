@@ -11,12 +11,14 @@ default; the role check is a type in the route's signature, per face:
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi import Path as FastApiPath
+from pydantic import BeforeValidator
 
 from assistant.auth import AuthError, Principal, Role
 from assistant.models import ModelError
@@ -25,6 +27,23 @@ from assistant.services import Services
 from assistant.web.security import check_csrf, cookie_name
 
 MAX_ID = 2**31 - 1  # larger ids would overflow the database's integer (the review got 500s for ids ≥ 2^63)
+
+
+def _written_as(form: str, what: str) -> BeforeValidator:
+    """A query value accepted only as the spec writes it: pydantic's lax mode would take "1.2e-38" as a day (a Unix
+    time) or "0" as false, values the OpenAPI document calls invalid (the fuzzer found the day, by chance)."""
+    pattern = re.compile(form)
+
+    def check(value: object) -> object:
+        if isinstance(value, str) and not pattern.fullmatch(value):
+            raise ValueError(f"erwartet: {what}")
+        return value
+
+    return BeforeValidator(check)
+
+
+ISO_DAY = _written_as(r"\d{4}-\d{2}-\d{2}", "ein Tag als JJJJ-MM-TT")
+TRUE_OR_FALSE = _written_as(r"true|false", "true oder false")
 Id = Annotated[int, FastApiPath(ge=1, le=MAX_ID)]
 
 

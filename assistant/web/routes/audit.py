@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 from assistant import audit
 from assistant.errors import InputError
 from assistant.store.tables import AuditEntry
-from assistant.web.deps import MAX_ID, AdminPage, AdminUser, Svc
+from assistant.web.deps import ISO_DAY, MAX_ID, AdminPage, AdminUser, Svc
 from assistant.web.errors import AUTHENTICATED, errors
 from assistant.web.rendering import day_start, render, stamp, today, when
 from assistant.web.schemas import AuditRecord
@@ -59,8 +59,8 @@ _FORMULA = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet reads a cell starti
 Action = Annotated[str | None, Query(max_length=50, description="only entries of this action, e.g. approved")]
 Actor = Annotated[str | None, Query(max_length=100, description="only entries by this user (or system, import, …)")]
 TicketNo = Annotated[int | None, Query(ge=1, le=MAX_ID, description="only entries about this ticket")]
-Since = Annotated[date | None, Query(description="from this day on (German time)")]
-Until = Annotated[date | None, Query(description="up to and including this day (German time)")]
+Since = Annotated[date | None, ISO_DAY, Query(description="from this day on (German time)")]
+Until = Annotated[date | None, ISO_DAY, Query(description="up to and including this day (German time)")]
 
 
 def _query(action: str | None, actor: str | None, ticket_id: int | None, since: date | None,

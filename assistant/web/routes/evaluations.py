@@ -26,7 +26,7 @@ from assistant.prompts import LABEL_NAMES, TASK_NAMES, PromptError, version_titl
 from assistant.services import Services
 from assistant.store.db import Database
 from assistant.store.tables import EvalRun
-from assistant.web.deps import Bg, ExpertPage, ExpertUser, Id, Svc
+from assistant.web.deps import TRUE_OR_FALSE, Bg, ExpertPage, ExpertUser, Id, Svc
 from assistant.web.errors import AUTHENTICATED, errors
 from assistant.web.rendering import METHOD_NAMES, number, render, week, without_paths
 from assistant.web.routes._audit import record
@@ -190,7 +190,7 @@ def _names(services: Services) -> dict[str, str]:
 
 
 @router.get("/dashboard", response_model_exclude_unset=True)
-def dashboard(user: ExpertUser, services: Svc, plots: bool = False) -> Dashboard:
+def dashboard(user: ExpertUser, services: Svc, plots: Annotated[bool, TRUE_OR_FALSE] = False) -> Dashboard:
     data = learning_loop(services.database)
     if plots:
         data["plots"] = dashboard_plots(data, week, number)
